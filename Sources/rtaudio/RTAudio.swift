@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct RTAudio: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rtaudio",
+        abstract: "Convert and inspect audio in the Realtime API's wire formats (pcm16, g711_ulaw, g711_alaw).",
+        subcommands: [Convert.self, Info.self]
+    )
+}
