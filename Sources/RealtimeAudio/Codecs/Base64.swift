@@ -66,7 +66,13 @@ public enum Base64 {
         let count = characters.count
         precondition(output.count >= decodedCapacity(forCharacterCount: count), "Base64.decode: output buffer too small")
         guard count > 0, let src = characters.baseAddress, let dst = output.baseAddress else { return 0 }
-        guard count % 4 == 0 else { throw .invalidLength(count) }
+        guard count % 4 == 0 else {
+            // A stray character (whitespace, a URL-safe letter) is the likelier cause: name it if there is one.
+            if let bad = (0..<count).first(where: { base64DecodeTable[Int(src[$0])] & invalidFlag != 0 && src[$0] != padCharacter }) {
+                throw .invalidCharacter(src[bad], offset: bad)
+            }
+            throw .invalidLength(count)
+        }
 
         // Every quartet but the last holds no padding: decode them with no branch per character, OR-ing the
         // table entries so one test after the loop tells whether any character was outside the alphabet.
@@ -99,14 +105,15 @@ public enum Base64 {
         for k in 0..<4 {
             let ch = characters[start + k]
             if ch == padCharacter {
-                // '=' may fill positions 2 and 3 only, and once padding starts only '=' may follow.
+                // '=' may fill positions 2 and 3 only.
                 if k < 2 { throw .invalidPadding(offset: start + k) }
                 padding += 1
                 continue
             }
-            if padding > 0 { throw .invalidPadding(offset: start + k) }
             let value = base64DecodeTable[Int(ch)]
             if value & invalidFlag != 0 { throw .invalidCharacter(ch, offset: start + k) }
+            // Data after '=': the padding started too early.
+            if padding > 0 { throw .invalidPadding(offset: start + k - padding) }
             switch k {
             case 0: values.0 = UInt32(value)
             case 1: values.1 = UInt32(value)
