@@ -48,6 +48,12 @@ enum Interruption {
         let handler: @convention(c) (Int32) -> Void = { signal in Interruption.flag.store(signal, ordering: .relaxed) }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
+        // A parent may start us with these blocked (the mask is inherited); unblock them so they arrive.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// The signal received, or nil.
