@@ -117,6 +117,24 @@ struct G711Tests {
         }
     }
 
+    @Test("the eight-lane loops and their scalar tails agree with one-sample calls at every length and offset",
+          arguments: [G711.muLaw, G711.aLaw])
+    func lanesAndTails(codec: G711) {
+        var rng = SplitMix64(seed: 11)
+        let samples = (0..<64).map { _ in Int16.random(in: .min ... .max, using: &rng) }
+        let codes = (0..<64).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for start in 0..<8 {
+            for count in 0...(64 - start - 1) where count < 24 || count % 8 == 3 {
+                let s = Array(samples[start..<(start + count)])
+                let c = Array(codes[start..<(start + count)])
+                #expect(codec.encode(s) == s.map(codec.encode))
+                #expect(codec.encode(s.map { Float($0) / 32768 }) == s.map(codec.encode))
+                #expect(codec.decodeInt16(c) == c.map(codec.decode))
+                #expect(codec.decodeFloat(c) == c.map { Float(codec.decode($0)) / 32768 })
+            }
+        }
+    }
+
     @Test func formatNames() {
         #expect(G711.muLaw.format == .g711_ulaw)
         #expect(G711.aLaw.format == .g711_alaw)

@@ -86,7 +86,7 @@ public struct G711: Sendable, Hashable {
         t.encode.withUnsafeBufferPointer { table in
             let table = table.baseAddress!
             for i in 0..<samples.count {
-                dst[i] = table[Int(UInt16(bitPattern: PCM16.quantize(src[i])) &>> shift)]
+                dst[i] = table[Int(UInt16(truncatingIfNeeded: quantize32(src[i])) &>> shift)]
             }
         }
     }

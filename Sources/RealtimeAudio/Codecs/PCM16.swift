@@ -49,7 +49,14 @@ public enum PCM16 {
     public static func convert(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Int16>) {
         precondition(output.count >= input.count, "PCM16.convert: output buffer too small")
         guard let src = input.baseAddress, let dst = output.baseAddress else { return }
-        for i in 0..<input.count { dst[i] = quantize(src[i]) }
+        quantizeLoop(src, UnsafeMutableRawPointer(dst), input.count)
+    }
+
+    /// Quantizes `count` floats to Int16 stored at `dst` in the host's order, in a loop the compiler vectorizes.
+    @inline(__always)
+    static func quantizeLoop(_ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, _ count: Int) {
+        let out = dst.assumingMemoryBound(to: Int16.self)
+        for i in 0..<count { out[i] = Int16(truncatingIfNeeded: quantize32(src[i])) }
     }
 
     // MARK: bytes -> samples
@@ -138,10 +145,14 @@ public enum PCM16 {
         let byteCount = samples.count * 2
         precondition(output.count >= byteCount, "PCM16.encode: output buffer too small")
         guard byteCount > 0, let src = samples.baseAddress, let dst = output.baseAddress else { return 0 }
+        #if _endian(little)
+        quantizeLoop(src, UnsafeMutableRawPointer(dst), samples.count)
+        #else
         let raw = UnsafeMutableRawPointer(dst)
         for i in 0..<samples.count {
             raw.storeBytes(of: quantize(src[i]).littleEndian, toByteOffset: 2 * i, as: Int16.self)
         }
+        #endif
         return byteCount
     }
 }

@@ -1,0 +1,61 @@
+import BenchSupport
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Times every codec kernel and a memcpy of the same number of bytes, interleaved in one process, and prints each
+// kernel's throughput as a ratio to that memcpy. Interleaving and best-of-N make the ratio steady on a shared,
+// noisy machine even when absolute times move by 2x between runs.
+
+func now() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Nanoseconds per run: the best of `trials`, each timing enough runs to last about 2 ms.
+func time(_ kernel: Kernel, trials: Int) -> Double {
+    var reps = 1
+    while true {
+        let start = now()
+        for _ in 0..<reps { kernel.run() }
+        if now() - start > 2_000_000 || reps > 1 << 26 { break }
+        reps *= 2
+    }
+    var best = Double.infinity
+    for _ in 0..<trials {
+        let start = now()
+        for _ in 0..<reps { kernel.run() }
+        best = min(best, Double(now() - start) / Double(reps))
+    }
+    return best
+}
+
+let trials = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 15
+print("| kernel | chunk | ns/chunk | Msamples/s | streams/core | memcpy ns | x memcpy |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for size in ChunkSize.allCases {
+    for kernel in codecKernels(size) {
+        let baseline = memcpyKernel(bytes: kernel.bytesMoved)
+        var k = Double.infinity, m = Double.infinity
+        for _ in 0..<3 {   // interleave: kernel, memcpy, kernel, memcpy ...
+            k = min(k, time(kernel, trials: trials))
+            m = min(m, time(baseline, trials: trials))
+        }
+        let perSecond = Double(kernel.items) / k * 1e9
+        let streams = perSecond / Double(kernel.rate)
+        let name = String(kernel.name.dropLast(size.rawValue.count + 1))
+        print("| \(name) | \(size.rawValue) | \(fmt(k, 1)) | \(fmt(perSecond / 1e6, 1)) | \(fmt(streams, 0)) | \(fmt(m, 1)) | \(fmt(m / k, 2)) |")
+    }
+}
+
+func fmt(_ x: Double, _ digits: Int) -> String {
+    var s = String(Int((x * pow(10, Double(digits))).rounded()))
+    guard digits > 0 else { return s }
+    while s.count <= digits { s = "0" + s }
+    s.insert(".", at: s.index(s.endIndex, offsetBy: -digits))
+    return s
+}

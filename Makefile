@@ -1,0 +1,59 @@
+# swift-realtime-audio: every target installs what it needs (apt-get, with sudo when not root).
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
+DEMO_OUT := demo-out
+BENCH := $(SWIFT) package --package-path Benchmarks
+
+.PHONY: setup build release test demo bench bench-ratios bench-list bench-check samples clean
+
+setup:
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
+		echo "make setup: installing pkg-config $(SYSTEM_PACKAGES)"; \
+		$(APT) update -qq && $(APT) install -y -qq pkg-config $(SYSTEM_PACKAGES); \
+	fi
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+test: setup
+	$(SWIFT) test
+
+# The main job on samples/: convert each sample to the wire formats and print what came out.
+demo: release
+	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	@bin=$$($(SWIFT) build -c release --show-bin-path)/rtaudio; set -e; \
+	run() { echo "\$$ rtaudio $$*"; $$bin "$$@"; }; \
+	run convert samples/speech-24k.wav $(DEMO_OUT)/speech-24k.pcm --format pcm16; \
+	run convert samples/speech-24k.wav $(DEMO_OUT)/speech-24k.flac; \
+	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.alaw.wav --format g711_alaw; \
+	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.ulaw; \
+	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k-pcm16.wav --format pcm16; \
+	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done
+
+# Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
+bench: setup
+	$(BENCH) benchmark --no-progress
+	$(MAKE) --no-print-directory bench-ratios
+
+bench-ratios: setup
+	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios
+	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/codec-ratios
+
+bench-list: setup
+	$(BENCH) benchmark list
+
+# Allocation thresholds only (0 mallocs per chunk): deterministic, unlike times on shared machines.
+bench-check: setup
+	$(BENCH) benchmark thresholds check --no-progress
+
+samples:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || $(APT) install -y -qq espeak-ng sox
+	samples/make_samples.sh
+
+clean:
+	rm -rf .build Benchmarks/.build $(DEMO_OUT)
