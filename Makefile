@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-ratios bench-list bench-check samples clean
+.PHONY: setup build release test demo bench bench-plan bench-ratios bench-list bench-check samples clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -36,11 +36,15 @@ demo: release
 	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
-bench: setup
+# SwiftPM caches the nested package's build plan and can miss a source file added to `..`; drop the plan only.
+bench-plan:
+	@rm -f Benchmarks/.build/release.yaml Benchmarks/.build/release/description.json
+
+bench: setup bench-plan
 	$(BENCH) benchmark --no-progress
 	$(MAKE) --no-print-directory bench-ratios
 
-bench-ratios: setup
+bench-ratios: setup bench-plan
 	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios
 	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/codec-ratios
 

@@ -7,7 +7,16 @@ import CSndFile
 public struct SoundFileError: Error, Sendable, CustomStringConvertible, Equatable {
     /// What was being done.
     public enum Operation: String, Sendable {
-        case open, read, write, close, rename
+        /// `sf_open`, or checking what it opened.
+        case open
+        /// `sf_readf_float`.
+        case read
+        /// `sf_writef_short`, `sf_writef_float` or `sf_write_raw`.
+        case write
+        /// `sf_close`, which finishes a written file's header.
+        case close
+        /// `rename(2)` of a finished temporary file onto its target.
+        case rename
     }
 
     /// The broad cause, from libsndfile's public error codes.
@@ -26,6 +35,7 @@ public struct SoundFileError: Error, Sendable, CustomStringConvertible, Equatabl
         case other
     }
 
+    /// What was being done.
     public let operation: Operation
     /// The file the operation was on.
     public let path: String
@@ -33,6 +43,7 @@ public struct SoundFileError: Error, Sendable, CustomStringConvertible, Equatabl
     public let code: Int32
     /// libsndfile's message (`sf_error_number`), or the wrapper's.
     public let message: String
+    /// The broad cause.
     public let kind: Kind
 
     init(_ operation: Operation, path: String, code: Int32, message: String? = nil, kind: Kind? = nil) {
@@ -59,5 +70,6 @@ public struct SoundFileError: Error, Sendable, CustomStringConvertible, Equatabl
         }
     }
 
+    /// One line: `cannot <operation> '<path>': <message>`.
     public var description: String { "cannot \(operation.rawValue) '\(path)': \(message)" }
 }

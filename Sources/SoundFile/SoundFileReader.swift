@@ -23,11 +23,14 @@ public enum SampleEncoding: String, Sendable, CaseIterable {
 
 /// What a headerless file cannot say about itself.
 public struct RawLayout: Sendable, Equatable {
+    /// How each sample is stored.
     public var encoding: SampleEncoding
     /// Frames per second.
     public var sampleRate: Int
+    /// Interleaved channels per frame.
     public var channels: Int
 
+    /// Describes a headerless file; `sampleRate` and `channels` must be positive (checked on open).
     public init(encoding: SampleEncoding, sampleRate: Int, channels: Int = 1) {
         self.encoding = encoding
         self.sampleRate = sampleRate
@@ -39,6 +42,7 @@ public struct RawLayout: Sendable, Equatable {
 public struct SoundFileInfo: Sendable, Equatable {
     /// Frames per second.
     public let sampleRate: Int
+    /// Interleaved channels per frame.
     public let channels: Int
     /// Frames (samples per channel) in the file.
     public let frames: Int64

@@ -39,9 +39,13 @@ public final class SoundFileWriter {
     public let path: String
     /// Where the samples go until ``commit()``.
     public let temporaryPath: String
+    /// The file type written.
     public let container: Container
+    /// How samples are stored.
     public let encoding: SampleEncoding
+    /// Frames per second.
     public let sampleRate: Int
+    /// Interleaved channels per frame.
     public let channels: Int
     /// Frames written so far.
     public private(set) var framesWritten: Int64 = 0

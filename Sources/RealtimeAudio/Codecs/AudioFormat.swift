@@ -35,8 +35,10 @@ public struct SampleRate: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// 48000 Hz: most audio interfaces.
     public static let hz48000 = SampleRate(unchecked: 48000)
 
+    /// Orders rates by frequency.
     public static func < (lhs: SampleRate, rhs: SampleRate) -> Bool { lhs.hertz < rhs.hertz }
 
+    /// `"24000 Hz"`.
     public var description: String { "\(hertz) Hz" }
 }
 

@@ -1,0 +1,233 @@
+/// A streaming, band-limited sample-rate converter between any two integer rates.
+///
+/// Design (see ``ResamplerFilter`` and ``ResamplerQuality`` for the filter and its measured figures):
+/// - **Polyphase FIR** with a linear-phase Kaiser-windowed sinc: the output at input time `t` weighs the
+///   `taps` input samples around `t`, with exact phases for the reduced ratio `L / M` of the two rates.
+/// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
+///   filter's half-length is held back as lookahead instead (``latency``). A file converted in one go therefore
+///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
+/// - **Exact counts, no drift**: output `k` is computed from the integer pair `(k × M) / L`, so the cumulative
+///   output follows the exact rational ratio over any length. ``finish(into:)`` drains the tail (reading zeros past
+///   the end) so a stream of `n` inputs yields exactly `round(n × outRate / inRate)` outputs.
+/// - **Chunking never changes the output**: each output is one dot product over the same samples whatever the
+///   chunk boundaries, so any chunking is bit-identical to one block. An empty output is a normal result.
+/// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters: one bad sample costs a click, never a
+///   stream of NaN.
+///
+/// One instance per stream (a value type; copying it copies its history). `process` allocates nothing; the
+/// history buffer is allocated once at `init`, and filter tables are shared between instances.
+public struct Resampler: Sendable {
+    /// The filter bank, shared read-only with every resampler of the same configuration.
+    public let filter: ResamplerFilter
+
+    /// Input samples the buffer takes per refill beyond one filter window.
+    private static let block = 1024
+
+    private var buffer: [Float]
+    /// Valid samples in `buffer`.
+    private var filled: Int
+    /// Absolute input index of `buffer[0]` (negative at the start: the zeros before the stream).
+    private var bufferStart: Int
+    /// Index of the next output sample, and its input position `(k × M) / L` as integer part and phase.
+    private var produced = 0
+    private var position = 0
+    private var phase = 0
+    /// Input samples consumed since the start of the stream.
+    private var consumed = 0
+
+    /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
+    ///
+    /// - Throws: ``ResamplerError/ratioTooFine(input:output:)`` for rates with almost no common factor.
+    /// - Complexity: one allocation of `taps + 1024` floats; the filter bank is built once per process.
+    public init(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality = .voice) throws(ResamplerError) {
+        self.init(filter: try ResamplerFilter.shared(from: input.hertz, to: output.hertz, quality: quality))
+    }
+
+    /// Creates a resampler on a filter bank the caller holds.
+    public init(filter: ResamplerFilter) {
+        self.filter = filter
+        buffer = [Float](repeating: 0, count: filter.taps + Self.block)
+        filled = filter.taps / 2 - 1
+        bufferStart = -filled
+    }
+
+    /// The input rate in hertz.
+    public var inputRate: Int { filter.inputRate }
+    /// The output rate in hertz.
+    public var outputRate: Int { filter.outputRate }
+
+    /// The lookahead, in output samples: how far output lags the input it has been given (half the filter).
+    /// Content is not delayed (see the type's documentation); this is the streaming latency.
+    public var latency: Double { Double(filter.taps / 2) * Double(filter.phases) / Double(filter.step) }
+
+    /// ``latency`` in seconds.
+    public var latencySeconds: Double { Double(filter.taps / 2) / Double(filter.inputRate) }
+
+    /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
+    public var inputCount: Int { consumed }
+    /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
+    public var outputCount: Int { produced }
+
+    /// The number of samples `process` writes when given `count` more input samples and enough room.
+    public func outputCapacity(forInput count: Int) -> Int {
+        // Output k is ready once input index floor(k M / L) + taps/2 has arrived.
+        let lastInput = consumed + count - 1 - filter.taps / 2
+        guard lastInput >= 0 else { return 0 }
+        let lastOutput = lastInput * filter.phases / filter.step
+        return max(0, lastOutput + 1 - produced)
+    }
+
+    /// The number of samples ``finish(into:)`` writes now.
+    public var pendingOutputCount: Int { max(0, finalOutputCount - produced) }
+
+    /// `round(consumed × outRate / inRate)`, ties up.
+    private var finalOutputCount: Int { (2 * consumed * filter.phases + filter.step) / (2 * filter.step) }
+
+    /// Converts a chunk.
+    ///
+    /// Consumes input until it runs out or `output` is full, and writes every output sample the input so far
+    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed.
+    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the first
+    ///   ``latency`` samples fill.
+    /// - Complexity: `taps` multiply-adds per output sample; no allocation.
+    public mutating func process(
+        _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
+    ) -> (consumed: Int, produced: Int) {
+        var used = 0
+        var written = 0
+        run(into: output, written: &written) { room in
+            let n = min(room.count, input.count - used)
+            if n > 0, let src = input.baseAddress {
+                for i in 0..<n {
+                    let x = src[used + i]
+                    room[i] = x.isFinite ? x : 0
+                }
+            }
+            used += n
+            return n
+        }
+        consumed += used
+        return (used, written)
+    }
+
+    /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
+    /// resets for a new stream.
+    ///
+    /// - Returns: the samples written.
+    /// - Precondition: `output.count >= pendingOutputCount` (traps otherwise).
+    public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        let owed = pendingOutputCount
+        precondition(output.count >= owed, "Resampler.finish: output buffer too small")
+        var written = 0
+        run(into: UnsafeMutableBufferPointer(rebasing: output[..<owed]), written: &written) { room in
+            room.update(repeating: 0)
+            return room.count
+        }
+        reset()
+        return written
+    }
+
+    /// Drops the history and starts a new stream (barge-in). Allocation-free.
+    public mutating func reset() {
+        let zeros = filter.taps / 2 - 1
+        buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        filled = zeros
+        bufferStart = -zeros
+        produced = 0
+        position = 0
+        phase = 0
+        consumed = 0
+    }
+
+    /// Computes outputs while the buffer holds their windows, refilling it from `refill` (which writes up to
+    /// `room.count` samples and returns how many) until `refill` gives nothing or `output` is full.
+    private mutating func run(
+        into output: UnsafeMutableBufferPointer<Float>, written: inout Int,
+        refill: (UnsafeMutableBufferPointer<Float>) -> Int
+    ) {
+        let taps = filter.taps, half = taps / 2, L = filter.phases, M = filter.step
+        let capacity = buffer.count
+        var filled = self.filled, bufferStart = self.bufferStart
+        var produced = self.produced, position = self.position, phase = self.phase
+        filter.coefficients.withUnsafeBufferPointer { coefficients in
+            buffer.withUnsafeMutableBufferPointer { buf in
+                let h = coefficients.baseAddress!, x = buf.baseAddress!
+                while true {
+                    while written < output.count, position + half - bufferStart < filled {
+                        let start = position - half + 1 - bufferStart
+                        output[written] = dot(x + start, h + phase * taps, taps)
+                        written += 1
+                        produced += 1
+                        phase += M
+                        if phase >= L {
+                            let carry = phase / L
+                            position += carry
+                            phase -= carry * L
+                        }
+                    }
+                    if written == output.count { break }
+                    // Keep only what the next window needs, then refill.
+                    let keepFrom = min(position - half + 1 - bufferStart, filled)
+                    if keepFrom > 0 {
+                        UnsafeMutableRawPointer(x).copyMemory(from: x + keepFrom, byteCount: 4 * (filled - keepFrom))
+                        filled -= keepFrom
+                        bufferStart += keepFrom
+                    }
+                    let added = refill(UnsafeMutableBufferPointer(start: x + filled, count: capacity - filled))
+                    if added == 0 { break }
+                    filled += added
+                    // Windows past the buffered data (only with extreme downsampling): skip what they never read.
+                    let skip = position - half + 1 - bufferStart
+                    if skip > filled {
+                        bufferStart += filled
+                        filled = 0
+                    }
+                }
+            }
+        }
+        self.filled = filled
+        self.bufferStart = bufferStart
+        self.produced = produced
+        self.position = position
+        self.phase = phase
+    }
+}
+
+// MARK: - Array conveniences (they allocate)
+
+extension Resampler {
+    /// Converts a whole signal in one go: `process` then `finish`, so the result has exactly
+    /// `round(input.count × outRate / inRate)` samples aligned with the input.
+    public mutating func convert(_ input: [Float]) -> [Float] {
+        var output = [Float](repeating: 0, count: outputCapacity(forInput: input.count))
+        let n = input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { process(src, into: $0).produced } }
+        output.removeLast(output.count - n)
+        var tail = [Float](repeating: 0, count: pendingOutputCount)
+        _ = tail.withUnsafeMutableBufferPointer { finish(into: $0) }
+        return output + tail
+    }
+}
+
+/// Dot product of `count` (a multiple of 8) floats, with two independent SIMD accumulators: a Float reduction
+/// does not vectorize by itself (no reassociation without fast-math), and one accumulator would wait on the
+/// add latency every step.
+@inline(__always)
+private func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    let xr = UnsafeRawPointer(x), hr = UnsafeRawPointer(h)
+    var j = 0
+    while j + 16 <= count {
+        a0 += xr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            * hr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+        a1 += xr.loadUnaligned(fromByteOffset: 4 * j + 32, as: SIMD8<Float>.self)
+            * hr.loadUnaligned(fromByteOffset: 4 * j + 32, as: SIMD8<Float>.self)
+        j += 16
+    }
+    if j < count {
+        a0 += xr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            * hr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+    }
+    let s = a0 + a1
+    let q = s.lowHalf + s.highHalf
+    return (q[0] + q[2]) + (q[1] + q[3])
+}

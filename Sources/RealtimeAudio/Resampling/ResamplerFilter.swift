@@ -1,0 +1,194 @@
+import RealModule
+import Synchronization
+
+/// The quality presets of ``Resampler``: a filter specification each.
+///
+/// Edges are fractions of the *fold*, the lower of the two Nyquist frequencies. The transition band is symmetric
+/// around the fold, so a tone at `passbandEdge × fold` keeps its level and anything that would alias or image onto
+/// the passband (a tone above `(2 − passbandEdge) × fold`) is attenuated by `stopbandAttenuation` dB. Only the
+/// band next to the fold itself, where neither a caller's speech nor a peer's "strict" measurement lies, may
+/// alias less.
+///
+/// Measured figures (score_resampler.py, float path; BENCHMARKS.md has every pair):
+///
+/// | preset | flat ±0.1 dB to | stopband (strict) | latency, 8 kHz side | latency, both ≥ 16 kHz | taps per output (8k→24k / 24k→8k) |
+/// |---|---|---|---|---|---|
+/// | `fast`  | 0.85 fold | ≤ −80 dB  | 2.4 ms | ≤ 1.2 ms | 40 / 120 |
+/// | `voice` | 0.90 fold | ≤ −100 dB | 3.9 ms | ≤ 2.0 ms | 64 / 192 |
+/// | `high`  | 0.93 fold | ≤ −130 dB | 7.0 ms | ≤ 3.5 ms | 112 / 336 |
+public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// Cheapest; for previews and non-speech monitoring.
+    case fast
+    /// The default for live sessions: speech is clean and the lookahead stays a few milliseconds.
+    case voice
+    /// Mastering-grade: soxr HQ's passband and stopband at a fraction of its streaming latency.
+    case high
+
+    /// Parses a preset name (`fast`, `voice`, `high`).
+    ///
+    /// - Throws: ``ResamplerError/unknownQuality(_:)``, listing the valid names.
+    public init(name: String) throws(ResamplerError) {
+        guard let quality = ResamplerQuality(rawValue: name) else { throw .unknownQuality(name) }
+        self = quality
+    }
+
+    /// Highest frequency kept within ±0.1 dB, as a fraction of the fold.
+    public var passbandEdge: Double {
+        switch self {
+        case .fast: 0.85
+        case .voice: 0.90
+        case .high: 0.93
+        }
+    }
+
+    /// Attenuation, in dB, of everything that could land on the passband.
+    public var stopbandAttenuation: Double {
+        switch self {
+        case .fast: 80
+        case .voice: 100
+        case .high: 130
+        }
+    }
+
+    /// Design attenuation: a few dB above the promise, since float32 coefficients and arithmetic cost some.
+    var designAttenuation: Double { stopbandAttenuation + (self == .high ? 6 : 4) }
+
+    public var description: String { rawValue }
+}
+
+/// A configuration the resampler cannot take.
+public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A sample rate outside 1 ... ``SampleRate/maximumHertz``.
+    case invalidRate(Int)
+    /// A preset name that does not exist.
+    case unknownQuality(String)
+    /// The reduced ratio `outRate / inRate` needs more than ``ResamplerFilter/maximumPhases`` filter phases
+    /// (rates with almost no common factor, such as 44100 and 44101).
+    case ratioTooFine(input: Int, output: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidRate(let hertz):
+            "sample rate \(hertz) Hz is out of range (1...\(SampleRate.maximumHertz) Hz)"
+        case .unknownQuality(let name):
+            "unknown resampler quality '\(name)' (valid: \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", ")))"
+        case .ratioTooFine(let input, let output):
+            "cannot resample \(input) Hz to \(output) Hz: the reduced ratio needs more than \(ResamplerFilter.maximumPhases) filter phases"
+        }
+    }
+}
+
+/// The polyphase filter bank of one (input rate, output rate, quality): immutable, built once and shared
+/// read-only by every ``Resampler`` with that configuration.
+///
+/// The prototype is a Kaiser-windowed sinc, evaluated analytically at each phase's offsets, so any ratio
+/// `L / M` (reduced) gets exact phases; each phase is normalized to unit DC gain. ``shared(from:to:quality:)``
+/// keeps one bank per configuration for the life of the process: a gateway creates a resampler per session,
+/// and sessions then share a few hundred kilobytes of coefficients instead of each building its own. The lock
+/// that guards that cache is taken only when a resampler is created, never on the per-chunk path.
+public final class ResamplerFilter: Sendable {
+    /// Phases above this would make tables of many megabytes.
+    public static let maximumPhases = 4096
+
+    public let inputRate: Int
+    public let outputRate: Int
+    public let quality: ResamplerQuality
+    /// Upsampling factor `L` of the reduced ratio `outputRate / inputRate = L / M`.
+    public let phases: Int
+    /// Downsampling factor `M`.
+    public let step: Int
+    /// Taps per output sample (a multiple of 8), spanning `taps` input samples.
+    public let taps: Int
+    /// `phases × taps` coefficients, phase-major: phase `p` weighs inputs `n - taps/2 + 1 ... n + taps/2` for the
+    /// output at input time `n + p / phases`.
+    let coefficients: [Float]
+
+    /// Builds a filter bank (cost: `phases × taps` window evaluations, about 30 ns each).
+    ///
+    /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
+    public init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
+        guard (1...SampleRate.maximumHertz).contains(input) else { throw .invalidRate(input) }
+        guard (1...SampleRate.maximumHertz).contains(output) else { throw .invalidRate(output) }
+        let g = gcd(input, output)
+        let L = output / g, M = input / g
+        guard L <= Self.maximumPhases else { throw .ratioTooFine(input: input, output: output) }
+        inputRate = input
+        outputRate = output
+        self.quality = quality
+        phases = L
+        step = M
+
+        // All frequencies in cycles per input sample.
+        let fold = Double(min(input, output)) / 2 / Double(input)
+        let pass = quality.passbandEdge * fold
+        let stop = (2 - quality.passbandEdge) * fold
+        let attenuation = quality.designAttenuation
+        // Kaiser's estimate of the window length for this attenuation and transition width.
+        let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1
+        let taps = max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
+        self.taps = taps
+        let beta = attenuation > 50 ? 0.1102 * (attenuation - 8.7) : 0.5842 * Double.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
+        let cutoff = (pass + stop) / 2
+        let halfWidth = Double(taps) / 2
+        let i0Beta = besselI0(beta)
+        let first = -(taps / 2) + 1
+
+        var coefficients = [Float](repeating: 0, count: L * taps)
+        var row = [Double](repeating: 0, count: taps)
+        for p in 0..<L {
+            let offset = Double(p) / Double(L)
+            var sum = 0.0
+            for j in 0..<taps {
+                let tau = Double(first + j) - offset
+                let r = tau / halfWidth
+                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                row[j] = 2 * cutoff * sinc(2 * cutoff * tau) * window
+                sum += row[j]
+            }
+            for j in 0..<taps { coefficients[p * taps + j] = Float(row[j] / sum) }
+        }
+        self.coefficients = coefficients
+    }
+
+    /// The shared filter bank for this configuration, built on first use.
+    ///
+    /// - Throws: as ``init(from:to:quality:)``.
+    public static func shared(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) -> ResamplerFilter {
+        let key = Key(input: input, output: output, quality: quality)
+        if let filter = cache.withLock({ $0[key] }) { return filter }
+        let filter = try ResamplerFilter(from: input, to: output, quality: quality)
+        return cache.withLock { table in
+            if let existing = table[key] { return existing }
+            table[key] = filter
+            return filter
+        }
+    }
+
+    private struct Key: Hashable {
+        let input: Int, output: Int, quality: ResamplerQuality
+    }
+
+    private static let cache = Mutex<[Key: ResamplerFilter]>([:])
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int {
+    var (a, b) = (a, b)
+    while b != 0 { (a, b) = (b, a % b) }
+    return a
+}
+
+private func sinc(_ x: Double) -> Double {
+    abs(x) < 1e-12 ? 1 : Double.sin(.pi * x) / (.pi * x)
+}
+
+/// The modified Bessel function of the first kind, order 0, by its power series.
+private func besselI0(_ x: Double) -> Double {
+    let q = x * x / 4
+    var term = 1.0, sum = 1.0, k = 1.0
+    while term > sum * 1e-17 {
+        term *= q / (k * k)
+        sum += term
+        k += 1
+    }
+    return sum
+}
