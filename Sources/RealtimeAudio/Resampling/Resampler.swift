@@ -73,7 +73,8 @@ public struct Resampler: Sendable {
         // Output k is ready once input index floor(k M / L) + taps/2 has arrived.
         let lastInput = consumed + count - 1 - filter.taps / 2
         guard lastInput >= 0 else { return 0 }
-        let lastOutput = lastInput * filter.phases / filter.step
+        // The largest k with floor(k M / L) <= lastInput.
+        let lastOutput = ((lastInput + 1) * filter.phases - 1) / filter.step
         return max(0, lastOutput + 1 - produced)
     }
 
@@ -165,7 +166,13 @@ public struct Resampler: Sendable {
                             phase -= carry * L
                         }
                     }
-                    if written == output.count { break }
+                    // A full output still takes the input that completes no further window, so a caller who
+                    // sized `output` with `outputCapacity(forInput:)` always has all input consumed.
+                    var limit = capacity
+                    if written == output.count {
+                        limit = position + half - (bufferStart + filled)
+                        if limit <= 0 { break }
+                    }
                     // Keep only what the next window needs, then refill.
                     let keepFrom = min(position - half + 1 - bufferStart, filled)
                     if keepFrom > 0 {
@@ -173,7 +180,7 @@ public struct Resampler: Sendable {
                         filled -= keepFrom
                         bufferStart += keepFrom
                     }
-                    let added = refill(UnsafeMutableBufferPointer(start: x + filled, count: capacity - filled))
+                    let added = refill(UnsafeMutableBufferPointer(start: x + filled, count: min(capacity - filled, limit)))
                     if added == 0 { break }
                     filled += added
                     // Windows past the buffered data (only with extreme downsampling): skip what they never read.

@@ -3,11 +3,10 @@ import Synchronization
 
 /// The quality presets of ``Resampler``: a filter specification each.
 ///
-/// Edges are fractions of the *fold*, the lower of the two Nyquist frequencies. The transition band is symmetric
-/// around the fold, so a tone at `passbandEdge × fold` keeps its level and anything that would alias or image onto
-/// the passband (a tone above `(2 − passbandEdge) × fold`) is attenuated by `stopbandAttenuation` dB. Only the
-/// band next to the fold itself, where neither a caller's speech nor a peer's "strict" measurement lies, may
-/// alias less.
+/// Edges are fractions of the *fold*, the lower of the two Nyquist frequencies. A tone at `passbandEdge × fold`
+/// keeps its level within ±0.1 dB, and anything above `stopbandEdge × fold` that would alias or image back below
+/// the fold is attenuated by `stopbandAttenuation` dB. Only the band right next to the fold, where neither
+/// speech energy nor the peers' "strict" measurement lies, may alias less.
 ///
 /// Measured figures (score_resampler.py, float path; BENCHMARKS.md has every pair):
 ///
@@ -35,9 +34,21 @@ public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConver
     /// Highest frequency kept within ±0.1 dB, as a fraction of the fold.
     public var passbandEdge: Double {
         switch self {
-        case .fast: 0.85
+        case .fast: 0.80
         case .voice: 0.90
         case .high: 0.93
+        }
+    }
+
+    /// Where the stopband starts, as a fraction of the fold: anything above it that could alias or image onto
+    /// the passband is attenuated by ``stopbandAttenuation``. `voice` and `high` mirror the passband edge, so
+    /// nothing can land on the passband; `fast` stops at 1.1 like the others measure but keeps a wider
+    /// transition, for half the taps.
+    public var stopbandEdge: Double {
+        switch self {
+        case .fast: 1.10
+        case .voice: 1.10
+        case .high: 1.07
         }
     }
 
@@ -121,7 +132,7 @@ public final class ResamplerFilter: Sendable {
         // All frequencies in cycles per input sample.
         let fold = Double(min(input, output)) / 2 / Double(input)
         let pass = quality.passbandEdge * fold
-        let stop = (2 - quality.passbandEdge) * fold
+        let stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
         // Kaiser's estimate of the window length for this attenuation and transition width.
         let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1

@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+@testable import RealtimeAudio
+
+/// Least-squares fit of `a cos(wn) + b sin(wn)` at a known frequency; returns the fitted amplitude and the power
+/// of everything else (distortion, noise, aliases) relative to the fitted tone, in dB.
+func fitTone(_ y: ArraySlice<Float>, frequency: Double, rate: Double, firstIndex: Int) -> (amplitude: Double, residualDB: Double, phase: Double) {
+    var cc = 0.0, ss = 0.0, cs = 0.0, yc = 0.0, ys = 0.0
+    let w = 2 * Double.pi * frequency / rate
+    for (i, v) in zip(firstIndex..., y) {
+        let c = cos(w * Double(i)), s = sin(w * Double(i))
+        cc += c * c; ss += s * s; cs += c * s
+        yc += Double(v) * c; ys += Double(v) * s
+    }
+    let det = cc * ss - cs * cs
+    let a = (yc * ss - ys * cs) / det, b = (ys * cc - yc * cs) / det
+    var residual = 0.0
+    for (i, v) in zip(firstIndex..., y) {
+        let e = Double(v) - a * cos(w * Double(i)) - b * sin(w * Double(i))
+        residual += e * e
+    }
+    let amplitude = (a * a + b * b).squareRoot()
+    let residualPower = residual / Double(y.count)
+    return (amplitude, 10 * log10(max(residualPower, 1e-30) / (amplitude * amplitude / 2)), atan2(-b, a))
+}
+
+func sine(_ frequency: Double, rate: Int, count: Int, amplitude: Double = 0.5, phase: Double = 0) -> [Float] {
+    (0..<count).map { Float(amplitude * cos(2 * .pi * frequency * Double($0) / Double(rate) + phase)) }
+}
+
+func resampleWhole(_ x: [Float], from: Int, to: Int, quality: ResamplerQuality = .voice) throws -> [Float] {
+    var r = try Resampler(from: SampleRate(hertz: from), to: SampleRate(hertz: to), quality: quality)
+    return r.convert(x)
+}
+
+@Suite("Resampler")
+struct ResamplerTests {
+    static let rates = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000]
+    static let pairs: [(Int, Int)] = rates.flatMap { a in rates.filter { $0 != a }.map { (a, $0) } }
+
+    @Test("every rate pair: exact length, no delay, a clean in-band tone", arguments: pairs)
+    func everyPair(input: Int, output: Int) throws {
+        let fold = Double(min(input, output)) / 2
+        let f = 0.31 * fold + 17
+        let n = input / 2 + 123
+        let y = try resampleWhole(sine(f, rate: input, count: n, phase: 0.4), from: input, to: output)
+        #expect(y.count == Int((Double(n) * Double(output) / Double(input)).rounded()))
+        // Compared with the ideal tone at the output rate, sample for sample: any delay or gain error shows.
+        let ideal = sine(f, rate: output, count: y.count, phase: 0.4)
+        let margin = output / 20
+        var err = 0.0
+        for i in margin..<(y.count - margin) { err += Double(y[i] - ideal[i]) * Double(y[i] - ideal[i]) }
+        let errorDB = 10 * log10(err / Double(y.count - 2 * margin) / (0.25 / 2))
+        #expect(errorDB < -95, "\(input)->\(output): error vs ideal \(errorDB) dB")
+    }
+
+    @Test("voice latency: at most 10 ms with an 8 kHz side, 5 ms when both rates are 16 kHz or more", arguments: pairs)
+    func voiceLatency(input: Int, output: Int) throws {
+        let r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
+        let limit = min(input, output) >= 16000 ? 0.005 : 0.010
+        #expect(r.latencySeconds <= limit, "\(input)->\(output): \(r.latencySeconds * 1000) ms")
+        #expect(abs(r.latency - r.latencySeconds * Double(output)) < 1e-9)
+    }
+
+    @Test("passband: within ±0.1 dB up to the preset's edge", arguments: [
+        (8000, 24000, ResamplerQuality.voice), (24000, 8000, .voice), (16000, 24000, .voice), (48000, 24000, .voice),
+        (44100, 24000, .voice), (8000, 24000, .high), (24000, 8000, .high), (44100, 24000, .high), (24000, 8000, .fast),
+    ])
+    func passbandFlatness(input: Int, output: Int, quality: ResamplerQuality) throws {
+        let fold = Double(min(input, output)) / 2
+        for fraction in [0.01, 0.1, 0.3, 0.5, 0.7, 0.8, quality.passbandEdge] {
+            let f = fraction * fold
+            let y = try resampleWhole(sine(f, rate: input, count: input / 2), from: input, to: output, quality: quality)
+            let fit = fitTone(y[(output / 10)..<(y.count - output / 10)], frequency: f, rate: Double(output), firstIndex: output / 10)
+            let gainDB = 20 * log10(fit.amplitude / 0.5)
+            #expect(abs(gainDB) <= 0.1, "\(input)->\(output) \(quality) at \(f) Hz: \(gainDB) dB")
+        }
+    }
+
+    @Test("downsampling: tones that would alias onto the passband are rejected by the preset's attenuation", arguments: [
+        (24000, 8000, ResamplerQuality.voice), (48000, 24000, .voice), (44100, 16000, .voice), (48000, 16000, .voice),
+        (24000, 8000, .high), (48000, 24000, .high), (24000, 8000, .fast),
+    ])
+    func aliasRejection(input: Int, output: Int, quality: ResamplerQuality) throws {
+        let outNyquist = Double(output) / 2
+        var worst = -Double.infinity
+        for fraction in stride(from: 1.1, through: 1.9, by: 0.1) {
+            let f = fraction * outNyquist
+            let alias = abs(f - Double(output) * (f / Double(output)).rounded())
+            guard f < 0.99 * Double(input) / 2, alias <= 0.9 * outNyquist else { continue }
+            let y = try resampleWhole(sine(f, rate: input, count: input / 2), from: input, to: output, quality: quality)
+            let middle = y[(output / 10)..<(y.count - output / 10)]
+            let power = middle.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(middle.count)
+            worst = max(worst, 10 * log10(max(power, 1e-30) / (0.25 / 2)))
+        }
+        #expect(worst <= -quality.stopbandAttenuation, "\(input)->\(output) \(quality): worst alias \(worst) dB")
+    }
+
+    @Test("THD+N of 997 Hz and 3001 Hz tones", arguments: [
+        (8000, 24000, ResamplerQuality.voice, -105.0), (24000, 8000, .voice, -105), (44100, 24000, .voice, -105),
+        (8000, 24000, .high, -130), (24000, 8000, .high, -130), (48000, 24000, .high, -130),
+    ])
+    func thdPlusNoise(input: Int, output: Int, quality: ResamplerQuality, limit: Double) throws {
+        for f in [997.0, 3001.0] where f < 0.9 * Double(min(input, output)) / 2 {
+            let y = try resampleWhole(sine(f, rate: input, count: input / 2, amplitude: 0.89), from: input, to: output, quality: quality)
+            let fit = fitTone(y[(output / 10)..<(y.count - output / 10)], frequency: f, rate: Double(output), firstIndex: output / 10)
+            #expect(fit.residualDB <= limit, "\(input)->\(output) \(quality) \(f) Hz: THD+N \(fit.residualDB) dB")
+        }
+    }
+
+    @Test("any chunking, including 1-sample and empty chunks and tight output buffers, equals one block",
+          arguments: [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 16000), (22050, 32000)])
+    func chunkingIsExact(input: Int, output: Int) throws {
+        var rng = SplitMix64(seed: UInt64(input * 7 + output))
+        let x = (0..<(input / 3)).map { _ in Float.random(in: -0.9...0.9, using: &rng) }
+        let whole = try resampleWhole(x, from: input, to: output)
+        for trial in 0..<6 {
+            var r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
+            var y: [Float] = []
+            var offset = 0
+            let maxChunk = [1, 3, 17, 160, 961, 4000][trial]
+            var out = [Float](repeating: 0, count: 9000)
+            while offset < x.count {
+                let n = min(x.count - offset, Int.random(in: 0...maxChunk, using: &rng))
+                // Odd trials give a deliberately small output buffer, so `process` must stop and resume.
+                let room = trial % 2 == 1 ? Int.random(in: 0...5, using: &rng) : r.outputCapacity(forInput: n)
+                let (used, made) = x[offset..<(offset + n)].withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { r.process(src, into: UnsafeMutableBufferPointer(rebasing: $0[..<room])) }
+                }
+                if trial % 2 == 0 { #expect(used == n && made == room) }
+                y += out[..<made]
+                offset += used
+            }
+            let tail = out.withUnsafeMutableBufferPointer { r.finish(into: $0) }
+            y += out[..<tail]
+            #expect(y == whole, "\(input)->\(output) trial \(trial)")
+        }
+    }
+
+    @Test("no drift: 10^8 input samples in odd chunks give exactly round(n × out / in) outputs")
+    func noDrift() throws {
+        var r = try Resampler(from: .hz44100, to: .hz24000, quality: .fast)
+        let chunkSizes = [881, 882, 883, 1, 4410, 127]
+        let x = [Float](repeating: 0.25, count: 4410)
+        var out = [Float](repeating: 0, count: 4000)
+        var total = 0, fed = 0, k = 0
+        let target = 100_000_000
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                while fed < target {
+                    let n = min(chunkSizes[k % chunkSizes.count], target - fed)
+                    k += 1
+                    let expected = r.outputCapacity(forInput: n)
+                    let (used, made) = r.process(UnsafeBufferPointer(rebasing: src[..<n]), into: dst)
+                    if used != n || made != expected {
+                        Issue.record("chunk \(k) after \(fed) samples: used \(used) of \(n), made \(made), expected \(expected)")
+                        return
+                    }
+                    fed += n
+                    total += made
+                }
+            }
+        }
+        // Before finish the count trails the exact ratio by the lookahead only; finish makes it exact.
+        let exact = Int((Double(target) * 24000 / 44100).rounded())
+        #expect(exact - total == r.pendingOutputCount)
+        #expect(Double(r.pendingOutputCount) <= r.latency + 1)
+        var tail = [Float](repeating: 0, count: r.pendingOutputCount)
+        total += tail.withUnsafeMutableBufferPointer { r.finish(into: $0) }
+        #expect(total == exact)
+    }
+
+    @Test("finish drains and resets; reset drops the history (barge-in)")
+    func finishAndReset() throws {
+        var r = try Resampler(from: .hz8000, to: .hz24000)
+        let a = sine(440, rate: 8000, count: 1000), b = sine(1300, rate: 8000, count: 777)
+        let first = r.convert(a)
+        #expect(first.count == 3000)
+        #expect(r.inputCount == 0 && r.outputCount == 0)
+        let second = r.convert(b)
+        #expect(second == (try resampleWhole(b, from: 8000, to: 24000)))       // nothing of `a` leaks into `b`
+
+        var s = try Resampler(from: .hz8000, to: .hz24000)
+        var out = [Float](repeating: 0, count: 5000)
+        _ = a.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { s.process(src, into: $0) } }
+        s.reset()
+        #expect(s.convert(b) == second)
+        // A finish with nothing fed writes nothing.
+        var t = try Resampler(from: .hz8000, to: .hz24000)
+        #expect(t.pendingOutputCount == 0)
+        #expect(out.withUnsafeMutableBufferPointer { t.finish(into: $0) } == 0)
+    }
+
+    @Test("NaN and infinite samples are read as 0: they cannot poison the filter")
+    func nonFiniteInput() throws {
+        var x = sine(700, rate: 16000, count: 4000)
+        var cleaned = x
+        for i in [100, 2000, 2001, 3999] { x[i] = [Float.nan, .infinity, -.infinity, .nan][i % 4]; cleaned[i] = 0 }
+        let y = try resampleWhole(x, from: 16000, to: 24000)
+        #expect(y.allSatisfy { $0.isFinite })
+        #expect(y == (try resampleWhole(cleaned, from: 16000, to: 24000)))
+    }
+
+    @Test("filter banks are shared between resamplers of one configuration")
+    func sharedFilters() throws {
+        let a = try Resampler(from: .hz16000, to: .hz24000)
+        let b = try Resampler(from: .hz16000, to: .hz24000)
+        let c = try Resampler(from: .hz16000, to: .hz24000, quality: .high)
+        #expect(a.filter === b.filter)
+        #expect(a.filter !== c.filter)
+        #expect(a.filter.phases == 3 && a.filter.step == 2)
+    }
+
+    @Test("bad configurations are typed errors")
+    func errors() {
+        #expect(throws: ResamplerError.invalidRate(0)) { try ResamplerFilter(from: 0, to: 8000, quality: .voice) }
+        #expect(throws: ResamplerError.invalidRate(-1)) { try ResamplerFilter(from: 8000, to: -1, quality: .voice) }
+        #expect(throws: ResamplerError.invalidRate(10_000_000)) { try ResamplerFilter(from: 8000, to: 10_000_000, quality: .voice) }
+        #expect(throws: ResamplerError.ratioTooFine(input: 44100, output: 44101)) {
+            try ResamplerFilter(from: 44100, to: 44101, quality: .voice)
+        }
+        #expect(throws: ResamplerError.unknownQuality("best")) { try ResamplerQuality(name: "best") }
+        #expect("\(ResamplerError.unknownQuality("best"))" == "unknown resampler quality 'best' (valid: fast, voice, high)")
+    }
+}
