@@ -32,5 +32,11 @@ let package = Package(
         ),
         // Interleaved timing of every kernel against memcpy in one process: the ratios we quote.
         .executableTarget(name: "codec-ratios", dependencies: ["BenchSupport"], path: "Tools/codec-ratios"),
+        // Driver for callgrind instruction counts (deterministic on a shared machine): `make bench-instructions`.
+        .executableTarget(
+            name: "instructions",
+            dependencies: [.product(name: "RealtimeAudio", package: "swift-realtime-audio")],
+            path: "Tools/instructions"
+        ),
     ]
 )

@@ -98,11 +98,9 @@ public struct Resampler: Sendable {
         var written = 0
         run(into: output, written: &written) { room in
             let n = min(room.count, input.count - used)
-            if n > 0, let src = input.baseAddress {
-                for i in 0..<n {
-                    let x = src[used + i]
-                    room[i] = x.isFinite ? x : 0
-                }
+            if n > 0, let src = input.baseAddress, let dst = room.baseAddress {
+                dst.update(from: src + used, count: n)
+                zeroNonFinite(dst, n)
             }
             used += n
             return n
@@ -215,24 +213,33 @@ extension Resampler {
     }
 }
 
+/// Replaces NaN and ±infinity by 0 in place. `x - x` is 0 for every finite x and NaN otherwise, so the test is
+/// one subtract and one compare per sample, which the compiler vectorizes.
+@inline(__always)
+private func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    for i in 0..<count {
+        let v = p[i]
+        p[i] = v - v == 0 ? v : 0
+    }
+}
+
 /// Dot product of `count` (a multiple of 8) floats, with two independent SIMD accumulators: a Float reduction
 /// does not vectorize by itself (no reassociation without fast-math), and one accumulator would wait on the
-/// add latency every step.
+/// add latency every step. Pointers advance instead of indices, so the loop carries no overflow checks.
 @inline(__always)
 private func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    let xr = UnsafeRawPointer(x), hr = UnsafeRawPointer(h)
-    var j = 0
-    while j + 16 <= count {
-        a0 += xr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-            * hr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-        a1 += xr.loadUnaligned(fromByteOffset: 4 * j + 32, as: SIMD8<Float>.self)
-            * hr.loadUnaligned(fromByteOffset: 4 * j + 32, as: SIMD8<Float>.self)
-        j += 16
+    var xp = UnsafeRawPointer(x), hp = UnsafeRawPointer(h)
+    var remaining = count
+    while remaining >= 16 {
+        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.loadUnaligned(as: SIMD8<Float>.self)
+        a1 += (xp + 32).loadUnaligned(as: SIMD8<Float>.self) * (hp + 32).loadUnaligned(as: SIMD8<Float>.self)
+        xp += 64
+        hp += 64
+        remaining &-= 16
     }
-    if j < count {
-        a0 += xr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-            * hr.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+    if remaining > 0 {
+        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.loadUnaligned(as: SIMD8<Float>.self)
     }
     let s = a0 + a1
     let q = s.lowHalf + s.highHalf

@@ -1,0 +1,91 @@
+import RealtimeAudio
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// A deterministic driver for `valgrind --tool=callgrind`: runs one component over `seconds` of a speech-like
+// signal in 20 ms chunks and prints how many output samples it made. `instructions.sh` runs it at two lengths
+// and divides the difference in instructions by the difference in samples, so setup costs cancel out.
+//
+//   instructions resample <in> <out> <fast|voice|high> <seconds>
+//   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard let kind = args.first, let seconds = Double(args.last ?? "") else {
+    print("usage: instructions resample IN OUT QUALITY SECONDS | instructions CODEC SECONDS")
+    exit(2)
+}
+
+func signal(count: Int, rate: Int) -> [Float] {
+    var phase = 0.0, out = [Float](repeating: 0, count: count)
+    for i in 0..<count {
+        let t = Double(i) / Double(rate)
+        phase += 2 * Double.pi * (140 + 40 * sinApprox(2 * Double.pi * 2 * t)) / Double(rate)
+        out[i] = Float(0.3 * sinApprox(phase) + 0.1 * sinApprox(3.1 * phase))
+    }
+    return out
+}
+
+/// A sine good enough for a test signal, so the driver needs no libm.
+func sinApprox(_ x: Double) -> Double {
+    var y = x.truncatingRemainder(dividingBy: 2 * .pi)
+    if y > .pi { y -= 2 * .pi } else if y < -.pi { y += 2 * .pi }
+    let y2 = y * y
+    return y * (1 - y2 / 6 * (1 - y2 / 20 * (1 - y2 / 42 * (1 - y2 / 72))))
+}
+
+var produced = 0
+switch kind {
+case "resample":
+    let input = Int(args[1])!, output = Int(args[2])!
+    let quality = try ResamplerQuality(name: args[3])
+    var r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
+    let chunk = input / 50
+    // One second of signal, replayed: generating it must not scale with the length measured.
+    let x = signal(count: input, rate: input)
+    var out = [Float](repeating: 0, count: r.outputCapacity(forInput: chunk) + 8)
+    let chunks = Int(seconds * 50)
+    x.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for c in 0..<chunks {
+                let i = (c % 50) * chunk
+                produced += r.process(UnsafeBufferPointer(rebasing: src[i..<(i + chunk)]), into: dst).produced
+            }
+        }
+    }
+default:
+    let rate = kind.hasPrefix("pcm16") || kind.hasPrefix("base64") ? 24000 : 8000
+    let chunk = rate / 50
+    let x = signal(count: rate, rate: rate)
+    let codec: G711 = kind.hasPrefix("ulaw") ? .muLaw : .aLaw
+    var bytes = [UInt8](repeating: 0, count: 4 * chunk)
+    var samples = [Float](repeating: 0, count: chunk)
+    let text = Array(Base64.encode(PCM16.encode(Array(x.prefix(chunk)))).utf8)
+    let codes = codec.encode(Array(x.prefix(chunk)))
+    let pcm = PCM16.encode(Array(x.prefix(chunk)))
+    let chunks = Int(seconds * 50)
+    x.withUnsafeBufferPointer { src in
+        for c in 0..<chunks {
+            let i = (c % 50) * chunk
+            let piece = UnsafeBufferPointer(rebasing: src[i..<(i + chunk)])
+            switch kind {
+            case "ulaw-encode", "alaw-encode":
+                bytes.withUnsafeMutableBufferPointer { codec.encode(piece, into: $0) }
+            case "ulaw-decode", "alaw-decode":
+                codes.withUnsafeBufferPointer { c in samples.withUnsafeMutableBufferPointer { codec.decode(c, into: $0) } }
+            case "pcm16-encode":
+                bytes.withUnsafeMutableBufferPointer { _ = PCM16.encode(piece, into: $0) }
+            case "pcm16-decode":
+                pcm.withUnsafeBufferPointer { p in samples.withUnsafeMutableBufferPointer { _ = try! PCM16.decode(p, into: $0) } }
+            case "base64-decode":
+                text.withUnsafeBufferPointer { t in bytes.withUnsafeMutableBufferPointer { _ = try! Base64.decode(t, into: $0) } }
+            default:
+                print("unknown component \(kind)")
+                exit(2)
+            }
+            produced += chunk
+        }
+    }
+}
+print(produced)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Instructions per output sample under callgrind (deterministic, unlike wall time on a shared machine): each
+# configuration runs at two lengths, and the difference in instructions over the difference in samples cancels
+# setup (filter design, allocation, process start).
+set -euo pipefail
+cd "$(dirname "$0")"
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
+bin=$(swift build -c release --product instructions --show-bin-path)/instructions
+swift build -c release --product instructions >/dev/null
+count() {   # args... -> "instructions samples"
+    local out; out=$(mktemp)
+    local samples
+    samples=$(valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$@" 2>/dev/null | tail -1)
+    local ir; ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
+    rm -f "$out"
+    echo "$ir $samples"
+}
+per_sample() {   # label args-without-seconds...
+    local label=$1; shift
+    read -r i1 s1 < <(count "$@" 1)
+    read -r i2 s2 < <(count "$@" 3)
+    awk -v l="$label" -v i1="$i1" -v i2="$i2" -v s1="$s1" -v s2="$s2" 'BEGIN { printf "| %s | %.1f |\n", l, (i2 - i1) / (s2 - s1) }'
+}
+echo "| component (20 ms chunks) | instructions per output sample |"
+echo "|---|---:|"
+if [ "${1:-all}" != resampler ]; then
+    for c in ulaw-encode ulaw-decode alaw-encode alaw-decode pcm16-encode pcm16-decode base64-decode; do
+        per_sample "$c" "$c"
+    done
+fi
+for q in fast voice high; do
+    for pair in 8000:24000 24000:8000 16000:24000 48000:24000 44100:24000 24000:16000 24000:48000; do
+        per_sample "resample $q ${pair/:/→}" resample "${pair%:*}" "${pair#*:}" "$q"
+    done
+done
