@@ -24,7 +24,7 @@ per_sample() {   # label args-without-seconds...
 echo "| component (20 ms chunks) | instructions per output sample |"
 echo "|---|---:|"
 if [ "${1:-all}" != resampler ]; then
-    for c in ulaw-encode ulaw-decode alaw-encode alaw-decode pcm16-encode pcm16-decode base64-decode; do
+    for c in ulaw-encode ulaw-encode-int16 ulaw-decode alaw-encode alaw-encode-int16 alaw-decode pcm16-encode pcm16-decode base64-decode; do
         per_sample "$c" "$c"
     done
 fi

@@ -30,15 +30,13 @@ public enum Base64 {
         // Whole triples: 24 bits are two 12-bit halves, each looked up as a pair of characters (an 8 KiB table),
         // written with one 32-bit store.
         let whole = bytes.count / 3
-        base64PairTable.withUnsafeBufferPointer { pairs in
-            let p = pairs.baseAddress!
-            let raw = UnsafeMutableRawPointer(dst)
-            for g in 0..<whole {
-                let i = 3 &* g
-                let v = UInt32(src[i]) << 16 | UInt32(src[i &+ 1]) << 8 | UInt32(src[i &+ 2])
-                let word = UInt32(p[Int(v >> 12)]) | UInt32(p[Int(v & 0xFFF)]) << 16
-                raw.storeBytes(of: word.littleEndian, toByteOffset: 4 &* g, as: UInt32.self)
-            }
+        let p = base64PairTable
+        let raw = UnsafeMutableRawPointer(dst)
+        for g in 0..<whole {
+            let i = 3 &* g
+            let v = UInt32(src[i]) << 16 | UInt32(src[i &+ 1]) << 8 | UInt32(src[i &+ 2])
+            let word = UInt32(p[Int(v >> 12)]) | UInt32(p[Int(v & 0xFFF)]) << 16
+            raw.storeBytes(of: word.littleEndian, toByteOffset: 4 &* g, as: UInt32.self)
         }
         let rest = bytes.count - 3 * whole
         if rest > 0 {
@@ -77,18 +75,16 @@ public enum Base64 {
         // by the next quartet). A character outside the alphabet sets bit 24, which no valid entry uses: one test
         // after the loop says whether any was bad.
         let bodyQuartets = count / 4 - 1
-        let invalid = base64QuartetTables.withUnsafeBufferPointer { tables -> UInt32 in
-            let t = tables.baseAddress!
-            let raw = UnsafeMutableRawPointer(dst)
-            var flags: UInt32 = 0
-            for q in 0..<bodyQuartets {
-                let i = 4 &* q
-                let word = t[Int(src[i])] | t[256 &+ Int(src[i &+ 1])] | t[512 &+ Int(src[i &+ 2])] | t[768 &+ Int(src[i &+ 3])]
-                flags |= word
-                raw.storeBytes(of: word.littleEndian, toByteOffset: 3 &* q, as: UInt32.self)
-            }
-            return flags & invalidWordFlag
+        let t = base64QuartetTables
+        let raw = UnsafeMutableRawPointer(dst)
+        var flags: UInt32 = 0
+        for q in 0..<bodyQuartets {
+            let i = 4 &* q
+            let word = t[Int(src[i])] | t[256 &+ Int(src[i &+ 1])] | t[512 &+ Int(src[i &+ 2])] | t[768 &+ Int(src[i &+ 3])]
+            flags |= word
+            raw.storeBytes(of: word.littleEndian, toByteOffset: 3 &* q, as: UInt32.self)
         }
+        let invalid = flags & invalidWordFlag
         if invalid != 0 { throw firstError(in: characters, upTo: 4 * bodyQuartets) }
         return 3 * bodyQuartets + (try decodeLastQuartet(characters, at: 4 * bodyQuartets, into: dst + 3 * bodyQuartets))
     }
@@ -199,15 +195,15 @@ private let invalidFlag: UInt8 = 0x80
 private let base64Alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
 /// Two characters (first in the low byte) for each 12-bit value.
-private let base64PairTable: [UInt16] = (0..<4096).map {
+nonisolated(unsafe) private let base64PairTable = immortalTable((0..<4096).map {
     UInt16(base64Alphabet[$0 >> 6]) | UInt16(base64Alphabet[$0 & 63]) << 8
-}
+})
 
 private let invalidWordFlag: UInt32 = 1 << 24
 
 /// For each position k in a quartet, 256 entries: the character's 6 bits placed where they land in the
 /// little-endian word of the quartet's 3 output bytes, or `invalidWordFlag`.
-private let base64QuartetTables: [UInt32] = {
+nonisolated(unsafe) private let base64QuartetTables: UnsafePointer<UInt32> = {
     var tables = [UInt32](repeating: invalidWordFlag, count: 4 * 256)
     for (value, ch) in base64Alphabet.enumerated() {
         let v = UInt32(value)
@@ -216,7 +212,7 @@ private let base64QuartetTables: [UInt32] = {
         tables[512 + Int(ch)] = (v >> 2) << 8 | (v & 0x03) << 22       // byte 1 low 4 bits, byte 2 high 2
         tables[768 + Int(ch)] = v << 16                                // byte 2, low 6 bits
     }
-    return tables
+    return immortalTable(tables)
 }()
 
 /// Value of each ASCII byte in the alphabet, or `invalidFlag` (which also marks '=').

@@ -66,12 +66,9 @@ public struct G711: Sendable, Hashable {
         precondition(output.count >= samples.count, "G711.encode: output buffer too small")
         guard let src = samples.baseAddress, let dst = output.baseAddress else { return }
         let t = tables
-        let shift = t.shift
-        t.encode.withUnsafeBufferPointer { table in
-            let table = table.baseAddress!
-            for i in 0..<samples.count {
-                dst[i] = table[Int(UInt16(bitPattern: src[i]) &>> shift)]
-            }
+        let table = t.encode, shift = t.shift
+        for i in 0..<samples.count {
+            dst[i] = table[Int(UInt16(bitPattern: src[i]) &>> shift)]
         }
     }
 
@@ -81,12 +78,18 @@ public struct G711: Sendable, Hashable {
     public func encode(_ samples: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<UInt8>) {
         precondition(output.count >= samples.count, "G711.encode: output buffer too small")
         guard let src = samples.baseAddress, let dst = output.baseAddress else { return }
+        // Two passes over blocks on the stack: the quantizer vectorizes on its own, but fused with the table
+        // lookup (a gather) the whole loop would stay scalar, at four times the instructions.
         let t = tables
-        let shift = t.shift
-        t.encode.withUnsafeBufferPointer { table in
-            let table = table.baseAddress!
-            for i in 0..<samples.count {
-                dst[i] = table[Int(UInt16(truncatingIfNeeded: quantize32(src[i])) &>> shift)]
+        let table = t.encode, shift = t.shift
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: 256) { block in
+            let q = block.baseAddress!
+            var start = 0
+            while start < samples.count {
+                let n = min(256, samples.count - start)
+                PCM16.quantizeLoop(src + start, UnsafeMutableRawPointer(q), n)
+                for i in 0..<n { dst[start + i] = table[Int(UInt16(bitPattern: q[i]) &>> shift)] }
+                start += n
             }
         }
     }
@@ -98,10 +101,8 @@ public struct G711: Sendable, Hashable {
     public func decode(_ codes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) {
         precondition(output.count >= codes.count, "G711.decode: output buffer too small")
         guard let src = codes.baseAddress, let dst = output.baseAddress else { return }
-        tables.int16.withUnsafeBufferPointer { table in
-            let table = table.baseAddress!
-            for i in 0..<codes.count { dst[i] = table[Int(src[i])] }
-        }
+        let table = tables.int16
+        for i in 0..<codes.count { dst[i] = table[Int(src[i])] }
     }
 
     /// Decodes codes to `Float` samples (the `Int16` values divided by 32768).
@@ -111,10 +112,8 @@ public struct G711: Sendable, Hashable {
     public func decode(_ codes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) {
         precondition(output.count >= codes.count, "G711.decode: output buffer too small")
         guard let src = codes.baseAddress, let dst = output.baseAddress else { return }
-        tables.float.withUnsafeBufferPointer { table in
-            let table = table.baseAddress!
-            for i in 0..<codes.count { dst[i] = table[Int(src[i])] }
-        }
+        let table = tables.float
+        for i in 0..<codes.count { dst[i] = table[Int(src[i])] }
     }
 
     // MARK: Array conveniences (they allocate)
@@ -148,20 +147,30 @@ public struct G711: Sendable, Hashable {
     }
 }
 
-/// The lookup tables of one law, built once from the reference functions.
-struct G711Tables: Sendable {
+/// The lookup tables of one law, built once from the reference functions and never freed: plain pointers, so
+/// a call costs no reference counting (three arrays cost five retain/release calls per chunk).
+struct G711Tables: @unchecked Sendable {
     /// Right shift that keeps the input bits G.191 uses (it truncates the rest).
     let shift: Int
     /// Code for each kept input pattern, indexed by `UInt16(bitPattern: x) >> shift`.
-    let encode: [UInt8]
-    let int16: [Int16]
-    let float: [Float]
+    let encode: UnsafePointer<UInt8>
+    let int16: UnsafePointer<Int16>
+    let float: UnsafePointer<Float>
 
     init(shift: Int, compress: (Int16) -> UInt8, expand: (UInt8) -> Int16) {
         self.shift = shift
-        encode = (0..<(65536 >> shift)).map { compress(Int16(bitPattern: UInt16($0 << shift))) }
-        int16 = (0...255).map { expand(UInt8($0)) }
-        float = int16.map { Float($0) * PCM16.inverseScale }
+        let patterns = 65536 >> shift
+        let encode = UnsafeMutablePointer<UInt8>.allocate(capacity: patterns)
+        for i in 0..<patterns { encode[i] = compress(Int16(bitPattern: UInt16(i << shift))) }
+        let int16 = UnsafeMutablePointer<Int16>.allocate(capacity: 256)
+        let float = UnsafeMutablePointer<Float>.allocate(capacity: 256)
+        for c in 0...255 {
+            int16[c] = expand(UInt8(c))
+            float[c] = Float(int16[c]) * PCM16.inverseScale
+        }
+        self.encode = UnsafePointer(encode)
+        self.int16 = UnsafePointer(int16)
+        self.float = UnsafePointer(float)
     }
 }
 
