@@ -144,25 +144,34 @@ public struct Resampler: Sendable {
         into output: UnsafeMutableBufferPointer<Float>, written: inout Int,
         refill: (UnsafeMutableBufferPointer<Float>) -> Int
     ) {
-        let taps = filter.taps, half = taps / 2, L = filter.phases, M = filter.step
+        let taps = filter.taps, half = taps / 2
         let capacity = buffer.count
         var filled = self.filled, bufferStart = self.bufferStart
         var produced = self.produced, position = self.position, phase = self.phase
-        filter.coefficients.withUnsafeBufferPointer { coefficients in
+        let h = filter.coefficients
+        filter.steps.withUnsafeBufferPointer { steps in
             buffer.withUnsafeMutableBufferPointer { buf in
-                let h = coefficients.baseAddress!, x = buf.baseAddress!
+                let x = buf.baseAddress!
                 while true {
-                    while written < output.count, position + half - bufferStart < filled {
-                        let start = position - half + 1 - bufferStart
-                        output[written] = dot(x + start, h + phase * taps, taps)
-                        written += 1
-                        produced += 1
-                        phase += M
-                        if phase >= L {
-                            let carry = phase / L
-                            position += carry
-                            phase -= carry * L
+                    // Tight loop: a pointer to the next output's window, and its phase's precomputed step.
+                    if written < output.count, position + half - bufferStart < filled {
+                        var window = x + (position - half + 1 - bufferStart)
+                        let lastWindow = x + (filled - taps)
+                        let out = output.baseAddress!
+                        var n = written
+                        let end = output.count
+                        var step = steps[phase]
+                        while n < end, window <= lastWindow {
+                            out[n] = step.impulse >= 0 ? window[Int(step.impulse)] : dot(window, h + Int(step.row), taps)
+                            n &+= 1
+                            window += Int(step.advance)
+                            step = steps[Int(step.next)]
                         }
+                        let made = n - written
+                        written = n
+                        produced += made
+                        position = window - x + half - 1 + bufferStart
+                        phase = Int(step.row) / taps
                     }
                     // A full output still takes the input that completes no further window, so a caller who
                     // sized `output` with `outputCapacity(forInput:)` always has all input consumed.
@@ -225,21 +234,22 @@ private func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
 
 /// Dot product of `count` (a multiple of 8) floats, with two independent SIMD accumulators: a Float reduction
 /// does not vectorize by itself (no reassociation without fast-math), and one accumulator would wait on the
-/// add latency every step. Pointers advance instead of indices, so the loop carries no overflow checks.
+/// add latency every step. Pointers advance instead of indices, so the loop carries no overflow checks; `h` is
+/// 32-byte aligned, so its loads fold into the multiplies.
 @inline(__always)
 private func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
     var xp = UnsafeRawPointer(x), hp = UnsafeRawPointer(h)
     var remaining = count
     while remaining >= 16 {
-        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.loadUnaligned(as: SIMD8<Float>.self)
-        a1 += (xp + 32).loadUnaligned(as: SIMD8<Float>.self) * (hp + 32).loadUnaligned(as: SIMD8<Float>.self)
+        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
+        a1 += (xp + 32).loadUnaligned(as: SIMD8<Float>.self) * (hp + 32).load(as: SIMD8<Float>.self)
         xp += 64
         hp += 64
         remaining &-= 16
     }
     if remaining > 0 {
-        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.loadUnaligned(as: SIMD8<Float>.self)
+        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
     }
     let s = a0 + a1
     let q = s.lowHalf + s.highHalf
