@@ -157,6 +157,29 @@ struct RTAudioTests {
         #expect(samples == expected)
     }
 
+    @Test("--rate resamples: exact length, the same samples as the library, and telephony needs no warning")
+    func rateConversion() throws {
+        let scratch = try Scratch()
+        let input = voiceLike(seconds: 1.37, rate: 24000)
+        try writeWAV(scratch.file("model.wav"), input, rate: 24000)
+        let r = try CLI.run("convert", scratch.file("model.wav"), scratch.file("call.wav"), "--rate", "8000",
+                            "--format", "g711_ulaw")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.isEmpty)
+        var resampler = try Resampler(from: .hz24000, to: .hz8000)
+        let expected = G711.muLaw.encode(resampler.convert(input))
+        #expect(expected.count == Int((Double(input.count) / 3).rounded()))
+        #expect(Array(try bytes(scratch.file("call.wav")).suffix(expected.count)) == expected)
+
+        let h = try CLI.run("convert", scratch.file("model.wav"), scratch.file("up.wav"), "--rate", "44100",
+                            "--quality", "high", "--format", "float")
+        #expect(h.status == 0, "\(h.stderr)")
+        let (info, samples) = try readSamples(scratch.file("up.wav"))
+        #expect(info.sampleRate == 44100)
+        var high = try Resampler(from: .hz24000, to: .hz44100, quality: .high)
+        #expect(samples == high.convert(input))
+    }
+
     @Test("G.711 at a rate other than 8000 Hz is written, with one warning line")
     func g711RateWarning() throws {
         let scratch = try Scratch()
@@ -198,6 +221,9 @@ struct RTAudioTests {
         (["convert", "{dir}/good.wav", "{dir}/o.flac", "--format", "g711_alaw"], "FLAC output is 16-bit"),
         (["convert", "{dir}/odd.raw", "{dir}/o.wav", "--input-rate", "0"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--input-rate", "8000"], "headerless inputs only"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "0"], "out of range"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "99999999"], "out of range"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "16000", "--quality", "best"], "unknown resampler quality 'best' (valid: fast, voice, high)"),
         (["info", "{dir}/text.wav"], "Format not recognised"),
         (["info", "{dir}/cut.wav"], "truncated"),
     ])

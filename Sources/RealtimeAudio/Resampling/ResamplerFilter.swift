@@ -8,13 +8,18 @@ import Synchronization
 /// the fold is attenuated by `stopbandAttenuation` dB. Only the band right next to the fold, where neither
 /// speech energy nor the peers' "strict" measurement lies, may alias less.
 ///
-/// Measured figures (score_resampler.py, float path; BENCHMARKS.md has every pair):
+/// Measured figures (score_resampler.py, float path, worst over its nine pairs; latency is the lookahead, half the
+/// filter; instructions per output sample under callgrind for 8k→24k / 24k→8k / 16k→24k / 48k→24k / 44.1k→24k;
+/// BENCHMARKS.md has every pair):
 ///
-/// | preset | flat ±0.1 dB to | stopband (strict) | latency, 8 kHz side | latency, both ≥ 16 kHz | taps per output (8k→24k / 24k→8k) |
+/// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.85 fold | ≤ −80 dB  | 2.4 ms | ≤ 1.2 ms | 40 / 120 |
-/// | `voice` | 0.90 fold | ≤ −100 dB | 3.9 ms | ≤ 2.0 ms | 64 / 192 |
-/// | `high`  | 0.93 fold | ≤ −130 dB | 7.0 ms | ≤ 3.5 ms | 112 / 336 |
+/// | `fast`  | 0.84 fold | −83.7 dB | 2.5 ms | ≤ 1.25 ms | 84 / 159 / 85 / 119 / 118 |
+/// | `voice` | 0.93 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 83 / 253 / 84 / 181 / 174 |
+/// | `high`  | 0.955 fold | −137.7 dB | 8.5 ms | ≤ 4.25 ms | 125 / 429 / 125 / 299 / 278 |
+///
+/// For comparison, soxr HQ holds 21 to 64 ms back when fed 20 ms chunks, and speexdsp's VoIP default (quality 3)
+/// reaches −86 dB with a 7 dB droop at 0.9 of the fold.
 public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Cheapest; for previews and non-speech monitoring.
     case fast
