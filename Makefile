@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-plan bench-ratios bench-list samples clean
+.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list samples clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -49,6 +49,12 @@ bench: setup bench-plan
 bench-ratios: setup bench-plan
 	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios
 	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/codec-ratios
+
+# The same ratios from a build for AVX2 hardware (not portable: for gateways that build on their own hosts).
+bench-ratios-native: setup
+	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios --scratch-path .build-native \
+		-Xswiftc -target-cpu -Xswiftc haswell
+	.build-native/release/codec-ratios
 
 bench-list: setup
 	$(BENCH) benchmark list

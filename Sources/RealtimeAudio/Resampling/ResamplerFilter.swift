@@ -127,6 +127,10 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     /// its window starts later, so the per-output step needs no division.
     let steps: [PhaseStep]
 
+    /// How the prototype was designed: `"equiripple"` (Parks–McClellan, when its length allows a quick design)
+    /// or `"kaiser"` (windowed sinc, for ratios with many phases).
+    public let designMethod: String
+
     /// Builds a filter bank (cost: `phases × taps` window evaluations, about 30 ns each).
     ///
     /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
@@ -147,30 +151,24 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         let pass = quality.passbandEdge * fold
         let stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
-        // Kaiser's estimate of the window length for this attenuation and transition width.
-        let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1
-        let taps = max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
+        // The cheaper of the two per output sample. A windowed sinc cut at the fold is a Nyquist filter: one
+        // phase in L is a plain copy, which makes it as cheap as equiripple for integer upsampling, and flatter.
+        let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
+        let nyquist = abs((pass + stop) / 2 - fold) < 1e-12 && L > 1
+        // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc.
+        let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
+        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
+        let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
+        let taps = design.taps
         self.taps = taps
-        let beta = attenuation > 50 ? 0.1102 * (attenuation - 8.7) : 0.5842 * Double.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
-        let cutoff = (pass + stop) / 2
-        let halfWidth = Double(taps) / 2
-        let i0Beta = besselI0(beta)
-        let first = -(taps / 2) + 1
+        designMethod = design.method
 
         let coefficients = UnsafeMutableRawPointer.allocate(byteCount: 4 * L * taps, alignment: 64)
             .bindMemory(to: Float.self, capacity: L * taps)
         var impulseTap = [Int](repeating: -1, count: L)
-        var row = [Double](repeating: 0, count: taps)
         for p in 0..<L {
-            let offset = Double(p) / Double(L)
-            var sum = 0.0
-            for j in 0..<taps {
-                let tau = Double(first + j) - offset
-                let r = tau / halfWidth
-                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
-                row[j] = 2 * cutoff * sinc(2 * cutoff * tau) * window
-                sum += row[j]
-            }
+            var row = design.row(p)
+            let sum = row.reduce(0, +)
             for j in 0..<taps { row[j] /= sum }
             // Taps of 1e-12 and below are sin(pi k) rounding noise, far under float precision: a row that is
             // otherwise a single 1 is an exact copy.
@@ -190,6 +188,73 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     }
 
     deinit { coefficients.deallocate() }
+
+    /// A prototype design: taps per phase and each phase's row (before normalization).
+    private struct Design {
+        let taps: Int
+        let method: String
+        let row: (Int) -> [Double]
+    }
+
+    /// Longest prototype designed by Remez exchange: its cost grows with the square of the length.
+    static let maximumEquirippleLength = 1535
+
+    /// An equiripple prototype with the fewest taps per phase (a multiple of 8) that keeps the passband within
+    /// ±0.035 dB and the stopband at `attenuation`; nil when it would be too long to design quickly.
+    private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design? {
+        let passRipple = 0.004                                   // ±0.035 dB: a third of the ±0.1 dB promise
+        let stopRipple = Double.pow(10, -attenuation / 20)
+        // Kaiser's estimate of an equiripple filter's length, in prototype samples (rate L × input).
+        let width = (stop - pass) / Double(L)
+        let estimate = (-10 * Double.log10(passRipple * stopRipple) - 13) / (14.6 * width) + 1
+        var taps = max(8, Int((estimate / Double(L)).rounded()) / 8 * 8)
+        guard stop / Double(L) < 0.5, L * (taps + 16) - 1 <= maximumEquirippleLength else { return nil }
+        func attempt(_ taps: Int) -> [Double]? {
+            guard let result = remezLowpass(length: L * taps - 1, passbandEdge: pass / Double(L),
+                                            stopbandEdge: stop / Double(L), stopbandWeight: passRipple / stopRipple),
+                  result.passbandRipple <= passRipple else { return nil }
+            return result.taps
+        }
+        var best: (Int, [Double])?
+        if let h = attempt(taps) {
+            best = (taps, h)
+            while taps > 8, let h = attempt(taps - 8) { taps -= 8; best = (taps, h) }
+        } else {
+            for _ in 0..<4 {
+                taps += 8
+                if let h = attempt(taps) { best = (taps, h); break }
+            }
+        }
+        guard let (t, h) = best else { return nil }
+        // Phase p's tap j sits (j + 1) L - 1 - p samples into the odd-length prototype (centre L t / 2 - 1).
+        return Design(taps: t, method: "equiripple") { p in
+            (0..<t).map { j in
+                let index = (j + 1) * L - 1 - p
+                return index < h.count ? h[index] : 0
+            }
+        }
+    }
+
+    /// A Kaiser-windowed sinc, evaluated analytically at each phase's offsets: any number of phases.
+    private static func kaiserDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design {
+        // Kaiser's estimate of the window length for this attenuation and transition width.
+        let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1
+        let taps = max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
+        let beta = attenuation > 50 ? 0.1102 * (attenuation - 8.7) : 0.5842 * Double.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
+        let cutoff = (pass + stop) / 2
+        let halfWidth = Double(taps) / 2
+        let i0Beta = besselI0(beta)
+        let first = -(taps / 2) + 1
+        return Design(taps: taps, method: "kaiser") { p in
+            let offset = Double(p) / Double(L)
+            return (0..<taps).map { j in
+                let tau = Double(first + j) - offset
+                let r = tau / halfWidth
+                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                return 2 * cutoff * sinc(2 * cutoff * tau) * window
+            }
+        }
+    }
 
     /// The shared filter bank for this configuration, built on first use.
     ///
