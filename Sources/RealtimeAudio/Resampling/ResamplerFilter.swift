@@ -154,7 +154,8 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         // The cheaper of the two per output sample. A windowed sinc cut at the fold is a Nyquist filter: one
         // phase in L is a plain copy, which makes it as cheap as equiripple for integer upsampling, and flatter.
         let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
-        let nyquist = abs((pass + stop) / 2 - fold) < 1e-12 && L > 1
+        // (Only when upsampling: then the fold is the input's Nyquist and the sinc's zeros fall on input samples.)
+        let nyquist = output > input && abs((pass + stop) / 2 - fold) < 1e-12
         // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc.
         let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
         let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
