@@ -1,0 +1,360 @@
+import RealModule
+
+/// Energy-based turn detection with the Realtime API's `server_vad` knobs and events.
+///
+/// How it decides, one 10 ms frame at a time:
+/// 1. **Band energies.** The input is brought to an 8-16 kHz analysis rate and split into eight band-pass
+///    bands from 150 Hz to 3.7 kHz: DC, hum fundamentals and rumble below speech, and hiss above the telephone
+///    band never count. The same bands at every input rate make 8, 16, 24 and 48 kHz streams decide alike.
+/// 2. **Adaptive noise floor** per band: it falls quickly to quieter frames and rises slowly (a few dB per
+///    second while the frame looks like noise, far slower while it looks like speech), so it follows noise that
+///    creeps up but not a talker.
+/// 3. **Score and probability.** The frame's score is the mean of its three best band signal-to-floor ratios in
+///    dB; the speech probability is `1 / (1 + exp(-(score - 9 dB) / 3.3 dB))`.
+/// 4. **Hysteresis and confirmation.** A turn starts when the probability reaches `threshold` on
+///    ``Tuning/confirmationFrames`` frames in a row (a click is one frame, so it starts nothing); the onset is then
+///    traced back over the frames just before it that were clearly above the floor. A turn goes on while frames
+///    stay above a score 3 dB lower, and ends after `silence_duration_ms` without one.
+///
+/// Events follow the API: `speech_started` carries `audio_start_ms` = onset − `prefix_padding_ms` (clamped at
+/// 0), `speech_stopped` carries `audio_end_ms` = end of the last speech frame + `silence_duration_ms`. The
+/// detector keeps the last `prefix_padding_ms` plus a few hundred milliseconds of input, so at `speech_started`
+/// ``copyTurnAudio(into:)`` hands over the turn's audio from `audio_start_ms` on: the model hears the first
+/// syllable.
+///
+/// Streaming is exact: ``process(_:)`` stops right after a frame that fires an event (so the pre-roll is still
+/// there when the caller handles it) and otherwise takes all its input; any chunking gives the same events.
+///
+/// Documented behaviour on hard input: NaN and ±infinity count as 0 (silence); DC and anything below 150 Hz is
+/// invisible; a full-scale square wave is a loud broadband signal, so it is speech while it lasts (and its
+/// 3.5-second-long stretches pull the floor up slowly, like any steady sound). Silence of any length just
+/// keeps the floor at the digital floor.
+///
+/// One instance per stream; not shared between threads. `process` allocates nothing: every buffer is sized at
+/// `init` from the configuration.
+public struct ServerVAD: Sendable {
+    /// The detector's inner constants; the defaults are what the published figures were measured with.
+    public struct Tuning: Sendable, Equatable {
+        /// Score in dB at which the speech probability is 0.5.
+        public var centreDB: Double = 9
+        /// dB of score per unit of logit: the probability's slope.
+        public var slopeDB: Double = 3.3
+        /// How much lower a score keeps a turn going than starts one, in dB.
+        public var hysteresisDB: Double = 3
+        /// Frames in a row above the start level that start a turn.
+        public var confirmationFrames: Int = 3
+        /// How many frames before the confirmed run the onset may be traced back.
+        public var backtrackFrames: Int = 10
+        /// Score above which a frame before the run still counts as part of the onset, in dB.
+        public var backtrackDB: Double = 4
+        /// Fraction of the distance to a much quieter frame that the floor falls per frame.
+        public var floorFall: Double = 0.15
+        /// How far below the floor a frame must be for the quick fall, in dB.
+        public var fastFallDB: Double = 6
+        /// dB per frame the floor falls under a quieter frame.
+        public var floorStepDown: Double = 0.1
+        /// dB per frame the floor rises under a frame that looks like noise.
+        public var floorRiseNoise: Double = 0.1
+        /// dB per frame the floor rises under a frame that looks like speech.
+        public var floorRiseSpeech: Double = 0.004
+        /// Frames after which a turn counts as long, and the floor rises faster under it.
+        public var longTurnFrames: Int = 300
+        /// dB per frame the floor rises under a long turn.
+        public var floorRiseLongTurn: Double = 0.02
+        /// The lowest floor, in dB relative to full scale: quieter bands count as this quiet.
+        public var floorMinimumDB: Double = -84
+        /// Band SNRs above this many dB count as this many (one loud band should not outweigh the rest).
+        public var bandSNRCeilingDB: Double = 30
+        /// How many of the best bands make the score.
+        public var scoreBands: Int = 3
+
+        public init() {}
+    }
+
+    /// What the detector made of one 10 ms frame, for meters and plots.
+    public struct Frame: Sendable, Equatable {
+        /// Frame number from the start of the stream; it covers `[10 index, 10 index + 10)` ms.
+        public var index: Int
+        /// Speech-band level: 10 log10 of the mean square of the band-passed signal, in dB relative to full scale.
+        public var levelDB: Double
+        /// The noise floor's level, on the same scale.
+        public var noiseFloorDB: Double
+        /// The frame's score: mean of the best band signal-to-floor ratios, in dB.
+        public var scoreDB: Double
+        /// Speech probability, 0 ... 1, from the score.
+        public var probability: Double
+        /// Whether the frame is inside a turn (after confirmation).
+        public var inTurn: Bool
+    }
+
+    public let configuration: ServerVADConfiguration
+    public let sampleRate: SampleRate
+    public let tuning: Tuning
+
+    private var analyzer: BandAnalyzer
+    /// The score (dB) a frame needs to count toward a turn's start: `threshold` through the probability curve.
+    public let startDB: Double
+    /// The score (dB) that keeps a turn going: ``startDB`` minus the hysteresis.
+    public let continueDB: Double
+
+    // Noise floor per band, in dB; NaN before the first frame.
+    private var floor0 = SIMD4<Double>(repeating: .nan)
+    private var floor1 = SIMD4<Double>(repeating: .nan)
+
+    /// Frames completed.
+    private var frames = 0
+    private var inTurn = false
+    /// Frames in a row at or above the start level (before a turn).
+    private var run = 0
+    private var lastSpeechFrame = 0
+    private var turnStartFrame = 0
+    /// The last scores, newest at `(frames - 1) % capacity`, for tracing an onset back.
+    private var recentScores: [Double]
+
+    // Pre-roll: the last input samples, in a ring.
+    private var ring: [Float]
+    private var ringWrite = 0
+    /// Input samples taken since the start of the stream.
+    private var samples = 0
+    private var pendingTurnStartSample = 0
+
+    /// The last frame's analysis.
+    public private(set) var lastFrame: Frame?
+
+    /// Creates a detector for a stream at `sampleRate`.
+    ///
+    /// - Throws: ``ServerVADError/unsupportedRate(_:)`` below 8000 Hz or when 10 ms is not a whole number of
+    ///   samples (8, 16, 24, 32, 44.1 and 48 kHz all work).
+    /// - Complexity: allocates the pre-roll ring (`prefix_padding_ms` + 400 ms of samples).
+    public init(sampleRate: SampleRate, configuration: ServerVADConfiguration = .default, tuning: Tuning = Tuning())
+        throws(ServerVADError)
+    {
+        guard sampleRate.hertz >= 8000, sampleRate.hertz % 100 == 0 else { throw .unsupportedRate(sampleRate.hertz) }
+        self.sampleRate = sampleRate
+        self.configuration = configuration
+        self.tuning = tuning
+        analyzer = BandAnalyzer(rate: sampleRate.hertz)
+        let t = min(max(configuration.threshold, 0.001), 0.999)
+        startDB = tuning.centreDB + tuning.slopeDB * Double.log(t / (1 - t))
+        continueDB = startDB - tuning.hysteresisDB
+        recentScores = [Double](repeating: 0, count: max(1, tuning.backtrackFrames + tuning.confirmationFrames + 2))
+        // Enough for the prefix, the traced-back onset and the confirmation, plus a frame in progress.
+        let lookbackFrames = tuning.backtrackFrames + tuning.confirmationFrames + 2
+        let ringMs = configuration.prefixPaddingMs + 10 * lookbackFrames
+        ring = [Float](repeating: 0, count: ringMs * sampleRate.hertz / 1000 + analyzer.frameLength)
+    }
+
+    /// Stream time consumed so far, in milliseconds.
+    public var streamMs: Int { samples * 1000 / sampleRate.hertz }
+
+    /// Whether a turn is in progress.
+    public var isInTurn: Bool { inTurn }
+
+    /// The delay between speech starting and `speech_started` firing, in milliseconds: the confirmation frames.
+    public var startLatencyMs: Int { 10 * tuning.confirmationFrames }
+
+    /// Takes input until a frame fires an event or the input runs out.
+    ///
+    /// - Returns: the samples consumed (all of `input` unless an event fired) and the event, if any. Call again
+    ///   with the rest of the chunk after handling an event.
+    /// - Complexity: O(`consumed`); no allocation.
+    public mutating func process(_ input: UnsafeBufferPointer<Float>) -> (consumed: Int, event: TurnEvent?) {
+        var offset = 0
+        while offset < input.count {
+            let n = min(input.count - offset, analyzer.remainingInFrame)
+            let chunk = UnsafeBufferPointer(rebasing: input[offset..<(offset + n)])
+            keep(chunk)
+            offset += n
+            samples += n
+            if let energies = analyzer.absorb(chunk), let event = decide(energies) {
+                return (offset, event)
+            }
+        }
+        return (offset, nil)
+    }
+
+    /// Ends the stream: a turn still open ends at the end of the audio (`audio_end_ms` = ``streamMs``). Then the
+    /// detector is reset for a new stream.
+    public mutating func finish() -> TurnEvent? {
+        let event: TurnEvent? = inTurn ? .speechStopped(audioEndMs: streamMs, emittedAtMs: streamMs) : nil
+        reset()
+        return event
+    }
+
+    /// Forgets the stream (barge-in, new session): floor, turn state, pre-roll and stream time. Allocation-free.
+    public mutating func reset() {
+        analyzer.reset()
+        floor0 = SIMD4(repeating: .nan)
+        floor1 = SIMD4(repeating: .nan)
+        frames = 0
+        inTurn = false
+        run = 0
+        lastSpeechFrame = 0
+        turnStartFrame = 0
+        recentScores.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        ring.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        ringWrite = 0
+        samples = 0
+        pendingTurnStartSample = 0
+        lastFrame = nil
+    }
+
+    /// The number of samples ``copyTurnAudio(into:)`` writes now.
+    public var turnAudioCount: Int {
+        guard inTurn else { return 0 }
+        return samples - max(pendingTurnStartSample, samples - ring.count)
+    }
+
+    /// Copies the current turn's audio, from its `audio_start_ms` up to the stream's present, into `output`.
+    ///
+    /// Call it when `speech_started` fires to hand the model the pre-roll and the confirmed onset; after that
+    /// the caller forwards new audio as it arrives. Later in a turn it copies what the ring still holds.
+    /// - Returns: samples written (``turnAudioCount``; 0 outside a turn).
+    /// - Precondition: `output.count >= turnAudioCount` (traps otherwise).
+    public func copyTurnAudio(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        let count = turnAudioCount
+        precondition(output.count >= count, "ServerVAD.copyTurnAudio: output buffer too small")
+        guard count > 0, let dst = output.baseAddress else { return 0 }
+        ring.withUnsafeBufferPointer { r in
+            let start = (ringWrite - count + r.count) % r.count
+            let first = min(count, r.count - start)
+            dst.update(from: r.baseAddress! + start, count: first)
+            if first < count { (dst + first).update(from: r.baseAddress!, count: count - first) }
+        }
+        return count
+    }
+
+    private mutating func keep(_ chunk: UnsafeBufferPointer<Float>) {
+        ring.withUnsafeMutableBufferPointer { r in
+            var i = 0
+            while i < chunk.count {
+                let n = min(chunk.count - i, r.count - ringWrite)
+                (r.baseAddress! + ringWrite).update(from: chunk.baseAddress! + i, count: n)
+                ringWrite = (ringWrite + n) % r.count
+                i += n
+            }
+        }
+    }
+
+    /// One frame's decision. Returns the event it fires, if any.
+    private mutating func decide(_ energies: (SIMD4<Float>, SIMD4<Float>)) -> TurnEvent? {
+        let frame = frames
+        frames += 1
+        var level0 = SIMD4<Double>(), level1 = SIMD4<Double>()
+        for i in 0..<4 {
+            level0[i] = 10 * Double.log10(Double(energies.0[i]) + 1e-20)
+            level1[i] = 10 * Double.log10(Double(energies.1[i]) + 1e-20)
+        }
+        let minimum = tuning.floorMinimumDB
+        if floor0[0].isNaN {
+            floor0 = level0.replacing(with: SIMD4(repeating: minimum), where: level0 .< minimum)
+            floor1 = level1.replacing(with: SIMD4(repeating: minimum), where: level1 .< minimum)
+        }
+        // Band signal-to-floor ratios, clamped to 0 ... ceiling.
+        var best = (0.0, 0.0, 0.0)
+        let ceiling = tuning.bandSNRCeilingDB
+        var bands = SIMD8<Double>(lowHalf: level0 - floor0, highHalf: level1 - floor1)
+        bands = bands.clamped(lowerBound: SIMD8(repeating: 0), upperBound: SIMD8(repeating: ceiling))
+        for i in 0..<8 {
+            let v = bands[i]
+            if v > best.0 { best = (v, best.0, best.1) } else if v > best.1 { best = (best.0, v, best.1) } else if v > best.2 { best.2 = v }
+        }
+        let score: Double
+        switch tuning.scoreBands {
+        case ...1: score = best.0
+        case 2: score = (best.0 + best.1) / 2
+        case 3: score = (best.0 + best.1 + best.2) / 3
+        case 8: score = bands.sum() / 8
+        default:
+            // The whole speech band's signal-to-floor ratio.
+            var signal = 0.0, noise = 0.0
+            for i in 0..<4 {
+                signal += Double(energies.0[i]) + Double(energies.1[i])
+                noise += Double.exp10(floor0[i] / 10) + Double.exp10(floor1[i] / 10)
+            }
+            score = min(max(10 * Double.log10(signal / noise + 1e-20), 0), ceiling)
+        }
+        recentScores[frame % recentScores.count] = score
+
+        // Floor: a median-like tracker (equal steps up and down) under frames that look like noise, so it sits
+        // in the middle of fluctuating noise such as babble rather than in its dips; a much slower rise under
+        // frames that look like speech (faster the longer a turn goes on, so a turn started by a step in the
+        // noise ends); and a quick fall when the level drops far below it (the noise stopped).
+        var rise = score >= continueDB ? tuning.floorRiseSpeech : tuning.floorRiseNoise
+        if inTurn, frame - turnStartFrame > tuning.longTurnFrames { rise = max(rise, tuning.floorRiseLongTurn) }
+        func track(_ floor: SIMD4<Double>, _ level: SIMD4<Double>) -> SIMD4<Double> {
+            var f = floor
+            for i in 0..<4 {
+                let l = max(level[i], minimum)
+                if l < f[i] - tuning.fastFallDB {
+                    f[i] += tuning.floorFall * (l - f[i])
+                } else if l < f[i] {
+                    f[i] -= min(f[i] - l, tuning.floorStepDown)
+                } else {
+                    f[i] += min(l - f[i], rise)
+                }
+            }
+            return f
+        }
+        floor0 = track(floor0, level0)
+        floor1 = track(floor1, level1)
+
+        var event: TurnEvent?
+        if inTurn {
+            if score >= continueDB {
+                lastSpeechFrame = frame
+            } else if 10 * (frame - lastSpeechFrame) >= configuration.silenceDurationMs {
+                inTurn = false
+                run = 0
+                let end = 10 * (lastSpeechFrame + 1) + configuration.silenceDurationMs
+                event = .speechStopped(audioEndMs: end, emittedAtMs: 10 * (frame + 1))
+            }
+        } else {
+            run = score >= startDB ? run + 1 : 0
+            if run >= tuning.confirmationFrames {
+                // Trace the onset back over the frames just before the run that were clearly above the floor.
+                var onset = frame - run + 1
+                var steps = 0
+                while steps < tuning.backtrackFrames, onset > 0, frame - (onset - 1) < recentScores.count,
+                      recentScores[(onset - 1) % recentScores.count] >= tuning.backtrackDB {
+                    onset -= 1
+                    steps += 1
+                }
+                inTurn = true
+                turnStartFrame = frame
+                run = 0
+                lastSpeechFrame = frame
+                let start = max(0, 10 * onset - configuration.prefixPaddingMs)
+                pendingTurnStartSample = start * sampleRate.hertz / 1000
+                event = .speechStarted(audioStartMs: start, emittedAtMs: 10 * (frame + 1))
+            }
+        }
+
+        let levelDB = 10 * Double.log10(Double(energies.0.sum() + energies.1.sum()) + 1e-20)
+        var floorPower = 0.0
+        for i in 0..<4 { floorPower += Double.pow(10, floor0[i] / 10) + Double.pow(10, floor1[i] / 10) }
+        lastFrame = Frame(
+            index: frame, levelDB: levelDB, noiseFloorDB: 10 * Double.log10(floorPower), scoreDB: score,
+            probability: 1 / (1 + Double.exp(-(score - tuning.centreDB) / tuning.slopeDB)), inTurn: inTurn)
+        return event
+    }
+}
+
+// MARK: - Array conveniences (they allocate)
+
+extension ServerVAD {
+    /// Runs a whole signal through the detector and finishes it: every event, in order.
+    public mutating func events(in signal: [Float]) -> [TurnEvent] {
+        var out: [TurnEvent] = []
+        signal.withUnsafeBufferPointer { all in
+            var offset = 0
+            while offset < all.count {
+                let (used, event) = process(UnsafeBufferPointer(rebasing: all[offset...]))
+                offset += used
+                if let event { out.append(event) }
+            }
+        }
+        if let last = finish() { out.append(last) }
+        return out
+    }
+}

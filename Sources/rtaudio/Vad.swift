@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import RealtimeAudio
+import SoundFile
+
+struct Vad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vad",
+        abstract: "Detect turns in a sound file with the server VAD and print the Realtime API's events as JSON lines.",
+        discussion: """
+            Prints {"type":"input_audio_buffer.speech_started","audio_start_ms":N,"emitted_at_ms":T} and \
+            {"type":"input_audio_buffer.speech_stopped","audio_end_ms":N,"emitted_at_ms":T}, one per line, times in \
+            milliseconds from the start of the file. audio_start_ms is the onset minus the prefix padding (at least \
+            0); audio_end_ms is the end of speech plus the silence duration. A file that ends inside a turn ends \
+            with a speech_stopped at the end of the audio. Multi-channel input is mixed down to mono.
+            """
+    )
+
+    @Argument(help: "The file to analyse: anything libsndfile reads, or headerless .raw/.pcm/.ulaw/.alaw.")
+    var file: String
+
+    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
+    var threshold: Double = 0.5
+
+    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
+    var prefixPaddingMs: Int = 300
+
+    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
+    var silenceDurationMs: Int = 500
+
+    @Option(help: "Write an SVG timeline (envelope, level, noise floor, threshold, turns) to this path.")
+    var plot: String?
+
+    @Flag(help: "Also print the per-frame decisions ({\"type\":\"frames\",...}) and CPU time ({\"type\":\"stats\",...}).")
+    var stats = false
+
+    @Option(help: ArgumentHelp("Detector constants as name=value pairs, comma-separated (see ServerVAD.Tuning).", visibility: .hidden))
+    var tuning: String?
+
+    @OptionGroup var inputOptions: InputOptions
+
+    func run() throws {
+        try Console.run(detect)
+    }
+
+    private func detect() throws {
+        let config = try ServerVADConfiguration(threshold: threshold, prefixPaddingMs: prefixPaddingMs,
+                                                silenceDurationMs: silenceDurationMs)
+        if let plot { try checkWritable(plot) }
+        let reader = try inputOptions.open(file)
+        let rate = reader.info.sampleRate
+        var vad = try ServerVAD(sampleRate: SampleRate(hertz: rate), configuration: config, tuning: parseTuning())
+        let channels = reader.info.channels
+        // Whole 10 ms frames per read, so `lastFrame` after each frame feeds the plot and the frame string.
+        let frame = rate / 100
+        let framesPerRead = 50
+        var interleaved = [Float](repeating: 0, count: frame * framesPerRead * channels)
+        var mono = [Float](repeating: 0, count: frame * framesPerRead)
+        var timeline = Timeline()
+        var speech: [UInt8] = []
+        var cpu = 0.0
+        var total = 0
+        func emit(_ event: TurnEvent) {
+            print(event.json)
+            timeline.add(event)
+        }
+        while true {
+            let n = try interleaved.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
+            if n == 0 { break }
+            interleaved.withUnsafeBufferPointer { src in
+                mono.withUnsafeMutableBufferPointer { dst in
+                    _ = Downmix.mono(UnsafeBufferPointer(rebasing: src[..<(n * channels)]), channels: channels, into: dst)
+                }
+            }
+            total += n
+            var offset = 0
+            while offset < n {
+                let end = min(n, offset + frame)
+                let started = cpuSeconds()
+                var position = offset
+                var events: [TurnEvent] = []
+                mono.withUnsafeBufferPointer { m in
+                    while position < end {
+                        let (used, event) = vad.process(UnsafeBufferPointer(rebasing: m[position..<end]))
+                        position += used
+                        if let event { events.append(event) }
+                    }
+                }
+                cpu += cpuSeconds() - started
+                events.forEach(emit)
+                if end - offset == frame, let f = vad.lastFrame {
+                    speech.append(f.inTurn ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                    if plot != nil {
+                        let peak = mono[offset..<end].reduce(Float(0)) { max($0, abs($1)) }
+                        timeline.frames.append(.init(peak: Double(peak), level: f.levelDB, floor: f.noiseFloorDB,
+                                                     score: f.scoreDB, inTurn: f.inTurn))
+                    }
+                }
+                offset = end
+            }
+        }
+        let durationMs = total * 1000 / max(rate, 1)
+        if let last = vad.finish() { emit(last) }
+        if stats {
+            print("{\"type\":\"frames\",\"frame_ms\":10,\"speech\":\"\(String(decoding: speech, as: UTF8.self))\"}")
+            print(String(format: "{\"type\":\"stats\",\"cpu_s\":%.6f,\"audio_s\":%.3f}", cpu, Double(total) / Double(max(rate, 1))))
+        }
+        if let plot {
+            timeline.durationMs = durationMs
+            timeline.startDB = vad.startDB
+            try timeline.svg(title: (file as NSString).lastPathComponent).write(toFile: plot, atomically: true, encoding: .utf8)
+        }
+    }
+
+    private func parseTuning() throws -> ServerVAD.Tuning {
+        var t = ServerVAD.Tuning()
+        guard let tuning else { return t }
+        for pair in tuning.split(separator: ",") {
+            let parts = pair.split(separator: "=")
+            guard parts.count == 2, let v = Double(parts[1]) else { throw UserError("--tuning: '\(pair)' is not name=value") }
+            switch parts[0] {
+            case "centreDB": t.centreDB = v
+            case "slopeDB": t.slopeDB = v
+            case "hysteresisDB": t.hysteresisDB = v
+            case "confirmationFrames": t.confirmationFrames = Int(v)
+            case "backtrackFrames": t.backtrackFrames = Int(v)
+            case "backtrackDB": t.backtrackDB = v
+            case "floorFall": t.floorFall = v
+            case "fastFallDB": t.fastFallDB = v
+            case "floorStepDown": t.floorStepDown = v
+            case "floorRiseNoise": t.floorRiseNoise = v
+            case "floorRiseSpeech": t.floorRiseSpeech = v
+            case "longTurnFrames": t.longTurnFrames = Int(v)
+            case "floorRiseLongTurn": t.floorRiseLongTurn = v
+            case "floorMinimumDB": t.floorMinimumDB = v
+            case "bandSNRCeilingDB": t.bandSNRCeilingDB = v
+            case "scoreBands": t.scoreBands = Int(v)
+            default: throw UserError("--tuning: unknown constant '\(parts[0])'")
+            }
+        }
+        return t
+    }
+
+    private func checkWritable(_ path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw UserError("cannot write '\(path)': the folder '\(folder)' does not exist")
+        }
+    }
+}
+
+/// CPU time of this thread, in seconds.
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
