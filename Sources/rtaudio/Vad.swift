@@ -135,6 +135,8 @@ struct Vad: ParsableCommand {
             case "floorMinimumDB": t.floorMinimumDB = v
             case "bandSNRCeilingDB": t.bandSNRCeilingDB = v
             case "scoreBands": t.scoreBands = Int(v)
+            case "floorSmoothing": t.floorSmoothing = v
+            case "noiseMarginDB": t.noiseMarginDB = v
             default: throw UserError("--tuning: unknown constant '\(parts[0])'")
             }
         }

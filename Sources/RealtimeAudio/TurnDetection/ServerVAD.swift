@@ -14,7 +14,7 @@ import RealModule
 /// 4. **Hysteresis and confirmation.** A turn starts when the probability reaches `threshold` on
 ///    ``Tuning/confirmationFrames`` frames in a row (a click is one frame, so it starts nothing); the onset is then
 ///    traced back over the frames just before it that were clearly above the floor. A turn goes on while frames
-///    stay above a score 3 dB lower, and ends after `silence_duration_ms` without one.
+///    stay above a score 6 dB lower, and ends after `silence_duration_ms` without one.
 ///
 /// Events follow the API: `speech_started` carries `audio_start_ms` = onset − `prefix_padding_ms` (clamped at
 /// 0), `speech_stopped` carries `audio_end_ms` = end of the last speech frame + `silence_duration_ms`. The
@@ -40,7 +40,7 @@ public struct ServerVAD: Sendable {
         /// dB of score per unit of logit: the probability's slope.
         public var slopeDB: Double = 3.3
         /// How much lower a score keeps a turn going than starts one, in dB.
-        public var hysteresisDB: Double = 3
+        public var hysteresisDB: Double = 6
         /// Frames in a row above the start level that start a turn.
         public var confirmationFrames: Int = 3
         /// How many frames before the confirmed run the onset may be traced back.
@@ -54,7 +54,7 @@ public struct ServerVAD: Sendable {
         /// dB per frame the floor falls under a quieter frame.
         public var floorStepDown: Double = 0.1
         /// dB per frame the floor rises under a frame that looks like noise.
-        public var floorRiseNoise: Double = 0.1
+        public var floorRiseNoise: Double = 0.05
         /// dB per frame the floor rises under a frame that looks like speech.
         public var floorRiseSpeech: Double = 0.004
         /// Frames after which a turn counts as long, and the floor rises faster under it.
@@ -65,6 +65,10 @@ public struct ServerVAD: Sendable {
         public var floorMinimumDB: Double = -84
         /// Band SNRs above this many dB count as this many (one loud band should not outweigh the rest).
         public var bandSNRCeilingDB: Double = 30
+        /// How far above the continue level a frame still counts as noise for the floor, in dB.
+        public var noiseMarginDB: Double = 3
+        /// Per-frame smoothing of the band powers the floor follows (0: none).
+        public var floorSmoothing: Double = 0.9
         /// How many of the best bands make the score.
         public var scoreBands: Int = 3
 
@@ -100,6 +104,9 @@ public struct ServerVAD: Sendable {
     // Noise floor per band, in dB; NaN before the first frame.
     private var floor0 = SIMD4<Double>(repeating: .nan)
     private var floor1 = SIMD4<Double>(repeating: .nan)
+    /// Band powers smoothed over a few frames, which the floor follows.
+    private var smooth0 = SIMD4<Double>()
+    private var smooth1 = SIMD4<Double>()
 
     /// Frames completed.
     private var frames = 0
@@ -247,6 +254,8 @@ public struct ServerVAD: Sendable {
         }
         let minimum = tuning.floorMinimumDB
         if floor0[0].isNaN {
+            smooth0 = SIMD4<Double>(energies.0)
+            smooth1 = SIMD4<Double>(energies.1)
             floor0 = level0.replacing(with: SIMD4(repeating: minimum), where: level0 .< minimum)
             floor1 = level1.replacing(with: SIMD4(repeating: minimum), where: level1 .< minimum)
         }
@@ -280,7 +289,7 @@ public struct ServerVAD: Sendable {
         // in the middle of fluctuating noise such as babble rather than in its dips; a much slower rise under
         // frames that look like speech (faster the longer a turn goes on, so a turn started by a step in the
         // noise ends); and a quick fall when the level drops far below it (the noise stopped).
-        var rise = score >= continueDB ? tuning.floorRiseSpeech : tuning.floorRiseNoise
+        var rise = score >= continueDB + tuning.noiseMarginDB ? tuning.floorRiseSpeech : tuning.floorRiseNoise
         if inTurn, frame - turnStartFrame > tuning.longTurnFrames { rise = max(rise, tuning.floorRiseLongTurn) }
         func track(_ floor: SIMD4<Double>, _ level: SIMD4<Double>) -> SIMD4<Double> {
             var f = floor
@@ -296,8 +305,18 @@ public struct ServerVAD: Sendable {
             }
             return f
         }
-        floor0 = track(floor0, level0)
-        floor1 = track(floor1, level1)
+        // The floor follows a lightly smoothed level, so a single quiet frame in fluctuating noise (a gap in
+        // babble) does not drag it down.
+        let a = tuning.floorSmoothing
+        smooth0 = smooth0 * a + SIMD4<Double>(energies.0) * (1 - a)
+        smooth1 = smooth1 * a + SIMD4<Double>(energies.1) * (1 - a)
+        var smoothLevel0 = SIMD4<Double>(), smoothLevel1 = SIMD4<Double>()
+        for i in 0..<4 {
+            smoothLevel0[i] = 10 * Double.log10(smooth0[i] + 1e-20)
+            smoothLevel1[i] = 10 * Double.log10(smooth1[i] + 1e-20)
+        }
+        floor0 = track(floor0, smoothLevel0)
+        floor1 = track(floor1, smoothLevel1)
 
         var event: TurnEvent?
         if inTurn {
