@@ -189,6 +189,30 @@ struct RTAudioTests {
         #expect(result.stderr == "rtaudio: warning: writing g711_ulaw at 24000 Hz; G.711 is 8000 Hz on the wire\n")
     }
 
+    @Test("vad prints the Realtime API's events as JSON lines and draws a timeline")
+    func vad() throws {
+        let scratch = try Scratch()
+        let rate = 16000
+        let quiet = [Float](repeating: 0, count: rate)
+        let speech = voiceLike(seconds: 1.5, rate: rate, amplitude: 0.3)
+        try writeWAV(scratch.file("turn.wav"), quiet + speech + quiet + quiet, rate: rate)
+        let result = try CLI.run("vad", scratch.file("turn.wav"), "--plot", scratch.file("t.svg"))
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        let events = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+        #expect(events.first?["type"] as? String == "input_audio_buffer.speech_started")
+        #expect(abs((events.first?["audio_start_ms"] as? Int ?? 0) - 700) <= 20)
+        #expect(events.last?["type"] as? String == "input_audio_buffer.speech_stopped")
+        #expect(abs((events.last?["audio_end_ms"] as? Int ?? 0) - 3000) <= 20)
+        let svg = try String(contentsOfFile: scratch.file("t.svg"), encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("time (s)") && svg.contains("noise floor"))
+        // Quieter settings: no prefix and a long silence move the times as the API defines them.
+        let tuned = try CLI.run("vad", scratch.file("turn.wav"), "--prefix-padding-ms", "0", "--silence-duration-ms", "1000")
+        #expect(tuned.stdout.contains("\"audio_start_ms\":10") || tuned.stdout.contains("\"audio_start_ms\":9"))
+        #expect(tuned.stdout.contains("\"audio_end_ms\":35"))
+    }
+
     @Test("info prints format, rate, channels, duration and levels")
     func info() throws {
         let scratch = try Scratch()
@@ -225,6 +249,10 @@ struct RTAudioTests {
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "99999999"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "16000", "--quality", "best"], "unknown resampler quality 'best' (valid: fast, voice, high)"),
         (["info", "{dir}/text.wav"], "Format not recognised"),
+        (["vad", "{dir}/good.wav", "--threshold", "1.5"], "VAD threshold 1.5 is outside 0...1"),
+        (["vad", "{dir}/good.wav", "--silence-duration-ms=-1"], "silence_duration_ms -1 is outside"),
+        (["vad", "{dir}/cut.wav"], "truncated"),
+        (["vad", "{dir}/good.wav", "--plot", "{dir}/no/such/dir/t.svg"], "does not exist"),
         (["info", "{dir}/cut.wav"], "truncated"),
     ])
     func badInput(arguments: [String], message: String) throws {
