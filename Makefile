@@ -35,7 +35,9 @@ demo: release
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.alaw.wav --format g711_alaw; \
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.ulaw; \
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k-pcm16.wav --format pcm16; \
-	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done
+	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done; \
+	echo; run vad samples/speech-24k.wav --plot $(DEMO_OUT)/speech-24k-turns.svg; \
+	echo; run vad samples/call-8k-ulaw.wav
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
 # SwiftPM caches the nested package's build plan and can miss a source file added to `..`; drop the plan only.
