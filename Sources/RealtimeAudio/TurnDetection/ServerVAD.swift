@@ -26,9 +26,10 @@ import RealModule
 /// there when the caller handles it) and otherwise takes all its input; any chunking gives the same events.
 ///
 /// Documented behaviour on hard input: NaN and ±infinity count as 0 (silence); DC and anything below 150 Hz is
-/// invisible; a full-scale square wave is a loud broadband signal, so it is speech while it lasts (and its
-/// 3.5-second-long stretches pull the floor up slowly, like any steady sound). Silence of any length just
-/// keeps the floor at the digital floor.
+/// invisible; a full-scale square wave is a loud broadband signal, so it is speech while it lasts (a long one
+/// pulls the floor up slowly, like any steady sound, and its turn then ends). Silence of any length keeps the
+/// floor at ``Tuning/floorMinimumDB`` and starts nothing. A loud noise that starts inside a turn keeps it going
+/// until the floor has caught up (``Tuning/floorRiseLongTurn`` after ``Tuning/longTurnFrames``).
 ///
 /// One instance per stream; not shared between threads. `process` allocates nothing: every buffer is sized at
 /// `init` from the configuration.

@@ -43,6 +43,7 @@ public enum TurnEvent: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The event's ``json`` line.
     public var description: String { json }
 }
 
@@ -57,6 +58,7 @@ public enum ServerVADError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The sample rate is below 8000 Hz or not a whole number of samples per 10 ms frame.
     case unsupportedRate(Int)
 
+    /// One line naming the setting and its valid range.
     public var description: String {
         switch self {
         case .thresholdOutOfRange(let t): "VAD threshold \(t) is outside 0...1"
