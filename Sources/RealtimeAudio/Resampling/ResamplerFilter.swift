@@ -296,12 +296,12 @@ private func gcd(_ a: Int, _ b: Int) -> Int {
     return a
 }
 
-private func sinc(_ x: Double) -> Double {
+func sinc(_ x: Double) -> Double {
     abs(x) < 1e-12 ? 1 : Double.sin(.pi * x) / (.pi * x)
 }
 
 /// The modified Bessel function of the first kind, order 0, by its power series.
-private func besselI0(_ x: Double) -> Double {
+func besselI0(_ x: Double) -> Double {
     let q = x * x / 4
     var term = 1.0, sum = 1.0, k = 1.0
     while term > sum * 1e-17 {

@@ -49,9 +49,7 @@ struct BandAnalyzer: Sendable {
             var h = (0..<taps).map { i -> Double in
                 let m = Double(i) - centre
                 let r = m / (centre + 1)
-                let x = 2 * cutoff * m
-                let sinc = x == 0 ? 1 : Double.sin(.pi * x) / (.pi * x)
-                return 2 * cutoff * sinc * besselI0Approx(beta * (1 - r * r).squareRoot()) / besselI0Approx(beta)
+                return 2 * cutoff * sinc(2 * cutoff * m) * besselI0(beta * (1 - r * r).squareRoot()) / besselI0(beta)
             }
             let sum = h.reduce(0, +)
             h = h.map { $0 / sum }
@@ -169,8 +167,8 @@ struct BandAnalyzer: Sendable {
     }
 }
 
-/// Dot product of `count` (a multiple of 8) floats with two SIMD accumulators (a Float reduction does not
-/// vectorize by itself).
+/// Dot product of `count` (a multiple of 8) floats in SIMD lanes (a Float reduction does not vectorize by
+/// itself). Unlike the resampler's `dot`, the taps need no alignment: they live in a plain array.
 @inline(__always)
 private func dot8(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
     var acc = SIMD8<Float>()
@@ -183,16 +181,4 @@ private func dot8(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count:
     }
     let q = acc.lowHalf + acc.highHalf
     return (q[0] + q[2]) + (q[1] + q[3])
-}
-
-/// The zeroth-order modified Bessel function of the first kind, by its power series (plenty for a window).
-private func besselI0Approx(_ x: Double) -> Double {
-    var sum = 1.0, term = 1.0
-    let q = x * x / 4
-    for k in 1..<40 {
-        term *= q / Double(k * k)
-        sum += term
-        if term < sum * 1e-17 { break }
-    }
-    return sum
 }
