@@ -88,9 +88,9 @@ struct Vad: ParsableCommand {
                 }
                 cpu += cpuSeconds() - started
                 events.forEach(emit)
-                if end - offset == frame, let f = vad.lastFrame {
-                    speech.append(f.inTurn ? UInt8(ascii: "1") : UInt8(ascii: "0"))
-                    if plot != nil {
+                if end - offset == frame {
+                    speech.append(vad.isInTurn ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                    if plot != nil, let f = vad.lastFrame {
                         let peak = mono[offset..<end].reduce(Float(0)) { max($0, abs($1)) }
                         timeline.frames.append(.init(peak: Double(peak), level: f.levelDB, floor: f.noiseFloorDB,
                                                      score: f.scoreDB, inTurn: f.inTurn))

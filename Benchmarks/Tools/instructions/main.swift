@@ -9,6 +9,7 @@ import Glibc
 // and divides the difference in instructions by the difference in samples, so setup costs cancel out.
 //
 //   instructions resample <in> <out> <fast|voice|high> <seconds>
+//   instructions vad <rate> <seconds>            (prints input samples: the VAD makes no output samples)
 //   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -52,6 +53,25 @@ case "resample":
                 let i = (c % 50) * chunk
                 produced += r.process(UnsafeBufferPointer(rebasing: src[i..<(i + chunk)]), into: dst).produced
             }
+        }
+    }
+case "vad":
+    let rate = Int(args[1])!
+    var vad = try ServerVAD(sampleRate: SampleRate(hertz: rate))
+    let chunk = rate / 50
+    // Speech-like signal with silent gaps, so turns start and stop as they do in a call.
+    var x = signal(count: rate, rate: rate)
+    for i in (rate / 2)..<rate { x[i] = 0 }
+    let chunks = Int(seconds * 50)
+    x.withUnsafeBufferPointer { src in
+        for c in 0..<chunks {
+            let i = (c % 50) * chunk
+            var rest = UnsafeBufferPointer(rebasing: src[i..<(i + chunk)])
+            while !rest.isEmpty {
+                let used = vad.process(rest).consumed
+                rest = UnsafeBufferPointer(rebasing: rest[used...])
+            }
+            produced += chunk
         }
     }
 default:

@@ -70,7 +70,7 @@ public struct ServerVAD: Sendable {
         public var noiseMarginDB: Double = 3
         /// Per-frame smoothing of the band powers the floor follows (0: none).
         public var floorSmoothing: Double = 0.9
-        /// How many of the best bands make the score.
+        /// How many of the best bands (1 ... 8) make the score.
         public var scoreBands: Int = 3
 
         public init() {}
@@ -103,11 +103,9 @@ public struct ServerVAD: Sendable {
     public let continueDB: Double
 
     // Noise floor per band, in dB; NaN before the first frame.
-    private var floor0 = SIMD4<Double>(repeating: .nan)
-    private var floor1 = SIMD4<Double>(repeating: .nan)
+    private var floor = SIMD8<Double>(repeating: .nan)
     /// Band powers smoothed over a few frames, which the floor follows.
-    private var smooth0 = SIMD4<Double>()
-    private var smooth1 = SIMD4<Double>()
+    private var smooth = SIMD8<Double>()
 
     /// Frames completed.
     private var frames = 0
@@ -126,8 +124,19 @@ public struct ServerVAD: Sendable {
     private var samples = 0
     private var pendingTurnStartSample = 0
 
-    /// The last frame's analysis.
-    public private(set) var lastFrame: Frame?
+    // The last frame's raw figures; ``lastFrame`` turns them into dB only when someone asks.
+    private var lastPower = 0.0
+    private var lastScore = 0.0
+
+    /// The last frame's analysis (nil before the first frame completes).
+    public var lastFrame: Frame? {
+        guard frames > 0 else { return nil }
+        var floorPower = 0.0
+        for i in 0..<8 { floorPower += Double.exp10(floor[i] / 10) }
+        return Frame(index: frames - 1, levelDB: 10 * Double.log10(lastPower + 1e-20),
+                     noiseFloorDB: 10 * Double.log10(floorPower), scoreDB: lastScore,
+                     probability: 1 / (1 + Double.exp(-(lastScore - tuning.centreDB) / tuning.slopeDB)), inTurn: inTurn)
+    }
 
     /// Creates a detector for a stream at `sampleRate`.
     ///
@@ -192,8 +201,7 @@ public struct ServerVAD: Sendable {
     /// Forgets the stream (barge-in, new session): floor, turn state, pre-roll and stream time. Allocation-free.
     public mutating func reset() {
         analyzer.reset()
-        floor0 = SIMD4(repeating: .nan)
-        floor1 = SIMD4(repeating: .nan)
+        floor = SIMD8(repeating: .nan)
         frames = 0
         inTurn = false
         run = 0
@@ -204,7 +212,8 @@ public struct ServerVAD: Sendable {
         ringWrite = 0
         samples = 0
         pendingTurnStartSample = 0
-        lastFrame = nil
+        lastPower = 0
+        lastScore = 0
     }
 
     /// The number of samples ``copyTurnAudio(into:)`` writes now.
@@ -248,76 +257,42 @@ public struct ServerVAD: Sendable {
     private mutating func decide(_ energies: (SIMD4<Float>, SIMD4<Float>)) -> TurnEvent? {
         let frame = frames
         frames += 1
-        var level0 = SIMD4<Double>(), level1 = SIMD4<Double>()
-        for i in 0..<4 {
-            level0[i] = 10 * Double.log10(Double(energies.0[i]) + 1e-20)
-            level1[i] = 10 * Double.log10(Double(energies.1[i]) + 1e-20)
+        let power = SIMD8<Double>(lowHalf: SIMD4<Double>(energies.0), highHalf: SIMD4<Double>(energies.1))
+        let level = decibels(power)
+        let minimum = SIMD8<Double>(repeating: tuning.floorMinimumDB)
+        if floor[0].isNaN {
+            smooth = power
+            floor = level.replacing(with: minimum, where: level .< minimum)
         }
-        let minimum = tuning.floorMinimumDB
-        if floor0[0].isNaN {
-            smooth0 = SIMD4<Double>(energies.0)
-            smooth1 = SIMD4<Double>(energies.1)
-            floor0 = level0.replacing(with: SIMD4(repeating: minimum), where: level0 .< minimum)
-            floor1 = level1.replacing(with: SIMD4(repeating: minimum), where: level1 .< minimum)
-        }
-        // Band signal-to-floor ratios, clamped to 0 ... ceiling.
-        var best = (0.0, 0.0, 0.0)
-        let ceiling = tuning.bandSNRCeilingDB
-        var bands = SIMD8<Double>(lowHalf: level0 - floor0, highHalf: level1 - floor1)
-        bands = bands.clamped(lowerBound: SIMD8(repeating: 0), upperBound: SIMD8(repeating: ceiling))
-        for i in 0..<8 {
-            let v = bands[i]
-            if v > best.0 { best = (v, best.0, best.1) } else if v > best.1 { best = (best.0, v, best.1) } else if v > best.2 { best.2 = v }
-        }
-        let score: Double
-        switch tuning.scoreBands {
-        case ...1: score = best.0
-        case 2: score = (best.0 + best.1) / 2
-        case 3: score = (best.0 + best.1 + best.2) / 3
-        case 8: score = bands.sum() / 8
-        default:
-            // The whole speech band's signal-to-floor ratio.
-            var signal = 0.0, noise = 0.0
-            for i in 0..<4 {
-                signal += Double(energies.0[i]) + Double(energies.1[i])
-                noise += Double.exp10(floor0[i] / 10) + Double.exp10(floor1[i] / 10)
-            }
-            score = min(max(10 * Double.log10(signal / noise + 1e-20), 0), ceiling)
-        }
+        // Band signal-to-floor ratios, clamped to 0 ... ceiling; the score is the mean of the best few.
+        let bands = (level - floor).clamped(lowerBound: SIMD8(repeating: 0),
+                                            upperBound: SIMD8(repeating: tuning.bandSNRCeilingDB))
+        let score = meanOfBest(bands, count: min(max(tuning.scoreBands, 1), 8))
         recentScores[frame % recentScores.count] = score
+        lastPower = power.sum()
+        lastScore = score
 
         // Floor: a median-like tracker (equal steps up and down) under frames that look like noise, so it sits
         // in the middle of fluctuating noise such as babble rather than in its dips; a much slower rise under
         // frames that look like speech (faster the longer a turn goes on, so a turn started by a step in the
-        // noise ends); and a quick fall when the level drops far below it (the noise stopped).
+        // noise ends); and a quick fall when the level drops far below it (the noise stopped). It follows a
+        // lightly smoothed level, so a single quiet frame in fluctuating noise (a gap in babble) does not drag
+        // it down.
         var rise = score >= continueDB + tuning.noiseMarginDB ? tuning.floorRiseSpeech : tuning.floorRiseNoise
         if inTurn, frame - turnStartFrame > tuning.longTurnFrames { rise = max(rise, tuning.floorRiseLongTurn) }
-        func track(_ floor: SIMD4<Double>, _ level: SIMD4<Double>) -> SIMD4<Double> {
-            var f = floor
-            for i in 0..<4 {
-                let l = max(level[i], minimum)
-                if l < f[i] - tuning.fastFallDB {
-                    f[i] += tuning.floorFall * (l - f[i])
-                } else if l < f[i] {
-                    f[i] -= min(f[i] - l, tuning.floorStepDown)
-                } else {
-                    f[i] += min(l - f[i], rise)
-                }
-            }
-            return f
-        }
-        // The floor follows a lightly smoothed level, so a single quiet frame in fluctuating noise (a gap in
-        // babble) does not drag it down.
         let a = tuning.floorSmoothing
-        smooth0 = smooth0 * a + SIMD4<Double>(energies.0) * (1 - a)
-        smooth1 = smooth1 * a + SIMD4<Double>(energies.1) * (1 - a)
-        var smoothLevel0 = SIMD4<Double>(), smoothLevel1 = SIMD4<Double>()
-        for i in 0..<4 {
-            smoothLevel0[i] = 10 * Double.log10(smooth0[i] + 1e-20)
-            smoothLevel1[i] = 10 * Double.log10(smooth1[i] + 1e-20)
+        smooth = smooth * a + power * (1 - a)
+        let target = pointwiseMax(decibels(smooth), minimum)
+        for i in 0..<8 {
+            let l = target[i], f = floor[i]
+            if l < f - tuning.fastFallDB {
+                floor[i] = f + tuning.floorFall * (l - f)
+            } else if l < f {
+                floor[i] = f - min(f - l, tuning.floorStepDown)
+            } else {
+                floor[i] = f + min(l - f, rise)
+            }
         }
-        floor0 = track(floor0, smoothLevel0)
-        floor1 = track(floor1, smoothLevel1)
 
         var event: TurnEvent?
         if inTurn {
@@ -350,14 +325,31 @@ public struct ServerVAD: Sendable {
             }
         }
 
-        let levelDB = 10 * Double.log10(Double(energies.0.sum() + energies.1.sum()) + 1e-20)
-        var floorPower = 0.0
-        for i in 0..<4 { floorPower += Double.pow(10, floor0[i] / 10) + Double.pow(10, floor1[i] / 10) }
-        lastFrame = Frame(
-            index: frame, levelDB: levelDB, noiseFloorDB: 10 * Double.log10(floorPower), scoreDB: score,
-            probability: 1 / (1 + Double.exp(-(score - tuning.centreDB) / tuning.slopeDB)), inTurn: inTurn)
         return event
     }
+}
+
+/// 10 log10 of each lane, with a floor far below anything audible so silence stays finite.
+private func decibels(_ power: SIMD8<Double>) -> SIMD8<Double> {
+    var out = SIMD8<Double>()
+    for i in 0..<8 { out[i] = 10 * Double.log10(power[i] + 1e-20) }
+    return out
+}
+
+/// The mean of the `count` largest lanes, summed largest first.
+private func meanOfBest(_ values: SIMD8<Double>, count: Int) -> Double {
+    var rest = values
+    var sum = 0.0
+    for _ in 0..<count {
+        let m = rest.max()
+        sum += m
+        // Drop one lane holding the maximum (ties: the first).
+        for i in 0..<8 where rest[i] == m {
+            rest[i] = -.infinity
+            break
+        }
+    }
+    return sum / Double(count)
 }
 
 // MARK: - Array conveniences (they allocate)
