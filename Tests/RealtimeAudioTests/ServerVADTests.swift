@@ -221,3 +221,14 @@ struct ServerVADTests {
         #expect(high.count < low.count, "\(high)")
     }
 }
+
+@Test("the detector's fast decibels agree with 10 log10 within 1e-6 dB from 1e-20 to 1e3")
+func fastDecibels() {
+    var x = 1e-20
+    var worst = 0.0
+    while x < 1e3 {
+        worst = max(worst, abs(decibels(x) - 10 * log10(x)))
+        x *= 1.0137
+    }
+    #expect(worst < 1e-6, "worst error \(worst) dB")
+}

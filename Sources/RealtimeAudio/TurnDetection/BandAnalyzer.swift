@@ -6,13 +6,16 @@ import RealModule
 /// short anti-alias FIR), so the bands, and therefore the decisions, are the same whether the caller sends 8 kHz
 /// telephony or 48 kHz microphone audio, and the per-sample work at high rates is a few multiply-adds.
 /// The bands (150 Hz to 3.7 kHz, second-order band-pass sections) leave out DC, mains hum fundamentals and
-/// rumble below speech and hiss above the telephone band; they run as two interleaved `SIMD4` chains, so eight
+/// rumble below speech and hiss above the telephone band; they run side by side in `SIMD8` lanes, so eight
 /// bands cost what one recursive filter's latency costs.
 struct BandAnalyzer: Sendable {
     static let bands = 8
     /// Band edges in hertz: about a third of an octave wide at the bottom, wider above where speech has less
     /// energy per hertz.
     static let edges: [Double] = [150, 300, 500, 750, 1050, 1450, 2000, 2750, 3700]
+
+    /// Input samples taken per pass through the filters.
+    static let block = 1024
 
     let decimation: Int
     let analysisRate: Double
@@ -22,17 +25,18 @@ struct BandAnalyzer: Sendable {
     // Anti-alias FIR (unused when `decimation == 1`): `taps` coefficients, applied at every `decimation`-th input.
     private let fir: [Float]
     private var history: [Float]
-    private var historyCount: Int
     /// Input index (mod `decimation`) of the next input sample: 0 means the next input is a decimation point.
     private var phase = 0
 
-    // Band-pass biquads in transposed direct form II, bands 0-3 and 4-7 in two SIMD4 lanes each.
-    private let b0: (SIMD4<Float>, SIMD4<Float>)
-    private let a1: (SIMD4<Float>, SIMD4<Float>)
-    private let a2: (SIMD4<Float>, SIMD4<Float>)
-    private var s1 = (SIMD4<Float>(), SIMD4<Float>())
-    private var s2 = (SIMD4<Float>(), SIMD4<Float>())
-    private var energy = (SIMD4<Float>(), SIMD4<Float>())
+    // Band-pass biquads in transposed direct form II, one band per lane.
+    private let b0: SIMD8<Float>
+    private let a1: SIMD8<Float>
+    private let a2: SIMD8<Float>
+    private var s1 = SIMD8<Float>()
+    private var s2 = SIMD8<Float>()
+    private var energy = SIMD8<Float>()
+    /// The analysis-rate samples of one block, filled before the band filters run over them.
+    private var scratch: [Float]
     private var samplesInFrame = 0
     private var analysisSamplesInFrame = 0
 
@@ -57,8 +61,9 @@ struct BandAnalyzer: Sendable {
         } else {
             fir = []
         }
-        history = [Float](repeating: 0, count: fir.count + 1024)
-        historyCount = max(0, fir.count - 1)
+        // The last taps - 1 inputs, then room for a block.
+        history = [Float](repeating: 0, count: fir.count + Self.block)
+        scratch = [Float](repeating: 0, count: Self.block / decimation + 2)
 
         var c0 = [Float](), c1 = [Float](), c2 = [Float]()
         for b in 0..<Self.bands {
@@ -72,18 +77,17 @@ struct BandAnalyzer: Sendable {
             c1.append(Float(-2 * Double.cos(w0) / a0))
             c2.append(Float((1 - alpha) / a0))
         }
-        b0 = (SIMD4(c0[0..<4]), SIMD4(c0[4..<8]))
-        a1 = (SIMD4(c1[0..<4]), SIMD4(c1[4..<8]))
-        a2 = (SIMD4(c2[0..<4]), SIMD4(c2[4..<8]))
+        b0 = SIMD8(c0)
+        a1 = SIMD8(c1)
+        a2 = SIMD8(c2)
     }
 
     mutating func reset() {
         history.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        historyCount = max(0, fir.count - 1)
         phase = 0
-        s1 = (SIMD4(), SIMD4())
-        s2 = (SIMD4(), SIMD4())
-        energy = (SIMD4(), SIMD4())
+        s1 = SIMD8()
+        s2 = SIMD8()
+        energy = SIMD8()
         samplesInFrame = 0
         analysisSamplesInFrame = 0
     }
@@ -92,20 +96,19 @@ struct BandAnalyzer: Sendable {
     var remainingInFrame: Int { frameLength - samplesInFrame }
 
     /// Absorbs up to ``remainingInFrame`` samples. Returns the mean energy per band when the frame completes.
-    mutating func absorb(_ input: UnsafeBufferPointer<Float>) -> (SIMD4<Float>, SIMD4<Float>)? {
+    mutating func absorb(_ input: UnsafeBufferPointer<Float>) -> SIMD8<Float>? {
         precondition(input.count <= remainingInFrame)
         var offset = 0
-        // The history buffer takes at most 1024 new samples per pass.
         while offset < input.count {
-            let n = min(input.count - offset, history.count - historyCount)
+            let n = min(input.count - offset, Self.block)
             absorbBlock(UnsafeBufferPointer(rebasing: input[offset..<(offset + n)]))
             offset += n
         }
         samplesInFrame += input.count
         guard samplesInFrame == frameLength else { return nil }
         let scale = 1 / Float(max(1, analysisSamplesInFrame))
-        let result = (energy.0 * scale, energy.1 * scale)
-        energy = (SIMD4(), SIMD4())
+        let result = energy * scale
+        energy = SIMD8()
         samplesInFrame = 0
         analysisSamplesInFrame = 0
         return result
@@ -113,51 +116,26 @@ struct BandAnalyzer: Sendable {
 
     private mutating func absorbBlock(_ input: UnsafeBufferPointer<Float>) {
         guard let src = input.baseAddress, !input.isEmpty else { return }
-        let d = decimation
-        let taps = fir.count
+        // First the analysis-rate samples (sanitized: NaN and infinity become 0), then the band filters over
+        // them in one tight loop whose state stays in registers.
+        // The scratch buffer moves out for the call (no allocation: an empty array takes its place), so
+        // `decimate` may mutate the rest of `self` while writing into it.
+        var samples: [Float] = []
+        swap(&samples, &scratch)
+        defer { swap(&samples, &scratch) }
+        let produced = samples.withUnsafeMutableBufferPointer { out in
+            decimation == 1 ? sanitize(src, input.count, into: out.baseAddress!) : decimate(src, input.count, into: out.baseAddress!)
+        }
         var s1 = self.s1, s2 = self.s2, e = self.energy
         let b0 = self.b0, a1 = self.a1, a2 = self.a2
-        var produced = 0
-        @inline(__always) func band(_ x: Float) {
-            // Transposed direct form II with b1 = 0 and b2 = -b0 (band-pass): y = b0 x + s1.
-            let v = SIMD4<Float>(repeating: x)
-            let y0 = b0.0 * v + s1.0, y1 = b0.1 * v + s1.1
-            s1.0 = s2.0 - a1.0 * y0
-            s1.1 = s2.1 - a1.1 * y1
-            s2.0 = -(b0.0 * v) - a2.0 * y0
-            s2.1 = -(b0.1 * v) - a2.1 * y1
-            e.0 += y0 * y0
-            e.1 += y1 * y1
-        }
-        if d == 1 {
-            for i in 0..<input.count {
-                let v = src[i]
-                band(v - v == 0 ? v : 0)
-            }
-            produced = input.count
-        } else {
-            history.withUnsafeMutableBufferPointer { h in
-                let base = h.baseAddress!
-                let start = historyCount
-                for i in 0..<input.count {
-                    let v = src[i]
-                    base[start + i] = v - v == 0 ? v : 0
-                }
-                let end = start + input.count
-                // Decimation points: the output for input index j reads the `taps` inputs ending at j.
-                var j = start + phase
-                fir.withUnsafeBufferPointer { f in
-                    while j < end {
-                        band(dot8(base + (j - (taps - 1)), f.baseAddress!, taps))
-                        produced += 1
-                        j += d
-                    }
-                }
-                phase = j - end
-                // Keep the last taps - 1 samples.
-                let keep = taps - 1
-                UnsafeMutableRawPointer(base).copyMemory(from: base + (end - keep), byteCount: 4 * keep)
-                historyCount = keep
+        samples.withUnsafeBufferPointer { x in
+            for i in 0..<produced {
+                // Band-pass: b1 = 0 and b2 = -b0, so y = b0 x + s1, s1' = s2 - a1 y, s2' = -b0 x - a2 y.
+                let bx = b0 * SIMD8(repeating: x[i])
+                let y = bx + s1
+                s1 = s2 - a1 * y
+                s2 = -bx - a2 * y
+                e += y * y
             }
         }
         self.s1 = s1
@@ -165,6 +143,43 @@ struct BandAnalyzer: Sendable {
         self.energy = e
         analysisSamplesInFrame += produced
     }
+
+    /// Appends `count` inputs to the history and writes the anti-aliased value at every decimation point.
+    private mutating func decimate(_ src: UnsafePointer<Float>, _ count: Int, into out: UnsafeMutablePointer<Float>) -> Int {
+        let d = decimation, taps = fir.count
+        var produced = 0
+        var phase = self.phase
+        let fir = self.fir
+        history.withUnsafeMutableBufferPointer { h in
+            let base = h.baseAddress!
+            let start = taps - 1
+            _ = sanitize(src, count, into: base + start)
+            let end = start + count
+            // Decimation points: the output for input index j reads the `taps` inputs ending at j.
+            var j = start + phase
+            fir.withUnsafeBufferPointer { f in
+                while j < end {
+                    out[produced] = dot8(base + (j - (taps - 1)), f.baseAddress!, taps)
+                    produced += 1
+                    j += d
+                }
+            }
+            phase = j - end
+            // Keep the last taps - 1 samples.
+            UnsafeMutableRawPointer(base).copyMemory(from: base + (end - (taps - 1)), byteCount: 4 * (taps - 1))
+        }
+        self.phase = phase
+        return produced
+    }
+}
+
+/// Copies `count` samples with NaN and ±infinity replaced by 0 (`v - v` is 0 only for finite v).
+private func sanitize(_ src: UnsafePointer<Float>, _ count: Int, into out: UnsafeMutablePointer<Float>) -> Int {
+    for i in 0..<count {
+        let v = src[i]
+        out[i] = v - v == 0 ? v : 0
+    }
+    return count
 }
 
 /// Dot product of `count` (a multiple of 8) floats in SIMD lanes (a Float reduction does not vectorize by

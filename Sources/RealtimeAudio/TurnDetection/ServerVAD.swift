@@ -254,10 +254,11 @@ public struct ServerVAD: Sendable {
     }
 
     /// One frame's decision. Returns the event it fires, if any.
-    private mutating func decide(_ energies: (SIMD4<Float>, SIMD4<Float>)) -> TurnEvent? {
+    private mutating func decide(_ energies: SIMD8<Float>) -> TurnEvent? {
         let frame = frames
         frames += 1
-        let power = SIMD8<Double>(lowHalf: SIMD4<Double>(energies.0), highHalf: SIMD4<Double>(energies.1))
+        var power = SIMD8<Double>()
+        for i in 0..<8 { power[i] = Double(energies[i]) }
         let level = decibels(power)
         let minimum = SIMD8<Double>(repeating: tuning.floorMinimumDB)
         if floor[0].isNaN {
@@ -332,8 +333,26 @@ public struct ServerVAD: Sendable {
 /// 10 log10 of each lane, with a floor far below anything audible so silence stays finite.
 private func decibels(_ power: SIMD8<Double>) -> SIMD8<Double> {
     var out = SIMD8<Double>()
-    for i in 0..<8 { out[i] = 10 * Double.log10(power[i] + 1e-20) }
+    for i in 0..<8 { out[i] = decibels(power[i] + 1e-20) }
     return out
+}
+
+/// 10 log10(x) for a positive normal x, within 1e-6 dB: libm's log10 costs about 130 instructions here and
+/// runs 16 times per 10 ms frame, a third of the detector's cost at 8 kHz; this costs about 20.
+@inline(__always)
+func decibels(_ x: Double) -> Double {
+    // x = m 2^e with m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172.
+    let bits = x.bitPattern
+    var e = Double(Int((bits >> 52) & 0x7FF) - 1023)
+    var m = Double(bitPattern: (bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000)
+    if m > 1.4142135623730951 {
+        m *= 0.5
+        e += 1
+    }
+    let s = (m - 1) / (m + 1), s2 = s * s
+    let lnM = 2 * s * (1 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9)))))
+    // 10 log10(x) = 10 / ln 10 × (ln m + e ln 2)
+    return 4.342944819032518 * (lnM + e * 0.6931471805599453)
 }
 
 /// The mean of the `count` largest lanes, summed largest first.
