@@ -32,7 +32,7 @@ if [ "${1:-all}" = vad ]; then
     for rate in 8000 16000 24000 48000; do per_sample "server VAD at $rate Hz (per input sample)" vad "$rate"; done
     exit 0
 fi
-for q in fast voice high; do
+for q in ${QUALITIES:-fast voice high}; do
     for pair in 8000:24000 24000:8000 16000:24000 48000:24000 44100:24000 24000:16000 24000:48000; do
         per_sample "resample $q ${pair/:/→}" resample "${pair%:*}" "${pair#*:}" "$q"
     done

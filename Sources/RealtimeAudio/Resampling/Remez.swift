@@ -10,7 +10,8 @@ import RealModule
 /// Frequencies are in cycles per sample (0 ... 0.5). Returns nil when the exchange fails to converge (the caller
 /// then keeps the windowed sinc).
 func remezLowpass(length n: Int, passbandEdge fp: Double, stopbandEdge fs: Double,
-                  stopbandWeight: Double, gridDensity: Int = 16) -> (taps: [Double], passbandRipple: Double)? {
+                  stopbandWeight: Double, stopbandSlope: Bool = false,
+                  gridDensity: Int = 16) -> (taps: [Double], passbandRipple: Double)? {
     precondition(n % 2 == 1 && n >= 3 && fp < fs && fs < 0.5)
     let r = (n + 1) / 2                       // cosine terms; r + 1 extremal frequencies
     let wp = 2 * Double.pi * fp, ws = 2 * Double.pi * fs
@@ -24,7 +25,10 @@ func remezLowpass(length n: Int, passbandEdge fp: Double, stopbandEdge fs: Doubl
     for i in 0..<passCount { grid.append(wp * Double(i) / Double(passCount - 1)) }
     for i in 0..<stopCount { grid.append(ws + (Double.pi - ws) * Double(i) / Double(stopCount - 1)) }
     let desired = grid.map { $0 <= wp ? 1.0 : 0.0 }
-    let weight = grid.map { $0 <= wp ? 1.0 : stopbandWeight }
+    // A sloped stopband weight (rising with frequency) makes the stopband ripple fall as 1/f past its edge, like a
+    // window design's sidelobes: a polyphase bank with many phases folds every image of the stopband onto its
+    // output, and a flat equiripple stopband would add them up to well above its design level.
+    let weight = grid.map { $0 <= wp ? 1.0 : stopbandWeight * (stopbandSlope ? $0 / ws : 1) }
     let gx = grid.map { Double.cos($0) }
 
     var extremal = (0...r).map { $0 * (grid.count - 1) / r }
