@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import RealtimeAudio
 import SoundFile
@@ -28,6 +29,13 @@ struct Convert: ParsableCommand {
     @Option(help: "Resampler preset: fast, voice or high (default: voice).")
     var quality: String = ResamplerQuality.voice.rawValue
 
+    @Option(help: "Playback speed 0.25...1.5, pitch kept (default: 1, a copy). Applied at the input rate, before --rate.")
+    var speed: Double = 1
+
+    /// Streams in 20 ms chunks and writes the speed scaler's latency trace there as JSON (for the speed scorer).
+    @Option(name: .customLong("latency-stats"), help: .hidden)
+    var latencyStats: String?
+
     @OptionGroup var inputOptions: InputOptions
 
     func run() throws {
@@ -57,11 +65,13 @@ struct Convert: ParsableCommand {
         }
         let resampler = outputRate == inputRate ? nil
             : try Resampler(from: SampleRate(hertz: inputRate), to: SampleRate(hertz: outputRate), quality: preset)
+        let scaler = speed == 1 ? nil : try SpeedScaler(sampleRate: SampleRate(hertz: inputRate), speed: speed)
 
         Interruption.install()
         let writer = try SoundFileWriter(path: output, container: kind.container, encoding: outputFormat.encoding,
                                          sampleRate: outputRate)
-        var stage = ConversionStage(channels: reader.info.channels, format: outputFormat, resampler: resampler)
+        var stage = ConversionStage(channels: reader.info.channels, format: outputFormat, scaler: scaler, resampler: resampler,
+                                    chunkFrames: latencyStats == nil ? ConversionStage.chunkFrames : inputRate / 50)
         let totalFrames = reader.info.frames
         var lastShown = -1
         while true {
@@ -83,33 +93,62 @@ struct Convert: ParsableCommand {
         try stage.finish(to: writer)
         Console.clearProgress()
         try writer.commit()
+        if let latencyStats { try stage.trace.write(to: latencyStats, rate: inputRate, speed: speed) }
     }
 }
 
-/// The per-chunk path of `convert`: read interleaved Float, mix to mono, resample, encode, write. Its buffers are
-/// sized once, so memory stays flat whatever the file's length.
+/// Input fed and stretched output made after each chunk: the streaming latency the speed scorer reads.
+struct LatencyTrace {
+    var fed: [Int] = []
+    var made: [Int] = []
+
+    /// Writes `first_out_ms` (input fed before the first output) and the lag `fed - speed × made` in ms (median,
+    /// max, min over the part of the stream at least 0.5 s from either end), in the speed scorer's format.
+    func write(to path: String, rate: Int, speed: Double) throws {
+        let ms = { (samples: Double) in samples * 1000 / Double(rate) }
+        let first = zip(fed, made).first { $0.1 > 0 }.map { ms(Double($0.0)) } ?? -1
+        let total = Double(fed.last ?? 0)
+        let lags = zip(fed, made).filter { Double($0.0) >= 0.5 * Double(rate) && Double($0.0) <= total - 0.5 * Double(rate) }
+            .map { ms(Double($0.0) - speed * Double($0.1)) }.sorted()
+        let median = lags.isEmpty ? -1 : lags[lags.count / 2]
+        let text = "{\"first_out_ms\": \(first), \"lag_med_ms\": \(median), \"lag_max_ms\": \(lags.last ?? -1), \"lag_min_ms\": \(lags.first ?? -1)}\n"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// The per-chunk path of `convert`: read interleaved Float, mix to mono, change speed, resample, encode, write. Its
+/// buffers are sized once, so memory stays flat whatever the file's length.
 struct ConversionStage {
     static let chunkFrames = 4096
 
     let channels: Int
     let format: OutputFormat
+    let chunkFrames: Int
+    private var scaler: SpeedScaler?
     private var resampler: Resampler?
     private var interleaved: [Float]
     private var mono: [Float]
+    private var stretched: [Float]
     private var resampled: [Float]
     private var int16: [Int16]
     private var codes: [UInt8]
+    private(set) var trace = LatencyTrace()
 
-    init(channels: Int, format: OutputFormat, resampler: Resampler?) {
+    init(channels: Int, format: OutputFormat, scaler: SpeedScaler? = nil, resampler: Resampler?, chunkFrames: Int = Self.chunkFrames) {
         self.channels = channels
         self.format = format
+        self.scaler = scaler
         self.resampler = resampler
-        interleaved = [Float](repeating: 0, count: Self.chunkFrames * channels)
-        mono = [Float](repeating: 0, count: Self.chunkFrames)
-        // The most one chunk (or the final drain) can yield at the output rate.
+        self.chunkFrames = chunkFrames
+        interleaved = [Float](repeating: 0, count: chunkFrames * channels)
+        mono = [Float](repeating: 0, count: chunkFrames)
+        // The scaler writes into `stretched` as often as it needs, so its size only bounds a pass.
+        stretched = [Float](repeating: 0, count: scaler == nil ? 0 : 4 * chunkFrames)
+        let block = scaler == nil ? chunkFrames : 4 * chunkFrames
+        // The most one block (or the final drain) can yield at the output rate.
         let most = resampler.map { r in
-            Int((Double(Self.chunkFrames) * Double(r.outputRate) / Double(r.inputRate)).rounded(.up)) + Int(r.latency.rounded(.up)) + 2
-        } ?? Self.chunkFrames
+            Int((Double(block) * Double(r.outputRate) / Double(r.inputRate)).rounded(.up)) + Int(r.latency.rounded(.up)) + 2
+        } ?? block
         resampled = [Float](repeating: 0, count: most)
         int16 = [Int16](repeating: 0, count: most)
         codes = [UInt8](repeating: 0, count: most)
@@ -125,23 +164,43 @@ struct ConversionStage {
                 _ = Downmix.mono(UnsafeBufferPointer(rebasing: src[..<(frames * channels)]), channels: channels, into: mono)
             }
         }
-        if resampler == nil {
-            try mono.withUnsafeBufferPointer { try emit(UnsafeBufferPointer(rebasing: $0[..<frames]), to: writer) }
-            return frames
-        }
-        let n = mono.withUnsafeBufferPointer { src in
-            resampled.withUnsafeMutableBufferPointer { dst in
-                resampler!.process(UnsafeBufferPointer(rebasing: src[..<frames]), into: dst).produced
-            }
-        }
-        try emitResampled(n, to: writer)
+        let input = mono
+        try input.withUnsafeBufferPointer { try stretch(UnsafeBufferPointer(rebasing: $0[..<frames]), to: writer) }
         return frames
     }
 
-    /// Drains the resampler's tail at the end of the input.
+    /// Drains the scaler's and then the resampler's tail at the end of the input.
     mutating func finish(to writer: SoundFileWriter) throws {
+        if scaler != nil {
+            let owed = scaler!.pendingOutputCount
+            if owed > stretched.count { stretched = [Float](repeating: 0, count: owed) }
+            let n = stretched.withUnsafeMutableBufferPointer { scaler!.finish(into: $0) }
+            let block = stretched
+            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: writer) }
+        }
         guard resampler != nil else { return }
         let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
+        try emitResampled(n, to: writer)
+    }
+
+    private mutating func stretch(_ samples: UnsafeBufferPointer<Float>, to writer: SoundFileWriter) throws {
+        guard scaler != nil else { return try resample(samples, to: writer) }
+        var rest = samples
+        var made = 0
+        repeat {
+            let (used, n) = stretched.withUnsafeMutableBufferPointer { scaler!.process(rest, into: $0) }
+            rest = UnsafeBufferPointer(rebasing: rest[used...])
+            made += n
+            let block = stretched
+            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: writer) }
+        } while !rest.isEmpty
+        trace.fed.append(scaler!.inputCount)
+        trace.made.append(scaler!.outputCount)
+    }
+
+    private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to writer: SoundFileWriter) throws {
+        guard resampler != nil else { return try emit(samples, to: writer) }
+        let n = resampled.withUnsafeMutableBufferPointer { resampler!.process(samples, into: $0).produced }
         try emitResampled(n, to: writer)
     }
 

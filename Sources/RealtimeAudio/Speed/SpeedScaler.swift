@@ -1,0 +1,399 @@
+/// A speed the scaler cannot take.
+public enum SpeedError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A speed outside ``SpeedScaler/speedRange`` (or NaN).
+    case speedOutOfRange(Double)
+    /// A sample rate below 8000 Hz: the pitch search needs speech's fundamental well under the Nyquist frequency.
+    case rateTooLow(Int)
+
+    public var description: String {
+        switch self {
+        case .speedOutOfRange(let speed):
+            "speed \(speed) is out of range (\(SpeedScaler.speedRange.lowerBound)...\(SpeedScaler.speedRange.upperBound))"
+        case .rateTooLow(let hertz):
+            "sample rate \(hertz) Hz is too low for speed scaling (8000 Hz at least)"
+        }
+    }
+}
+
+/// Pitch-preserving time stretching for speech (the Realtime session's `speed`, 0.25 to 1.5).
+///
+/// How it works (pitch-synchronous overlap-add, the PICOLA family that sonic also belongs to): the output is the
+/// input read by a pointer that normally moves one sample per output sample. To slow down, the pointer jumps back
+/// by one pitch period; to speed up, it jumps one period ahead. Each jump is hidden by cross-fading, over one
+/// period, the samples before the jump into the samples after it: the signal is periodic there, so the two agree
+/// and the fade is inaudible, and the pitch stays because whole periods are repeated or dropped. The period is
+/// found at each jump by a normalized squared-difference search, coarse on a 4 kHz average then exact at the full
+/// rate, between 70 and 400 Hz.
+///
+/// - **Exact durations**: when to jump is decided from the running totals (input passed, output made), not from a
+///   per-jump rounding, so the output tracks `input / speed` within one period at every moment, and ``finish(into:)``
+///   makes the total exactly `round(inputCount / speed)`.
+/// - **Speed 1.0 is a copy**: bit-identical, no latency, no search.
+/// - **Chunking never changes the output**: every decision depends on the samples and the totals only; a chunk
+///   boundary only changes when output is released.
+/// - **Latency**: a jump needs up to two periods of lookahead (``latency``, 29 ms at 24 kHz).
+/// - **Changing speed**: ``setSpeed(_:)`` applies at once while the scaler is idle (nothing given since creation,
+///   ``finish(into:)`` or ``reset()``). During a turn the new speed waits for the turn's end, as the Realtime API
+///   defines (`speed` changes between turns): the turn in progress keeps its speed, so its duration stays exact.
+///
+/// One instance per stream (a value type). `process` allocates nothing: buffers are sized at `init`.
+public struct SpeedScaler: Sendable {
+    /// The speeds accepted, as the Realtime API defines them.
+    public static let speedRange: ClosedRange<Double> = 0.25...1.5
+
+    /// The sample rate, in hertz.
+    public let sampleRate: Int
+    /// The speed of the turn in progress.
+    public private(set) var speed: Double
+    /// A speed set during a turn, applied at the next ``finish(into:)`` or ``reset()``.
+    public private(set) var pendingSpeed: Double?
+
+    /// Shortest and longest pitch period searched, in samples, and the averaging factor of the coarse search.
+    let minPeriod: Int
+    let maxPeriod: Int
+    let decimation: Int
+
+    /// Input history and lookahead. `buffer[i]` is stream sample `bufferStart + i`; `filled` are valid.
+    private var buffer: [Float]
+    private var filled = 0
+    private var bufferStart = 0
+    /// The read pointer, as a stream index: the next input sample the output continues from.
+    private var read = 0
+    /// A jump's cross-fade, released as the caller's buffer and the emission limit allow.
+    private var staged: [Float]
+    private var stagedCount = 0
+    private var stagedRead = 0
+    /// Samples to copy before the next jump.
+    private var copyRemaining = 0
+    /// The period of the last jump (a search in silence keeps it).
+    private var lastPeriod: Int
+    /// Samples given, output made by the algorithm (staged included), output released.
+    private var received = 0
+    private var made = 0
+    private var released = 0
+    /// Scratch for the coarse search.
+    private var coarse: [Float]
+
+    /// Creates a scaler.
+    ///
+    /// - Parameters:
+    ///   - sampleRate: the stream's rate (8 kHz or more; 24 kHz is the Realtime API's).
+    ///   - speed: 0.25 ... 1.5; 1.0 copies.
+    /// - Throws: ``SpeedError``.
+    public init(sampleRate: SampleRate, speed: Double = 1) throws(SpeedError) {
+        guard sampleRate.hertz >= 8000 else { throw .rateTooLow(sampleRate.hertz) }
+        guard Self.speedRange.contains(speed) else { throw .speedOutOfRange(speed) }
+        let rate = sampleRate.hertz
+        self.sampleRate = rate
+        self.speed = speed
+        decimation = max(1, rate / 4000)
+        minPeriod = max(2, rate / 400)
+        // A multiple of the decimation, so coarse lags map onto whole coarse samples.
+        maxPeriod = (rate / 70 + decimation - 1) / decimation * decimation
+        lastPeriod = (minPeriod + maxPeriod) / 2
+        buffer = [Float](repeating: 0, count: 3 * maxPeriod + 4096)
+        staged = [Float](repeating: 0, count: maxPeriod)
+        coarse = [Float](repeating: 0, count: 3 * maxPeriod / decimation + 1)
+    }
+
+    /// Input samples held back at most before they reach the output: two of the longest periods (a forward jump
+    /// compares the two periods ahead of the read pointer); 0 at speed 1.
+    public var latency: Int { speed == 1 ? 0 : 2 * maxPeriod }
+
+    /// Input samples given since the start of the turn.
+    public var inputCount: Int { received }
+    /// Output samples written since the start of the turn.
+    public var outputCount: Int { released }
+
+    /// Whether a new speed would apply at once: nothing has been given since creation, `finish` or `reset`.
+    public var isIdle: Bool { received == 0 }
+
+    /// Sets the speed: at once when idle, else at the end of the turn (see the type's documentation).
+    ///
+    /// - Throws: ``SpeedError/speedOutOfRange(_:)``; the current speed is kept.
+    public mutating func setSpeed(_ newSpeed: Double) throws(SpeedError) {
+        guard Self.speedRange.contains(newSpeed) else { throw .speedOutOfRange(newSpeed) }
+        if isIdle {
+            speed = newSpeed
+            pendingSpeed = nil
+        } else {
+            pendingSpeed = newSpeed
+        }
+    }
+
+    /// The most samples ``process(_:into:)`` can write for `count` more input samples: size `output` with it to
+    /// have all input consumed.
+    public func maximumOutputCount(forInput count: Int) -> Int {
+        if speed == 1 { return count }
+        return Int(Double(received + count) / speed) - released + 1
+    }
+
+    /// The number of samples ``finish(into:)`` writes now.
+    public var pendingOutputCount: Int { finalCount - released }
+
+    /// `round(received / speed)`, the turn's exact output length.
+    private var finalCount: Int { speed == 1 ? received : Int((Double(received) / speed).rounded()) }
+
+    /// Stretches a chunk.
+    ///
+    /// Consumes input until it runs out or `output` is full, and writes the output the input so far determines.
+    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the lookahead fills.
+    /// - Complexity: O(n) with one pitch search per jump; no allocation.
+    public mutating func process(
+        _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
+    ) -> (consumed: Int, produced: Int) {
+        if speed == 1 {
+            let n = min(input.count, output.count)
+            if n > 0 { output.baseAddress!.update(from: input.baseAddress!, count: n) }
+            received += n
+            released += n
+            return (n, n)
+        }
+        var used = 0
+        // Never release more than the turn is owed so far, so `finish` can always land on the exact length.
+        let written = run(into: output, finishing: false) { room in
+            let n = min(room.count, input.count - used)
+            if n > 0 { room.baseAddress!.update(from: input.baseAddress! + used, count: n) }
+            used += n
+            return n
+        }
+        return (used, written)
+    }
+
+    /// Ends the turn: writes the output still owed (``pendingOutputCount``), reading silence past the end, so the
+    /// turn's total is exactly `round(inputCount / speed)`; then starts a new turn at the pending speed, if any.
+    ///
+    /// - Returns: the samples written.
+    /// - Precondition: `output.count >= pendingOutputCount` (traps otherwise).
+    public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        let owed = pendingOutputCount
+        precondition(output.count >= owed, "SpeedScaler.finish: output buffer too small")
+        var written = 0
+        if speed != 1 {
+            written = run(into: UnsafeMutableBufferPointer(rebasing: output[..<owed]), finishing: true) { room in
+                room.update(repeating: 0)
+                return room.count
+            }
+        }
+        reset()
+        return written
+    }
+
+    /// Drops the turn in progress (barge-in) and applies a pending speed. Allocation-free.
+    public mutating func reset() {
+        if let next = pendingSpeed { speed = next }
+        pendingSpeed = nil
+        filled = 0
+        bufferStart = 0
+        read = 0
+        stagedCount = 0
+        stagedRead = 0
+        copyRemaining = 0
+        lastPeriod = (minPeriod + maxPeriod) / 2
+        received = 0
+        made = 0
+        released = 0
+    }
+
+    // MARK: - The engine
+
+    /// Runs the jump/copy schedule, taking input from `refill` (which fills up to `room.count` samples and says
+    /// how many) until it gives nothing, `output` is full or the release limit is reached.
+    private mutating func run(
+        into output: UnsafeMutableBufferPointer<Float>, finishing: Bool,
+        refill: (UnsafeMutableBufferPointer<Float>) -> Int
+    ) -> Int {
+        var written = 0
+        let out = output.baseAddress
+        var inputDone = false
+        while true {
+            let limit = finishing ? finalCount : Int(Double(received) / speed)
+            var room = min(output.count - written, limit - released)
+            // 1. Release a staged cross-fade.
+            if stagedRead < stagedCount, room > 0 {
+                let n = min(room, stagedCount - stagedRead)
+                staged.withUnsafeBufferPointer { out!.advanced(by: written).update(from: $0.baseAddress! + stagedRead, count: n) }
+                stagedRead += n
+                written += n
+                released += n
+                continue
+            }
+            // 2. Take input while there is room behind the lookahead.
+            if !inputDone {
+                compact()
+                let space = buffer.count - filled
+                if space > 0 {
+                    let n = buffer.withUnsafeMutableBufferPointer { refill(UnsafeMutableBufferPointer(rebasing: $0[filled...])) }
+                    if n == 0 { inputDone = true } else {
+                        filled += n
+                        if !finishing { received += n }   // `finish`'s silence is not input
+                        continue
+                    }
+                }
+            }
+            room = min(output.count - written, limit - released)
+            guard stagedRead >= stagedCount, room > 0 else { break }
+            let available = bufferStart + filled
+            // 3. Copy straight through.
+            if copyRemaining > 0 {
+                let n = min(copyRemaining, available - read, room)
+                if n <= 0 { break }
+                buffer.withUnsafeBufferPointer {
+                    out!.advanced(by: written).update(from: $0.baseAddress! + (read - bufferStart), count: n)
+                }
+                read += n
+                made += n
+                copyRemaining -= n
+                written += n
+                released += n
+                continue
+            }
+            // 4. A jump, once its lookahead is in.
+            if speed < 1 {
+                // Back: needs one period of history (real input, not the silence before the stream) and one ahead.
+                let history = min(maxPeriod, read)
+                if history < minPeriod {
+                    copyRemaining = minPeriod - history
+                    continue
+                }
+                guard available - read >= maxPeriod else { break }
+                let period = searchPeriod(at: read, backward: true, longest: history)
+                crossFade(from: read, to: read - period, count: period)
+                made += period
+            } else {
+                guard available - read >= 2 * maxPeriod else { break }
+                let period = searchPeriod(at: read, backward: false, longest: maxPeriod)
+                crossFade(from: read, to: read + period, count: period)
+                read += 2 * period
+                made += period
+            }
+            // Copy until the totals meet again: read - start = speed × made.
+            let gap = (Double(read) - speed * Double(made)) / (speed - 1)
+            copyRemaining = max(0, Int(gap.rounded()))
+        }
+        return written
+    }
+
+    /// Moves the buffer's live part (one longest period of history before the read pointer) to its front, so
+    /// input can keep arriving.
+    private mutating func compact() {
+        let keepFrom = read - maxPeriod - bufferStart
+        guard keepFrom > 0, filled > buffer.count / 2 || filled == buffer.count else { return }
+        let shift = min(keepFrom, filled)
+        buffer.withUnsafeMutableBufferPointer { b in
+            let base = b.baseAddress!
+            base.update(from: base + shift, count: filled - shift)
+        }
+        filled -= shift
+        bufferStart += shift
+    }
+
+    /// Stages `count` samples fading from the input at `fadeOut` into the input at `fadeIn` (stream indices).
+    private mutating func crossFade(from fadeOut: Int, to fadeIn: Int, count: Int) {
+        let a = fadeOut - bufferStart, b = fadeIn - bufferStart
+        let step = 1 / Float(count + 1)
+        buffer.withUnsafeBufferPointer { x in
+            staged.withUnsafeMutableBufferPointer { s in
+                let p = x.baseAddress!, out = s.baseAddress!
+                for i in 0..<count {
+                    let w = Float(i + 1) * step
+                    let u = p[a + i], v = p[b + i]
+                    out[i] = u + w * (v - u)
+                }
+            }
+        }
+        stagedCount = count
+        stagedRead = 0
+    }
+
+    /// The pitch period at stream index `at`, in samples: the lag `L` whose two adjacent periods match best
+    /// (normalized squared difference), comparing `[at, at + L)` with `[at + L, at + 2L)` forward or
+    /// `[at - L, at)` with `[at, at + L)` backward.
+    private mutating func searchPeriod(at position: Int, backward: Bool, longest: Int) -> Int {
+        let d = decimation
+        let limit = longest
+        let longest = longest / d * d
+        // Coarse: 4 kHz averages over the region the lags can touch.
+        let regionStart = backward ? position - longest : position
+        let coarseCount = (backward ? 2 * longest : 2 * longest) / d
+        let best = buffer.withUnsafeBufferPointer { xb -> Int in
+            let x = xb.baseAddress! + (regionStart - bufferStart)
+            return coarse.withUnsafeMutableBufferPointer { cb -> Int in
+                let y = cb.baseAddress!
+                let scale = 1 / Float(d)
+                for k in 0..<coarseCount {
+                    var s: Float = 0
+                    for j in 0..<d { s += x[k * d + j] }
+                    y[k] = s * scale
+                }
+                let lo = max(1, (minPeriod + d - 1) / d), hi = longest / d
+                var bestLag = lastPeriod / d, bestScore = Float.infinity
+                if lo <= hi {
+                    for lag in lo...hi {
+                        // Forward: y[0..<lag] against y[lag..<2 lag]; backward: y[m-lag..<m] against y[m..<m+lag].
+                        let first = backward ? hi - lag : 0
+                        let score = mismatch(y + first, y + first + lag, lag)
+                        if score < bestScore { bestScore = score; bestLag = lag }
+                    }
+                }
+                guard bestScore.isFinite else { return lastPeriod }
+                // Exact: every full-rate lag within one coarse step.
+                let p = xb.baseAddress! + (position - bufferStart)
+                let from = max(minPeriod, bestLag * d - d + 1), to = min(backward ? longest : maxPeriod, bestLag * d + d - 1)
+                var period = min(max(bestLag * d, minPeriod), max(minPeriod, to))
+                var score = Float.infinity
+                if from <= to {
+                    for lag in from...to {
+                        let s = backward ? mismatch(p - lag, p, lag) : mismatch(p, p + lag, lag)
+                        if s < score { score = s; period = lag }
+                    }
+                }
+                return score.isFinite ? period : lastPeriod
+            }
+        }
+        // A search in silence keeps the last period; never reach past the history a backward jump has.
+        let period = min(max(best, minPeriod), limit)
+        lastPeriod = period
+        return period
+    }
+}
+
+/// Normalized squared difference of two `count`-sample segments: 0 when equal, about 1 when unrelated, and +inf
+/// when both are silent (no period to find there).
+@inline(__always)
+private func mismatch(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+    var diff = SIMD4<Float>(), energy = SIMD4<Float>()
+    var i = 0
+    let ar = UnsafeRawPointer(a), br = UnsafeRawPointer(b)
+    while i + 4 <= count {
+        let u = ar.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
+        let v = br.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
+        let e = u - v
+        diff += e * e
+        energy += u * u + v * v
+        i += 4
+    }
+    var dsum = diff.sum(), esum = energy.sum()
+    while i < count {
+        let e = a[i] - b[i]
+        dsum += e * e
+        esum += a[i] * a[i] + b[i] * b[i]
+        i += 1
+    }
+    return esum > 1e-20 ? dsum / esum : .infinity
+}
+
+// MARK: - Array conveniences (they allocate)
+
+extension SpeedScaler {
+    /// Stretches a whole turn in one go: `process` then `finish`, so the result has exactly
+    /// `round(input.count / speed)` samples.
+    public mutating func stretch(_ input: [Float]) -> [Float] {
+        var output = [Float](repeating: 0, count: maximumOutputCount(forInput: input.count))
+        let n = input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { process(src, into: $0).produced } }
+        output.removeLast(output.count - n)
+        var tail = [Float](repeating: 0, count: pendingOutputCount)
+        _ = tail.withUnsafeMutableBufferPointer { finish(into: $0) }
+        return output + tail
+    }
+}
