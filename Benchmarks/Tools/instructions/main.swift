@@ -10,6 +10,7 @@ import Glibc
 //
 //   instructions resample <in> <out> <fast|voice|high> <seconds>
 //   instructions vad <rate> <seconds>            (prints input samples: the VAD makes no output samples)
+//   instructions speed <speed> <rate> <seconds>  (prints input samples: the issue counts per input sample)
 //   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -72,6 +73,26 @@ case "vad":
                 rest = UnsafeBufferPointer(rebasing: rest[used...])
             }
             produced += chunk
+        }
+    }
+case "speed":
+    let speed = Double(args[1])!, rate = Int(args[2])!
+    var scaler = try SpeedScaler(sampleRate: SampleRate(hertz: rate), speed: speed)
+    let chunk = rate / 50
+    let x = signal(count: rate, rate: rate)
+    var out = [Float](repeating: 0, count: 8 * chunk)
+    let chunks = Int(seconds * 50)
+    x.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for c in 0..<chunks {
+                let i = (c % 50) * chunk
+                var rest = UnsafeBufferPointer(rebasing: src[i..<(i + chunk)])
+                while !rest.isEmpty {
+                    let used = scaler.process(rest, into: dst).consumed
+                    rest = UnsafeBufferPointer(rebasing: rest[used...])
+                }
+                produced += chunk
+            }
         }
     }
 default:

@@ -225,7 +225,7 @@ extension Resampler {
 /// Replaces NaN and ±infinity by 0 in place. `x - x` is 0 for every finite x and NaN otherwise, so the test is
 /// one subtract and one compare per sample, which the compiler vectorizes.
 @inline(__always)
-private func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     for i in 0..<count {
         let v = p[i]
         p[i] = v - v == 0 ? v : 0

@@ -1,4 +1,4 @@
-/// Reads a signal between its samples, to 1/64 of a sample: a 32-tap Kaiser-windowed sinc (β = 10) per
+/// Reads a signal between its samples, to 1/256 of a sample: a 32-tap Kaiser-windowed sinc (β = 10) per
 /// fractional phase, built once and shared.
 ///
 /// Why this size: the speed scaler jumps by fractional pitch periods and then reads the input at that fraction
@@ -7,10 +7,11 @@
 /// energy. Phase 0 is never used: whole positions are copied.
 final class Interpolator: Sendable {
     static let taps = 32
-    static let phases = 64
+    static let phaseBits = 8
+    static let phases = 1 << phaseBits
     static let shared = Interpolator()
 
-    /// `phases × taps` coefficients: row `p`, tap `j` weighs `x[i + j - 15]` for the value at `i + p / 64`.
+    /// `phases × taps` coefficients: row `p`, tap `j` weighs `x[i + j - 15]` for the value at `i + p / 256`.
     private let table: [SIMD8<Float>]
 
     private init() {
@@ -34,7 +35,7 @@ final class Interpolator: Sendable {
         table = rows
     }
 
-    /// Writes `count` values at `x + i + phase / 64` for `i` in `0..<count`; `x` must have 15 samples before it
+    /// Writes `count` values at `x + i + phase / 256` for `i` in `0..<count`; `x` must have 15 samples before it
     /// and `count + 16` after it.
     func read(_ x: UnsafePointer<Float>, phase: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         table.withUnsafeBufferPointer { t in

@@ -31,6 +31,7 @@ public enum SpeedError: Error, Equatable, Sendable, CustomStringConvertible {
 /// - **Speed 1.0 is a copy**: bit-identical, no latency, no search.
 /// - **Chunking never changes the output**: every decision depends on the samples and the totals only; a chunk
 ///   boundary only changes when output is released.
+/// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters (at speed 1 it is copied as is).
 /// - **Latency**: a jump needs up to two periods of lookahead (``latency``, 29 ms at 24 kHz).
 /// - **Changing speed**: ``setSpeed(_:)`` applies at once while the scaler is idle (nothing given since creation,
 ///   ``finish(into:)`` or ``reset()``). During a turn the new speed waits for the turn's end, as the Realtime API
@@ -57,9 +58,10 @@ public struct SpeedScaler: Sendable {
     private var buffer: [Float]
     private var filled = 0
     private var bufferStart = 0
-    /// The read pointer in 1/64 samples (stream index × 64): where the output continues from. Jumps are whole
-    /// pitch periods to 1/64 of a sample, so the pointer is fractional; samples between input samples are read
-    /// through a 32-tap interpolator, and at whole positions copied.
+    /// The read pointer in 1/4096 samples (stream index × 4096): where the output continues from. Jumps are whole
+    /// pitch periods to 1/4096 of a sample, so the pointer is fractional; samples between input samples are read
+    /// through a 32-tap interpolator (to 1/256 of a sample), and at whole positions copied. The pointer keeps the
+    /// finer unit so the rounding of each read does not accumulate into a pitch drift.
     private var read = 0
     /// A jump's cross-fade, released as the caller's buffer and the emission limit allow.
     private var staged: [Float]
@@ -67,7 +69,7 @@ public struct SpeedScaler: Sendable {
     private var stagedRead = 0
     /// Samples to copy before the next jump.
     private var copyRemaining = 0
-    /// The period of the last jump in 1/64 samples (a search in silence keeps it).
+    /// The period of the last jump in 1/4096 samples (a search in silence keeps it).
     private var lastPeriod: Int
     /// Samples given, output made by the algorithm (staged included), output released.
     private var received = 0
@@ -80,6 +82,10 @@ public struct SpeedScaler: Sendable {
     /// Samples kept before the read pointer beyond one period, and needed after any read position: the
     /// interpolator's half-length.
     static let margin = Interpolator.taps
+
+    /// Bits of fraction in the read pointer and in periods, and half a sample in that unit.
+    static let fraction = 12
+    static let half = 1 << (fraction - 1)
 
     /// Creates a scaler.
     ///
@@ -97,7 +103,7 @@ public struct SpeedScaler: Sendable {
         minPeriod = max(2, rate / 400)
         // A multiple of the decimation, so coarse lags map onto whole coarse samples.
         maxPeriod = (rate / 70 + decimation - 1) / decimation * decimation
-        lastPeriod = ((minPeriod + maxPeriod) / 2) << 6
+        lastPeriod = ((minPeriod + maxPeriod) / 2) << Self.fraction
         buffer = [Float](repeating: 0, count: 3 * maxPeriod + 4 * Self.margin + 4096)
         staged = [Float](repeating: 0, count: maxPeriod + 1)
         fadeIn = [Float](repeating: 0, count: maxPeriod + 1)
@@ -162,7 +168,10 @@ public struct SpeedScaler: Sendable {
         // Never release more than the turn is owed so far, so `finish` can always land on the exact length.
         let written = run(into: output, finishing: false) { room in
             let n = min(room.count, input.count - used)
-            if n > 0 { room.baseAddress!.update(from: input.baseAddress! + used, count: n) }
+            if n > 0 {
+                room.baseAddress!.update(from: input.baseAddress! + used, count: n)
+                zeroNonFinite(room.baseAddress!, n)
+            }
             used += n
             return n
         }
@@ -201,7 +210,7 @@ public struct SpeedScaler: Sendable {
         stagedCount = 0
         stagedRead = 0
         copyRemaining = 0
-        lastPeriod = ((minPeriod + maxPeriod) / 2) << 6
+        lastPeriod = ((minPeriod + maxPeriod) / 2) << Self.fraction
         received = 0
         made = 0
         released = 0
@@ -248,10 +257,10 @@ public struct SpeedScaler: Sendable {
             let available = bufferStart + filled
             // 3. Copy straight through (interpolated between input samples).
             if copyRemaining > 0 {
-                let n = min(copyRemaining, (available - Self.margin) - (read >> 6), room)
+                let n = min(copyRemaining, (available - Self.margin) - (read >> Self.fraction), room)
                 if n <= 0 { break }
                 readTrack(at: read, count: n, into: out! + written)
-                read += n << 6
+                read += n << Self.fraction
                 made += n
                 copyRemaining -= n
                 written += n
@@ -259,7 +268,7 @@ public struct SpeedScaler: Sendable {
                 continue
             }
             // 4. A jump, once its lookahead is in.
-            let position = read >> 6
+            let position = read >> Self.fraction
             if speed < 1 {
                 // Back: needs one period of history (real input, not the silence before the stream) and one ahead.
                 let history = min(maxPeriod, position - Self.margin)
@@ -269,26 +278,26 @@ public struct SpeedScaler: Sendable {
                 }
                 guard available - position >= maxPeriod + Self.margin else { break }
                 let period = searchPeriod(at: position, backward: true, longest: history)
-                let length = (period + 32) >> 6
+                let length = (period + Self.half) >> Self.fraction
                 crossFade(from: read, to: read - period, count: length)
-                read += (length << 6) - period
+                read += (length << Self.fraction) - period
                 made += length
             } else {
                 guard available - position >= 2 * maxPeriod + Self.margin else { break }
                 let period = searchPeriod(at: position, backward: false, longest: maxPeriod - 1)
-                let length = (period + 32) >> 6
+                let length = (period + Self.half) >> Self.fraction
                 crossFade(from: read, to: read + period, count: length)
-                read += period + (length << 6)
+                read += period + (length << Self.fraction)
                 made += length
             }
             // Copy until the totals meet again: read - start = speed × made.
-            let gap = (Double(read) / 64 - speed * Double(made)) / (speed - 1)
+            let gap = (Double(read) / Double(1 << Self.fraction) - speed * Double(made)) / (speed - 1)
             copyRemaining = max(0, Int(gap.rounded()))
         }
         return written
     }
 
-    /// Writes `count` samples of the input read from `position` (1/64 samples) onwards, one sample apart.
+    /// Writes `count` samples of the input read from `position` (1/4096 samples) onwards, one sample apart.
     private func readTrack(at position: Int, count: Int, into destination: UnsafeMutablePointer<Float>) {
         buffer.withUnsafeBufferPointer { Self.readTrack($0, start: bufferStart, at: position, count: count, into: destination) }
     }
@@ -296,8 +305,10 @@ public struct SpeedScaler: Sendable {
     private static func readTrack(
         _ x: UnsafeBufferPointer<Float>, start: Int, at position: Int, count: Int, into destination: UnsafeMutablePointer<Float>
     ) {
-        let p = x.baseAddress! + ((position >> 6) - start)
-        let phase = position & 63
+        // To the interpolator's resolution, rounding: the error stays under 1/512 sample and does not add up.
+        let steps = (position + (1 << (Self.fraction - Interpolator.phaseBits - 1))) >> (Self.fraction - Interpolator.phaseBits)
+        let p = x.baseAddress! + ((steps >> Interpolator.phaseBits) - start)
+        let phase = steps & (Interpolator.phases - 1)
         if phase == 0 {
             destination.update(from: p, count: count)
         } else {
@@ -308,7 +319,7 @@ public struct SpeedScaler: Sendable {
     /// Moves the buffer's live part (one longest period of history before the read pointer) to its front, so
     /// input can keep arriving.
     private mutating func compact() {
-        let keepFrom = (read >> 6) - maxPeriod - 2 * Self.margin - bufferStart
+        let keepFrom = (read >> Self.fraction) - maxPeriod - 2 * Self.margin - bufferStart
         guard keepFrom > 0, filled > buffer.count / 2 || filled == buffer.count else { return }
         let shift = min(keepFrom, filled)
         buffer.withUnsafeMutableBufferPointer { b in
@@ -320,7 +331,7 @@ public struct SpeedScaler: Sendable {
     }
 
     /// Stages `count` samples that fade from the input read at `fadeOut` into the input read at `fadeIn`
-    /// (positions in 1/64 samples) over the first half, then continue on the `fadeIn` side.
+    /// (positions in 1/4096 samples) over the first half, then continue on the `fadeIn` side.
     ///
     /// Why half a period and a smoothstep: a fade over the whole period mixes two periods that, in speech, agree
     /// only at low frequencies, and the mix loses high-frequency energy (a duller voice); a short linear fade
@@ -348,7 +359,7 @@ public struct SpeedScaler: Sendable {
         stagedRead = 0
     }
 
-    /// The pitch period at stream index `position`, in 1/64 samples: the lag `L` whose two adjacent periods match
+    /// The pitch period at stream index `position`, in 1/4096 samples: the lag `L` whose two adjacent periods match
     /// best (normalized squared difference), comparing `[p, p + L)` with `[p + L, p + 2L)` forward or
     /// `[p - L, p)` with `[p, p + L)` backward, for `L` up to `longest`. Coarse on 4 kHz averages, exact at the
     /// full rate around the coarse winner, then to a fraction of a sample by a parabola through the best three:
@@ -400,10 +411,10 @@ public struct SpeedScaler: Sendable {
             let curvature = before - 2 * best + after
             var offset = curvature > 0 ? 0.5 * (before - after) / curvature : 0
             offset = min(0.5, max(-0.5, offset))
-            return Int(((Float(lag) + offset) * 64).rounded())
+            return Int(((Double(lag) + Double(offset)) * Double(1 << Self.fraction)).rounded())
         }
         // A search in silence keeps the last period; never reach past the history a backward jump has.
-        let period = min(max(found ?? lastPeriod, minPeriod << 6), longest << 6)
+        let period = min(max(found ?? lastPeriod, minPeriod << Self.fraction), longest << Self.fraction)
         lastPeriod = period
         return period
     }
