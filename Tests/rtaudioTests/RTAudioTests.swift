@@ -180,6 +180,26 @@ struct RTAudioTests {
         #expect(samples == high.convert(input))
     }
 
+    @Test("--speed stretches at the input rate before --rate: the library's samples, exact length")
+    func speedConversion() throws {
+        let scratch = try Scratch()
+        let input = voiceLike(seconds: 1.21, rate: 24000)
+        try writeWAV(scratch.file("reply.wav"), input, rate: 24000)
+        let r = try CLI.run("convert", scratch.file("reply.wav"), scratch.file("slow.wav"), "--speed", "0.8", "--format", "float")
+        #expect(r.status == 0, "\(r.stderr)")
+        var scaler = try SpeedScaler(sampleRate: .hz24000, speed: 0.8)
+        let expected = scaler.stretch(input)
+        #expect(expected.count == Int((Double(input.count) / 0.8).rounded()))
+        #expect(try readSamples(scratch.file("slow.wav")).1 == expected)
+
+        let t = try CLI.run("convert", scratch.file("reply.wav"), scratch.file("fast8k.wav"), "--speed", "1.5", "--rate", "8000",
+                            "--format", "float")
+        #expect(t.status == 0, "\(t.stderr)")
+        var fast = try SpeedScaler(sampleRate: .hz24000, speed: 1.5)
+        var resampler = try Resampler(from: .hz24000, to: .hz8000)
+        #expect(try readSamples(scratch.file("fast8k.wav")).1 == resampler.convert(fast.stretch(input)))
+    }
+
     @Test("G.711 at a rate other than 8000 Hz is written, with one warning line")
     func g711RateWarning() throws {
         let scratch = try Scratch()
@@ -248,6 +268,8 @@ struct RTAudioTests {
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "0"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "99999999"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "16000", "--quality", "best"], "unknown resampler quality 'best' (valid: fast, voice, high)"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--speed", "2"], "speed 2.0 is out of range (0.25...1.5)"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--speed", "nan"], "out of range"),
         (["info", "{dir}/text.wav"], "Format not recognised"),
         (["vad", "{dir}/good.wav", "--threshold", "1.5"], "VAD threshold 1.5 is outside 0...1"),
         (["vad", "{dir}/good.wav", "--silence-duration-ms=-1"], "silence_duration_ms -1 is outside"),
