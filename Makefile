@@ -35,6 +35,8 @@ demo: release
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.alaw.wav --format g711_alaw; \
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k.ulaw; \
 	run convert samples/call-8k-ulaw.wav $(DEMO_OUT)/call-8k-pcm16.wav --format pcm16; \
+	run convert samples/speech-24k.wav $(DEMO_OUT)/speech-24k-slow.wav --speed 0.75; \
+	run convert samples/speech-24k.wav $(DEMO_OUT)/speech-8k-fast.ulaw --speed 1.25 --rate 8000; \
 	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done; \
 	echo; run vad samples/speech-24k.wav --plot $(DEMO_OUT)/speech-24k-turns.svg; \
 	echo; run vad samples/call-8k-ulaw.wav
