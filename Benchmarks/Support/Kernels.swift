@@ -150,3 +150,60 @@ public func codecKernels(_ size: ChunkSize) -> [Kernel] {
     })
     return kernels
 }
+
+/// A voice-like turn pattern for the detector: 600 ms of voice, 400 ms of near-silence, repeated.
+func turns(count: Int, rate: Int) -> [Float] {
+    let voice = voiceSignal(count: count, rate: rate)
+    return (0..<count).map { i in i % rate < rate * 6 / 10 ? voice[i] : voice[i] * 0.0005 }
+}
+
+/// The streaming DSP stages, one chunk per run with state carried between runs (the stream continues): the
+/// resampler (voice preset, the gateway's pairs), the server VAD and the speed scaler. `items` are input samples.
+public func dspKernels(_ size: ChunkSize) -> [Kernel] {
+    var kernels: [Kernel] = []
+    let tag = size.rawValue
+    /// `chunks` consecutive chunks of a 1 s signal, cycled.
+    func cycle(_ signal: [Float], rate: Int) -> (next: () -> UnsafeBufferPointer<Float>, n: Int) {
+        let n = size.samples(at: rate)
+        let all = UnsafeBufferPointer(buffer(signal))
+        var index = 0
+        return ({
+            let start = index * n
+            index = (index + 1) % (rate / n)
+            return UnsafeBufferPointer(rebasing: all[start..<(start + n)])
+        }, n)
+    }
+    for (input, output) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000)] {
+        var resampler = try! Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
+        let (next, n) = cycle(voiceSignal(count: input, rate: input), rate: input)
+        let out = buffer(resampler.outputCapacity(forInput: n) + 8, Float(0))
+        kernels.append(Kernel(name: "resample-voice-\(input)-\(output)-\(tag)", items: n, rate: input, bytesMoved: 4 * n) {
+            _ = resampler.process(next(), into: out); consume(out.baseAddress)
+        })
+    }
+    for rate in [8000, 16000, 24000, 48000] {
+        var vad = try! ServerVAD(sampleRate: SampleRate(hertz: rate))
+        let (next, n) = cycle(turns(count: rate, rate: rate), rate: rate)
+        kernels.append(Kernel(name: "vad-\(rate)-\(tag)", items: n, rate: rate, bytesMoved: 4 * n) {
+            var rest = next()
+            while !rest.isEmpty {
+                let used = vad.process(rest).consumed
+                rest = UnsafeBufferPointer(rebasing: rest[used...])
+            }
+        })
+    }
+    for speed in [0.5, 1.25, 1.5] {
+        var scaler = try! SpeedScaler(sampleRate: .hz24000, speed: speed)
+        let (next, n) = cycle(voiceSignal(count: 24000, rate: 24000), rate: 24000)
+        let out = buffer(4 * n + 4096, Float(0))
+        kernels.append(Kernel(name: "speed-\(speed)-24000-\(tag)", items: n, rate: 24000, bytesMoved: 4 * n) {
+            var rest = next()
+            while !rest.isEmpty {
+                let used = scaler.process(rest, into: out).consumed
+                rest = UnsafeBufferPointer(rebasing: rest[used...])
+            }
+            consume(out.baseAddress)
+        })
+    }
+    return kernels
+}

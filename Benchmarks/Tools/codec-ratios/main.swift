@@ -52,6 +52,19 @@ for size in ChunkSize.allCases {
     }
 }
 
+// The streaming stages have no memcpy equivalent: their figure is how many realtime streams one core carries.
+print()
+print("| stage | chunk | ns/chunk | input Msamples/s | x realtime (streams/core) |")
+print("|---|---|---:|---:|---:|")
+for size in ChunkSize.allCases {
+    for kernel in dspKernels(size) {
+        let k = (0..<3).map { _ in time(kernel, trials: trials) }.min()!
+        let perSecond = Double(kernel.items) / k * 1e9
+        let name = String(kernel.name.dropLast(size.rawValue.count + 1))
+        print("| \(name) | \(size.rawValue) | \(fmt(k, 1)) | \(fmt(perSecond / 1e6, 1)) | \(fmt(perSecond / Double(kernel.rate), 0)) |")
+    }
+}
+
 func fmt(_ x: Double, _ digits: Int) -> String {
     var s = String(Int((x * pow(10, Double(digits))).rounded()))
     guard digits > 0 else { return s }
