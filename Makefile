@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list samples clean
+.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list vad-fixtures samples clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -62,6 +62,11 @@ bench-ratios-native: setup
 
 bench-list: setup
 	$(BENCH) benchmark list
+
+# The labelled turn-taking set the VAD tests read (committed; rebuild only to change it).
+vad-fixtures:
+	@command -v espeak-ng >/dev/null || $(APT) install -y -qq espeak-ng
+	python3 Tests/RealtimeAudioTests/Fixtures/vad/make_fixtures.py
 
 samples:
 	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || $(APT) install -y -qq espeak-ng sox
