@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "RealtimeAudio", targets: ["RealtimeAudio"]),
         .library(name: "SoundFile", targets: ["SoundFile"]),
+        .library(name: "ALSA", targets: ["ALSA"]),
         .executable(name: "rtaudio", targets: ["rtaudio"]),
     ],
     dependencies: [
@@ -18,15 +19,19 @@ let package = Package(
         .target(name: "RealtimeAudio", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .target(name: "SoundFile", dependencies: ["CSndFile"]),
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        // Linux only: a thin typed wrapper over alsa-lib's PCM API.
+        .target(name: "ALSA", dependencies: ["CALSA"]),
         .executableTarget(
             name: "rtaudio",
             dependencies: [
-                "RealtimeAudio", "SoundFile",
+                "RealtimeAudio", "SoundFile", "ALSA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio"], exclude: ["Fixtures"]),
         .testTarget(name: "SoundFileTests", dependencies: ["SoundFile"]),
+        .testTarget(name: "ALSATests", dependencies: ["ALSA"]),
         // End to end: runs the built `rtaudio` binary, so it depends on the executable to get it built.
         .testTarget(name: "rtaudioTests", dependencies: ["rtaudio", "SoundFile", "RealtimeAudio"]),
     ]
