@@ -43,17 +43,7 @@ struct Convert: ParsableCommand {
     }
 
     private func convert() throws {
-        guard let kind = FileKind(path: output) else {
-            let valid = FileKind.extensions.map { ".\($0)" }.joined(separator: ", ")
-            throw UserError("cannot tell the container of '\(output)' from its extension (valid: \(valid))")
-        }
-        let outputFormat = try format.map(OutputFormat.init(parsing:)) ?? kind.impliedFormat ?? .pcm16
-        if let implied = kind.impliedFormat, implied != outputFormat {
-            throw UserError("'\(output)' is a \(implied.rawValue) file by its extension, but --format is \(outputFormat.rawValue)")
-        }
-        if kind.container == .flac, outputFormat != .pcm16 {
-            throw UserError("FLAC output is 16-bit: use --format pcm16 (or a .wav output for \(outputFormat.rawValue))")
-        }
+        let (kind, outputFormat) = try FileKind.resolveOutput(output, format: format)
 
         let preset = try ResamplerQuality(name: quality)
         if let rate { _ = try SampleRate(hertz: rate) }
@@ -70,7 +60,8 @@ struct Convert: ParsableCommand {
         Interruption.install()
         let writer = try SoundFileWriter(path: output, container: kind.container, encoding: outputFormat.encoding,
                                          sampleRate: outputRate)
-        var stage = ConversionStage(channels: reader.info.channels, format: outputFormat, scaler: scaler, resampler: resampler,
+        let sink = FileSink(writer: writer, format: outputFormat)
+        var stage = ConversionStage(channels: reader.info.channels, scaler: scaler, resampler: resampler,
                                     chunkFrames: latencyStats == nil ? ConversionStage.chunkFrames : inputRate / 50)
         let totalFrames = reader.info.frames
         var lastShown = -1
@@ -80,7 +71,7 @@ struct Convert: ParsableCommand {
                 Console.clearProgress()
                 throw UserError("interrupted by signal \(signal); '\(output)' was not written")
             }
-            let frames = try stage.pump(from: reader, to: writer)
+            let frames = try stage.pump(from: reader, to: sink.write)
             if frames == 0 { break }
             if totalFrames > 0 {
                 let percent = Int(writer.framesWritten * 100 / totalFrames)
@@ -90,7 +81,7 @@ struct Convert: ParsableCommand {
                 }
             }
         }
-        try stage.finish(to: writer)
+        try stage.finish(to: sink.write)
         Console.clearProgress()
         try writer.commit()
         if let latencyStats { try stage.trace.write(to: latencyStats, rate: inputRate, speed: speed) }
@@ -116,13 +107,15 @@ struct LatencyTrace {
     }
 }
 
-/// The per-chunk path of `convert`: read interleaved Float, mix to mono, change speed, resample, encode, write. Its
-/// buffers are sized once, so memory stays flat whatever the file's length.
+/// Where a conversion's mono Float output goes: encoded into a file, or played.
+typealias SampleSink = (UnsafeBufferPointer<Float>) throws -> Void
+
+/// The per-chunk path of `convert` and `play`: read interleaved Float, mix to mono, change speed, resample, hand
+/// to a sink. Its buffers are sized once, so memory stays flat whatever the file's length.
 struct ConversionStage {
     static let chunkFrames = 4096
 
     let channels: Int
-    let format: OutputFormat
     let chunkFrames: Int
     private var scaler: SpeedScaler?
     private var resampler: Resampler?
@@ -130,13 +123,10 @@ struct ConversionStage {
     private var mono: [Float]
     private var stretched: [Float]
     private var resampled: [Float]
-    private var int16: [Int16]
-    private var codes: [UInt8]
     private(set) var trace = LatencyTrace()
 
-    init(channels: Int, format: OutputFormat, scaler: SpeedScaler? = nil, resampler: Resampler?, chunkFrames: Int = Self.chunkFrames) {
+    init(channels: Int, scaler: SpeedScaler? = nil, resampler: Resampler?, chunkFrames: Int = Self.chunkFrames) {
         self.channels = channels
-        self.format = format
         self.scaler = scaler
         self.resampler = resampler
         self.chunkFrames = chunkFrames
@@ -150,12 +140,10 @@ struct ConversionStage {
             Int((Double(block) * Double(r.outputRate) / Double(r.inputRate)).rounded(.up)) + Int(r.latency.rounded(.up)) + 2
         } ?? block
         resampled = [Float](repeating: 0, count: most)
-        int16 = [Int16](repeating: 0, count: most)
-        codes = [UInt8](repeating: 0, count: most)
     }
 
     /// Moves one chunk; returns the input frames moved, 0 at the end of the input.
-    mutating func pump(from reader: SoundFileReader, to writer: SoundFileWriter) throws -> Int {
+    mutating func pump(from reader: SoundFileReader, to sink: SampleSink) throws -> Int {
         let frames = try interleaved.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
         guard frames > 0 else { return 0 }
         let channels = self.channels
@@ -165,63 +153,77 @@ struct ConversionStage {
             }
         }
         let input = mono
-        try input.withUnsafeBufferPointer { try stretch(UnsafeBufferPointer(rebasing: $0[..<frames]), to: writer) }
+        try input.withUnsafeBufferPointer { try stretch(UnsafeBufferPointer(rebasing: $0[..<frames]), to: sink) }
         return frames
     }
 
+    /// Moves mono samples that come from elsewhere than a file (a capture device).
+    mutating func push(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
+        try stretch(samples, to: sink)
+    }
+
     /// Drains the scaler's and then the resampler's tail at the end of the input.
-    mutating func finish(to writer: SoundFileWriter) throws {
+    mutating func finish(to sink: SampleSink) throws {
         if scaler != nil {
             let owed = scaler!.pendingOutputCount
             if owed > stretched.count { stretched = [Float](repeating: 0, count: owed) }
             let n = stretched.withUnsafeMutableBufferPointer { scaler!.finish(into: $0) }
             let block = stretched
-            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: writer) }
+            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }
         }
         guard resampler != nil else { return }
         let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
-        try emitResampled(n, to: writer)
+        let block = resampled
+        try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
     }
 
-    private mutating func stretch(_ samples: UnsafeBufferPointer<Float>, to writer: SoundFileWriter) throws {
-        guard scaler != nil else { return try resample(samples, to: writer) }
+    private mutating func stretch(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
+        guard scaler != nil else { return try resample(samples, to: sink) }
         var rest = samples
-        var made = 0
         repeat {
             let (used, n) = stretched.withUnsafeMutableBufferPointer { scaler!.process(rest, into: $0) }
             rest = UnsafeBufferPointer(rebasing: rest[used...])
-            made += n
             let block = stretched
-            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: writer) }
+            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }
         } while !rest.isEmpty
         trace.fed.append(scaler!.inputCount)
         trace.made.append(scaler!.outputCount)
     }
 
-    private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to writer: SoundFileWriter) throws {
-        guard resampler != nil else { return try emit(samples, to: writer) }
+    private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
+        guard resampler != nil else { return try sink(samples) }
         let n = resampled.withUnsafeMutableBufferPointer { resampler!.process(samples, into: $0).produced }
-        try emitResampled(n, to: writer)
+        let block = resampled
+        try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
+    }
+}
+
+/// Encodes Float samples (interleaved, any channel count) in an output format and writes them to a file.
+final class FileSink {
+    let writer: SoundFileWriter
+    let format: OutputFormat
+    private var int16: [Int16] = []
+    private var codes: [UInt8] = []
+
+    init(writer: SoundFileWriter, format: OutputFormat) {
+        self.writer = writer
+        self.format = format
     }
 
-    private mutating func emitResampled(_ count: Int, to writer: SoundFileWriter) throws {
-        let copy = resampled
-        try copy.withUnsafeBufferPointer { try emit(UnsafeBufferPointer(rebasing: $0[..<count]), to: writer) }
-    }
-
-    /// Encodes mono samples in the output format and writes them.
-    private mutating func emit(_ samples: UnsafeBufferPointer<Float>, to writer: SoundFileWriter) throws {
+    func write(_ samples: UnsafeBufferPointer<Float>) throws {
         let count = samples.count
         guard count > 0 else { return }
         switch format {
         case .float:
             try writer.write(samples)
         case .pcm16:
+            if int16.count < count { int16 = [Int16](repeating: 0, count: count) }
             try int16.withUnsafeMutableBufferPointer { out in
                 PCM16.convert(samples, into: out)
                 try writer.write(UnsafeBufferPointer(rebasing: out[..<count]))
             }
         case .g711_ulaw, .g711_alaw:
+            if codes.count < count { codes = [UInt8](repeating: 0, count: count) }
             let codec = format.g711!
             try codes.withUnsafeMutableBufferPointer { out in
                 codec.encode(samples, into: out)

@@ -61,6 +61,22 @@ struct FileKind {
         }
     }
 
+    /// The container and format of an output path and an optional `--format`, checked against each other.
+    static func resolveOutput(_ path: String, format: String?) throws -> (FileKind, OutputFormat) {
+        guard let kind = FileKind(path: path) else {
+            let valid = FileKind.extensions.map { ".\($0)" }.joined(separator: ", ")
+            throw UserError("cannot tell the container of '\(path)' from its extension (valid: \(valid))")
+        }
+        let outputFormat = try format.map(OutputFormat.init(parsing:)) ?? kind.impliedFormat ?? .pcm16
+        if let implied = kind.impliedFormat, implied != outputFormat {
+            throw UserError("'\(path)' is a \(implied.rawValue) file by its extension, but --format is \(outputFormat.rawValue)")
+        }
+        if kind.container == .flac, outputFormat != .pcm16 {
+            throw UserError("FLAC output is 16-bit: use --format pcm16 (or a .wav output for \(outputFormat.rawValue))")
+        }
+        return (kind, outputFormat)
+    }
+
     private init(container: Container, impliedFormat: OutputFormat?) {
         self.container = container
         self.impliedFormat = impliedFormat

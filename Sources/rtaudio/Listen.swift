@@ -1,0 +1,239 @@
+import ALSA
+import ArgumentParser
+import Foundation
+import RealtimeAudio
+import SoundFile
+
+struct Listen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Live turn detection on an ALSA capture device: the server VAD's events as JSON lines.",
+        discussion: """
+            Prints {"type":"input_audio_buffer.speech_started","audio_start_ms":N,"emitted_at_ms":T} and \
+            {"type":"input_audio_buffer.speech_stopped","audio_end_ms":N,"emitted_at_ms":T} as they happen, with the \
+            numbers `rtaudio vad` gives for the same audio (times in ms from the start of the capture). Runs until \
+            --duration, Ctrl-C or the end of the source; a turn still open then ends at the end of the audio. \
+            With --save-turns each turn (prefix padding included) is written as turn-NNN.wav. A terminal gets a live \
+            level meter on stderr. Output is written by its own thread, so the capture loop never waits for it.
+            """
+    )
+
+    @Option(help: "ALSA capture device.")
+    var device = "default"
+
+    @Option(help: "Sample rate asked of the device in Hz (the detector runs at whatever the device grants).")
+    var rate = 16000
+
+    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
+    var threshold: Double = 0.5
+
+    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
+    var prefixPaddingMs: Int = 300
+
+    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
+    var silenceDurationMs: Int = 500
+
+    @Option(help: "Stop after this many seconds of audio.")
+    var duration: Double?
+
+    @Option(name: .customLong("save-turns"), help: "Write each detected turn as a WAV file into this existing folder.")
+    var saveTurns: String?
+
+    @Flag(help: "At the end, print {\"type\":\"stats\",...}: event latency (capture of the deciding sample to the line written) and overruns.")
+    var stats = false
+
+    @Flag(help: ArgumentHelp("Pace reads to the wall clock (for sources that do not pace themselves).", visibility: .hidden))
+    var realtime = false
+
+    func run() throws {
+        try Console.run(listen)
+    }
+
+    private func listen() throws {
+        let config = try ServerVADConfiguration(threshold: threshold, prefixPaddingMs: prefixPaddingMs,
+                                                silenceDurationMs: silenceDurationMs)
+        _ = try SampleRate(hertz: rate)
+        if let duration, !(duration > 0 && duration.isFinite) { throw UserError("--duration must be a positive number of seconds") }
+        if let saveTurns {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: saveTurns, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw UserError("--save-turns: '\(saveTurns)' is not an existing folder")
+            }
+        }
+        let pcm = try PCMDevice(name: device, direction: .capture)
+        let granted = try pcm.configure(format: .s16LE, rate: rate, channels: 1, periodMs: 20)
+        // The detector takes 8 kHz and up in steps of 100 Hz; any other device rate goes through the resampler.
+        let direct = try? ServerVAD(sampleRate: SampleRate(hertz: granted.rate), configuration: config)
+        let vadRate = direct == nil ? 16000 : granted.rate
+        var vad = try direct ?? ServerVAD(sampleRate: SampleRate(hertz: vadRate), configuration: config)
+        var resampler = direct != nil ? nil : try Resampler(from: SampleRate(hertz: granted.rate), to: SampleRate(hertz: vadRate))
+
+        var frames = DeviceFrames(granted, frames: granted.periodFrames)
+        var mono = [Float](repeating: 0, count: frames.capacity)
+        var converted = [Float](repeating: 0, count: resampler.map { $0.outputCapacity(forInput: frames.capacity) + Int($0.latency) + 8 } ?? 0)
+        let limit = duration.map { Int(($0 * Double(granted.rate)).rounded()) } ?? Int.max
+        let output = EventWriter(turnFolder: saveTurns, rate: vadRate)
+        let pacer = realtime ? Pacer(rate: granted.rate) : nil
+        Interruption.install()
+
+        var captured = 0
+        var fed = 0                       // samples given to the detector
+        var turn: [Float] = []
+        turn.reserveCapacity(vadRate * 30)
+        var meter = LevelMeter()
+        var lastMeter = 0
+
+        /// Feeds the detector; `readTime` is when the block's last sample was captured.
+        func detect(_ block: UnsafeBufferPointer<Float>, readTime: UInt64) {
+            var rest = block
+            let endMs = (fed + block.count) * 1000 / vadRate
+            while !rest.isEmpty {
+                let wasInTurn = vad.isInTurn
+                let (used, event) = vad.process(rest)
+                let segment = UnsafeBufferPointer(rebasing: rest[..<used])
+                rest = UnsafeBufferPointer(rebasing: rest[used...])
+                switch event {
+                case .speechStarted(_, let emitted)?:
+                    turn.removeAll(keepingCapacity: true)
+                    turn.append(contentsOf: repeatElement(0, count: vad.turnAudioCount))
+                    _ = turn.withUnsafeMutableBufferPointer { vad.copyTurnAudio(into: $0) }
+                    output.event(event!.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
+                case .speechStopped(_, let emitted)?:
+                    if wasInTurn { turn.append(contentsOf: segment) }
+                    output.event(event!.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
+                    if saveTurns != nil { output.turn(turn) }
+                case nil:
+                    if wasInTurn { turn.append(contentsOf: segment) }
+                }
+            }
+            fed += block.count
+        }
+
+        while captured < limit, Interruption.received == nil {
+            var n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
+            if n == 0 { break }
+            n = min(n, limit - captured)
+            captured += n
+            let readTime = pacer?.wait(untilFrame: captured) ?? monotonicNanoseconds()
+            mono.withUnsafeBufferPointer { m in
+                let block = UnsafeBufferPointer(rebasing: m[..<n])
+                meter.add(block)
+                if resampler != nil {
+                    let made = converted.withUnsafeMutableBufferPointer { resampler!.process(block, into: $0).produced }
+                    converted.withUnsafeBufferPointer { detect(UnsafeBufferPointer(rebasing: $0[..<made]), readTime: readTime) }
+                } else {
+                    detect(block, readTime: readTime)
+                }
+            }
+            if Console.standardErrorIsTerminal, captured - lastMeter >= granted.rate / 10 {
+                output.meter(level: meter.rmsDBFS, inTurn: vad.isInTurn)
+                meter = LevelMeter()
+                lastMeter = captured
+            }
+        }
+        if let last = vad.finish() {
+            output.event(last.json, capturedAt: monotonicNanoseconds())
+            if saveTurns != nil { output.turn(turn) }
+        }
+        let latencies = output.finish()
+        if stats {
+            let sorted = latencies.sorted()
+            let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+            print(String(format: "{\"type\":\"stats\",\"events\":%d,\"event_latency_ms_median\":%.3f,\"event_latency_ms_max\":%.3f,\"overruns\":%d,\"audio_s\":%.3f}",
+                         sorted.count, median, sorted.last ?? 0, pcm.xrunCount, Double(captured) / Double(granted.rate)))
+        }
+        if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s): audio was lost there") }
+    }
+}
+
+/// The output side of `listen`, on its own thread: JSON lines to stdout, turn files, the level meter. The capture
+/// loop only appends to a queue, so a slow terminal or disk never makes it miss audio.
+final class EventWriter: @unchecked Sendable {   // the queue is guarded by `condition`
+    private enum Item {
+        case line(String, capturedAt: UInt64)
+        case turn([Float])
+        case meter(String)
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Item] = []
+    private var closed = false
+    private var latencies: [Double] = []
+    private var turns = 0
+    private let turnFolder: String?
+    private let rate: Int
+    private let done = DispatchSemaphore(value: 0)
+
+    init(turnFolder: String?, rate: Int) {
+        self.turnFolder = turnFolder
+        self.rate = rate
+        let thread = Thread { [self] in drain() }
+        thread.name = "rtaudio-listen-writer"
+        thread.start()
+    }
+
+    func event(_ json: String, capturedAt: UInt64) { enqueue(.line(json, capturedAt: capturedAt)) }
+    func turn(_ samples: [Float]) { enqueue(.turn(samples)) }
+
+    func meter(level: Double, inTurn: Bool) {
+        let bars = max(0, min(30, Int((level + 60) / 2)))
+        let text = String(format: "%6.1f dBFS ", level) + String(repeating: "#", count: bars)
+            + String(repeating: " ", count: 30 - bars) + (inTurn ? " speech" : "")
+        enqueue(.meter(text))
+    }
+
+    private func enqueue(_ item: Item) {
+        condition.lock()
+        queue.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Waits for everything queued to be written; returns the event latencies in ms.
+    func finish() -> [Double] {
+        condition.lock()
+        closed = true
+        condition.signal()
+        condition.unlock()
+        done.wait()
+        return latencies
+    }
+
+    private func drain() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closed { condition.wait() }
+            let items = queue
+            queue.removeAll()
+            let finished = closed && items.isEmpty
+            condition.unlock()
+            if finished { break }
+            for item in items { write(item) }
+        }
+        Console.clearProgress()
+        done.signal()
+    }
+
+    private func write(_ item: Item) {
+        switch item {
+        case .line(let json, let capturedAt):
+            Console.clearProgress()
+            FileHandle.standardOutput.write(Data((json + "\n").utf8))
+            latencies.append(Double(monotonicNanoseconds() &- capturedAt) / 1e6)
+        case .turn(let samples):
+            turns += 1
+            guard let turnFolder else { return }
+            let path = (turnFolder as NSString).appendingPathComponent(String(format: "turn-%03d.wav", turns))
+            do {
+                let writer = try SoundFileWriter(path: path, container: .wav, encoding: .pcm16, sampleRate: rate)
+                var int16 = [Int16](repeating: 0, count: samples.count)
+                samples.withUnsafeBufferPointer { src in int16.withUnsafeMutableBufferPointer { PCM16.convert(src, into: $0) } }
+                try int16.withUnsafeBufferPointer { try writer.write($0) }
+                try writer.commit()
+            } catch {
+                Console.warn("could not save turn \(turns): \(error)")
+            }
+        case .meter(let text):
+            Console.progress(text)
+        }
+    }
+}
