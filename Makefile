@@ -39,7 +39,8 @@ demo: release
 	run convert samples/speech-24k.wav $(DEMO_OUT)/speech-8k-fast.ulaw --speed 1.25 --rate 8000; \
 	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done; \
 	echo; run vad samples/speech-24k.wav --plot $(DEMO_OUT)/speech-24k-turns.svg; \
-	echo; run vad samples/call-8k-ulaw.wav
+	echo; run vad samples/call-8k-ulaw.wav; \
+	echo; samples/alsa-demo.sh $$bin $(DEMO_OUT)
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
 # SwiftPM caches the nested package's build plan and can miss a source file added to `..`; drop the plan only.
