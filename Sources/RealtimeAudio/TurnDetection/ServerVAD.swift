@@ -98,9 +98,11 @@ public struct ServerVAD: Sendable {
 
     private var analyzer: BandAnalyzer
     /// The score (dB) a frame needs to count toward a turn's start: `threshold` through the probability curve.
-    public let startDB: Double
+    public private(set) var startDB: Double
     /// The score (dB) that keeps a turn going: ``startDB`` minus the hysteresis.
-    public let continueDB: Double
+    public private(set) var continueDB: Double
+    /// The amount added to `threshold` for now (see ``setThresholdBoost(_:)``).
+    public private(set) var thresholdBoost = 0.0
 
     // Noise floor per band, in dB; NaN before the first frame.
     private var floor = SIMD8<Double>(repeating: .nan)
@@ -151,14 +153,30 @@ public struct ServerVAD: Sendable {
         self.configuration = configuration
         self.tuning = tuning
         analyzer = BandAnalyzer(rate: sampleRate.hertz)
-        let t = min(max(configuration.threshold, 0.001), 0.999)
-        startDB = tuning.centreDB + tuning.slopeDB * Double.log(t / (1 - t))
+        startDB = Self.startLevel(threshold: configuration.threshold, tuning: tuning)
         continueDB = startDB - tuning.hysteresisDB
         recentScores = [Double](repeating: 0, count: max(1, tuning.backtrackFrames + tuning.confirmationFrames + 2))
         // Enough for the prefix, the traced-back onset and the confirmation, plus a frame in progress.
         let lookbackFrames = tuning.backtrackFrames + tuning.confirmationFrames + 2
         let ringMs = configuration.prefixPaddingMs + 10 * lookbackFrames
         ring = [Float](repeating: 0, count: ringMs * sampleRate.hertz / 1000 + analyzer.frameLength)
+    }
+
+    /// The score in dB at which the speech probability reaches `threshold`.
+    private static func startLevel(threshold: Double, tuning: Tuning) -> Double {
+        let t = min(max(threshold, 0.001), 0.999)
+        return tuning.centreDB + tuning.slopeDB * Double.log(t / (1 - t))
+    }
+
+    /// Raises `threshold` by `boost` (probability units, 0 to undo; the sum stays under 1) from the next frame on.
+    ///
+    /// The pipelines' echo guard: while the assistant's voice plays, what the caller's microphone picks up of it
+    /// should not read as the caller barging in, so a turn needs louder speech to start. A turn in progress keeps
+    /// its own continue level shifted alike.
+    public mutating func setThresholdBoost(_ boost: Double) {
+        thresholdBoost = max(0, boost)
+        startDB = Self.startLevel(threshold: configuration.threshold + thresholdBoost, tuning: tuning)
+        continueDB = startDB - tuning.hysteresisDB
     }
 
     /// Stream time consumed so far, in milliseconds.

@@ -1,0 +1,313 @@
+/// An event of the inbound pipeline, as the Realtime API names it. Times are milliseconds of the input audio
+/// buffer, from its first sample.
+public enum InboundEvent: Sendable, Equatable, CustomStringConvertible {
+    /// `input_audio_buffer.speech_started`: `audio_start_ms` includes the prefix padding, as the API defines it.
+    case speechStarted(audioStartMs: Int)
+    /// `input_audio_buffer.speech_stopped`: `audio_end_ms` is the end of speech plus the silence duration.
+    case speechStopped(audioEndMs: Int)
+    /// `input_audio_buffer.timeout_triggered`: `idle_timeout_ms` passed with no speech after the idle timer was
+    /// armed; the span is the idle audio.
+    case timeoutTriggered(audioStartMs: Int, audioEndMs: Int)
+
+    /// The Realtime API's event type.
+    public var type: String {
+        switch self {
+        case .speechStarted: "input_audio_buffer.speech_started"
+        case .speechStopped: "input_audio_buffer.speech_stopped"
+        case .timeoutTriggered: "input_audio_buffer.timeout_triggered"
+        }
+    }
+
+    /// The event as a JSON object on one line.
+    public var json: String {
+        switch self {
+        case .speechStarted(let start): "{\"type\":\"\(type)\",\"audio_start_ms\":\(start)}"
+        case .speechStopped(let end): "{\"type\":\"\(type)\",\"audio_end_ms\":\(end)}"
+        case .timeoutTriggered(let start, let end): "{\"type\":\"\(type)\",\"audio_start_ms\":\(start),\"audio_end_ms\":\(end)}"
+        }
+    }
+
+    public var description: String { json }
+}
+
+/// Bad input to a pipeline: typed, naming what was wrong; the pipeline's state is as before the call.
+public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The `audio` (or `delta`) field is not valid base64.
+    case base64(Base64Error)
+    /// A chunk larger than the pipeline was built for (`maximumChunkBytes`).
+    case chunkTooLarge(bytes: Int, maximum: Int)
+    /// `input_audio_format` / `output_audio_format` changed while a stream was in progress.
+    case formatChangeMidStream(field: String, from: AudioFormat, to: AudioFormat)
+    /// A speed outside 0.25...1.5.
+    case speed(SpeedError)
+    /// A turn-detection setting the detector cannot take.
+    case turnDetection(ServerVADError)
+    /// A rate the resampler cannot convert.
+    case rate(ResamplerError)
+
+    public var description: String {
+        switch self {
+        case .base64(let error): "audio: \(error)"
+        case .chunkTooLarge(let bytes, let maximum): "audio: a chunk of \(bytes) bytes is larger than the \(maximum) this pipeline takes"
+        case .formatChangeMidStream(let field, let from, let to): "\(field): cannot change from \(from) to \(to) in the middle of a stream (clear or finish it first)"
+        case .speed(let error): "speed: \(error)"
+        case .turnDetection(let error): "turn_detection: \(error)"
+        case .rate(let error): "rate: \(error)"
+        }
+    }
+}
+
+/// The events one call of a pipeline fired, in order: storage reserved once, reused call after call, so
+/// collecting them allocates nothing.
+public struct InboundEvents: Sendable, RandomAccessCollection {
+    private var storage: [InboundEvent] = []
+
+    public init() { storage.reserveCapacity(8) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { storage.count }
+    public subscript(position: Int) -> InboundEvent { storage[position] }
+
+    mutating func removeAll() { storage.removeAll(keepingCapacity: true) }
+    mutating func append(_ event: InboundEvent) { storage.append(event) }
+}
+
+/// The caller-to-model audio path of one session: client audio (bytes or base64, any chunking, in the session's
+/// `input_audio_format`) -> decode -> resample to 24 kHz -> model-ready pcm16, with the server VAD's events.
+///
+/// - The detector runs on the decoded audio at the client's rate (its decisions do not depend on the rate), which
+///   costs a third of running it at 24 kHz for G.711 callers; its times are the input buffer's milliseconds.
+/// - `idle_timeout_ms`: after ``armIdleTimer()`` (the gateway arms it when the assistant stops talking), audio that
+///   reaches the timeout with no speech fires ``InboundEvent/timeoutTriggered(audioStartMs:audioEndMs:)`` once.
+/// - Echo guard: while ``setOutputPlaying(_:)`` says the assistant's audio plays, the threshold is raised by
+///   `echoThresholdBoost`, so the caller's microphone picking up the assistant does not barge in.
+/// - Chunking never changes the output bytes or the events (apart from the echo guard, whose effect starts at the
+///   frame after the gateway's call). Nothing is allocated per chunk; one instance per session, on any thread.
+public struct InboundAudio: Sendable {
+    /// The rate the model takes.
+    public static let modelRate = SampleRate.hz24000
+
+    /// The client's audio format.
+    public private(set) var format: AudioFormat
+    /// The client's sample rate (the format's default unless given).
+    public let inputRate: SampleRate
+    /// The largest chunk `append` takes at once, in bytes (base64: decoded bytes).
+    public let maximumChunkBytes: Int
+    /// `turn_detection.idle_timeout_ms`, if set.
+    public let idleTimeoutMs: Int?
+    /// How much the threshold rises while output plays (probability units).
+    public let echoThresholdBoost: Double
+
+    private var pcm = PCM16StreamDecoder()
+    private var resampler: Resampler?
+    private var vad: ServerVAD?
+    private var decoded: [Float]
+    private var resampled: [Float]
+    private var base64: [UInt8]
+    private var received = 0
+    /// Input samples decoded since the start of the stream (the VAD's clock).
+    private var inputSamples = 0
+    private var idleArmedAtSample: Int?
+
+    /// Builds the pipeline.
+    ///
+    /// - Parameters:
+    ///   - turnDetection: the server VAD's settings, or nil for no turn detection (`turn_detection: null`).
+    ///   - maximumChunkBytes: the largest `append` payload (decoded); buffers are sized for it once.
+    /// - Throws: ``PipelineError`` for a rate the detector or resampler cannot take.
+    public init(format: AudioFormat, inputRate: SampleRate? = nil, turnDetection: ServerVADConfiguration? = .default,
+                idleTimeoutMs: Int? = nil, echoThresholdBoost: Double = 0.2, maximumChunkBytes: Int = 32768) throws(PipelineError) {
+        self.format = format
+        let rate = inputRate ?? format.defaultSampleRate
+        self.inputRate = rate
+        self.maximumChunkBytes = max(2, maximumChunkBytes)
+        self.idleTimeoutMs = idleTimeoutMs
+        self.echoThresholdBoost = echoThresholdBoost
+        do {
+            resampler = rate == Self.modelRate ? nil : try Resampler(from: rate, to: Self.modelRate)
+        } catch { throw .rate(error) }
+        if let turnDetection {
+            do { vad = try ServerVAD(sampleRate: rate, configuration: turnDetection) } catch { throw .turnDetection(error) }
+        }
+        let samples = self.maximumChunkBytes / format.bytesPerSample + 1
+        decoded = [Float](repeating: 0, count: samples)
+        resampled = [Float](repeating: 0, count: resampler.map { Int((Double(samples) * 24000 / Double(rate.hertz)).rounded(.up)) + Int($0.latency.rounded(.up)) + 4 } ?? 0)
+        base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
+    }
+
+    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes writes.
+    public func outputCapacity(forInputBytes byteCount: Int) -> Int {
+        let samples = (byteCount + pcm.pendingByteCount) / format.bytesPerSample
+        return 2 * (resampler?.outputCapacity(forInput: samples) ?? samples)
+    }
+
+    /// The most model bytes ``finish(into:events:)`` writes.
+    public var finishCapacity: Int { 2 * (resampler?.pendingOutputCount ?? 0) }
+
+    /// Whether nothing has been appended since creation, ``clear()`` or ``finish(into:events:)``.
+    public var isIdle: Bool { received == 0 }
+
+    /// Whether the detector is inside a turn.
+    public var isInTurn: Bool { vad?.isInTurn ?? false }
+
+    /// Input audio taken so far, in milliseconds.
+    public var inputMs: Int { inputSamples * 1000 / inputRate.hertz }
+
+    /// Appends client audio bytes (an `input_audio_buffer.append` payload, decoded).
+    ///
+    /// Writes the model-ready pcm16 (little-endian, 24 kHz) to `output` and the events this audio fired to `events`
+    /// (emptied first). A pcm16 chunk may end inside a sample: the odd byte waits for the next chunk.
+    /// - Returns: the bytes written to `output`.
+    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``; nothing is taken then.
+    /// - Precondition: `output.count >= outputCapacity(forInputBytes: bytes.count)`.
+    public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>,
+                                events: inout InboundEvents) throws(PipelineError) -> Int {
+        events.removeAll()
+        guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
+        precondition(output.count >= outputCapacity(forInputBytes: bytes.count), "InboundAudio.append: output buffer too small")
+        received += bytes.count
+        let samples: Int = decoded.withUnsafeMutableBufferPointer { dst in
+            if let law = format.g711 {
+                law.decode(bytes, into: UnsafeMutableBufferPointer(rebasing: dst[..<bytes.count]))
+                return bytes.count
+            }
+            return pcm.decode(bytes, into: dst)
+        }
+        return deliver(samples, into: output, events: &events)
+    }
+
+    /// Appends base64 audio (the `audio` field of `input_audio_buffer.append`, as ASCII bytes).
+    ///
+    /// - Throws: ``PipelineError/base64(_:)`` naming the bad offset, or ``PipelineError/chunkTooLarge(bytes:maximum:)``;
+    ///   nothing is taken then, so the next valid chunk continues the stream as if the bad one never came.
+    public mutating func append(base64 characters: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>,
+                                events: inout InboundEvents) throws(PipelineError) -> Int {
+        events.removeAll()
+        let capacity = Base64.decodedCapacity(forCharacterCount: characters.count)
+        guard capacity <= base64.count else { throw .chunkTooLarge(bytes: capacity, maximum: maximumChunkBytes) }
+        var scratch: [UInt8] = []
+        swap(&scratch, &base64)
+        defer { swap(&scratch, &base64) }
+        let decoded: Result<Int, Base64Error> = scratch.withUnsafeMutableBufferPointer { buffer in
+            do throws(Base64Error) { return .success(try Base64.decode(characters, into: buffer)) } catch { return .failure(error) }
+        }
+        guard case .success(let count) = decoded else {
+            if case .failure(let error) = decoded { throw .base64(error) }
+            return 0
+        }
+        let result: Result<Int, PipelineError> = scratch.withUnsafeBufferPointer { bytes in
+            do throws(PipelineError) { return .success(try append(UnsafeBufferPointer(rebasing: bytes[..<count]), into: output, events: &events)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Ends the input stream (`input_audio_buffer.commit` of a finished call, or the end of a file): drains the
+    /// resampler's lookahead and ends a turn still open at the end of the audio. Then the pipeline starts a new
+    /// stream, times from 0.
+    public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) -> Int {
+        events.removeAll()
+        var written = 0
+        if resampler != nil {
+            let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
+            written = encode(n, into: output)
+        }
+        if let stop = vad?.finish(), case .speechStopped(let end, _) = stop { events.append(.speechStopped(audioEndMs: end)) }
+        clear()
+        return written
+    }
+
+    /// Drops the stream in progress (`input_audio_buffer.clear`): a half sample, the resampler's history, a turn.
+    public mutating func clear() {
+        pcm.reset()
+        resampler?.reset()
+        vad?.reset()
+        received = 0
+        inputSamples = 0
+        idleArmedAtSample = nil
+    }
+
+    /// Changes `input_audio_format` (a `session.update`): only between streams.
+    ///
+    /// - Throws: ``PipelineError/formatChangeMidStream(field:from:to:)`` while audio is in progress; nothing changes.
+    public mutating func setFormat(_ newFormat: AudioFormat) throws(PipelineError) {
+        guard newFormat != format else { return }
+        guard isIdle else { throw .formatChangeMidStream(field: "input_audio_format", from: format, to: newFormat) }
+        guard newFormat.defaultSampleRate == inputRate else {
+            // A different wire rate needs other buffers and filters: build a new pipeline for it.
+            throw .formatChangeMidStream(field: "input_audio_format", from: format, to: newFormat)
+        }
+        format = newFormat
+    }
+
+    /// Tells the pipeline whether the assistant's audio is playing (the echo guard).
+    public mutating func setOutputPlaying(_ playing: Bool) {
+        vad?.setThresholdBoost(playing ? echoThresholdBoost : 0)
+    }
+
+    /// Starts the idle timer at the current input position (when the assistant has finished speaking).
+    public mutating func armIdleTimer() {
+        guard idleTimeoutMs != nil else { return }
+        idleArmedAtSample = inputSamples
+    }
+
+    /// Stops the idle timer.
+    public mutating func disarmIdleTimer() { idleArmedAtSample = nil }
+
+    // MARK: - The path
+
+    private mutating func deliver(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) -> Int {
+        decoded.withUnsafeBufferPointer { d in detect(UnsafeBufferPointer(rebasing: d[..<count]), events: &events) }
+        inputSamples += count
+        guard resampler != nil else {
+            return decoded.withUnsafeBufferPointer { PCM16.encode(UnsafeBufferPointer(rebasing: $0[..<count]), into: output) }
+        }
+        let made = decoded.withUnsafeBufferPointer { src in
+            resampled.withUnsafeMutableBufferPointer { resampler!.process(UnsafeBufferPointer(rebasing: src[..<count]), into: $0).produced }
+        }
+        return encode(made, into: output)
+    }
+
+    private func encode(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        resampled.withUnsafeBufferPointer { PCM16.encode(UnsafeBufferPointer(rebasing: $0[..<count]), into: output) }
+    }
+
+    /// Runs the detector over `samples` (which start at `inputSamples`), stopping at the idle deadline if one
+    /// falls inside, so the events come in stream order whatever the chunking.
+    private mutating func detect(_ samples: UnsafeBufferPointer<Float>, events: inout InboundEvents) {
+        var rest = samples
+        var position = inputSamples
+        while !rest.isEmpty {
+            var piece = rest
+            if let armed = idleArmedAtSample, let timeout = idleTimeoutMs {
+                let deadline = armed + timeout * inputRate.hertz / 1000
+                if deadline <= position {
+                    events.append(.timeoutTriggered(audioStartMs: armed * 1000 / inputRate.hertz, audioEndMs: armed * 1000 / inputRate.hertz + timeout))
+                    idleArmedAtSample = nil
+                    continue
+                }
+                piece = UnsafeBufferPointer(rebasing: rest[..<min(rest.count, deadline - position)])
+            }
+            var used = piece.count
+            if vad != nil {
+                let (consumed, event) = vad!.process(piece)
+                used = consumed
+                switch event {
+                case .speechStarted(let start, _)?:
+                    events.append(.speechStarted(audioStartMs: start))
+                    idleArmedAtSample = nil
+                case .speechStopped(let end, _)?:
+                    events.append(.speechStopped(audioEndMs: end))
+                case nil:
+                    break
+                }
+            }
+            position += used
+            rest = UnsafeBufferPointer(rebasing: rest[used...])
+        }
+        // A deadline exactly at the end of this audio fires now, not with the next chunk.
+        if let armed = idleArmedAtSample, let timeout = idleTimeoutMs, armed + timeout * inputRate.hertz / 1000 <= position {
+            events.append(.timeoutTriggered(audioStartMs: armed * 1000 / inputRate.hertz, audioEndMs: armed * 1000 / inputRate.hertz + timeout))
+            idleArmedAtSample = nil
+        }
+    }
+}
