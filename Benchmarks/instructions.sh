@@ -23,10 +23,14 @@ per_sample() {   # label args-without-seconds...
 }
 echo "| component (20 ms chunks) | instructions per output sample |"
 echo "|---|---:|"
-if [ "${1:-all}" != resampler ] && [ "${1:-all}" != speed ]; then
+if [ "${1:-all}" != resampler ] && [ "${1:-all}" != speed ] && [ "${1:-all}" != session ]; then
     for c in ulaw-encode ulaw-encode-int16 ulaw-decode alaw-encode alaw-encode-int16 alaw-decode pcm16-encode pcm16-decode base64-decode; do
         per_sample "$c" "$c"
     done
+fi
+if [ "${1:-all}" = session ]; then
+    per_sample "full-duplex session (per 8 kHz caller sample)" session
+    exit 0
 fi
 if [ "${1:-all}" = speed ]; then
     for speed in 0.5 0.75 1.25 1.5 1.0; do per_sample "speed scaler $speed at 24000 Hz (per input sample)" speed "$speed" 24000; done

@@ -15,7 +15,7 @@ let benchmarks: @Sendable () -> Void = {
         var kernels = codecKernels(size)
         let baselines = Set(kernels.map(\.bytesMoved)).sorted().map(memcpyKernel(bytes:))
         kernels += baselines
-        kernels += dspKernels(size)
+        kernels += dspKernels(size) + sessionKernels(size)
         for kernel in kernels {
             Benchmark(kernel.name) { benchmark in
                 for _ in benchmark.scaledIterations { kernel.run() }

@@ -207,3 +207,29 @@ public func dspKernels(_ size: ChunkSize) -> [Kernel] {
     }
     return kernels
 }
+
+/// One full-duplex session per run of the kernel, on one chunk: the caller's 8 kHz µ-law in -> 24 kHz pcm16 for the
+/// model plus the server VAD; the model's 24 kHz pcm16 out at speed 1.25 -> 8 kHz µ-law for the caller. The
+/// realtime factor of this kernel is the number of concurrent full-duplex sessions one core carries.
+public func sessionKernels(_ size: ChunkSize) -> [Kernel] {
+    let tag = size.rawValue
+    let inBytes = size.samples(at: 8000), outBytes = 2 * size.samples(at: 24000)
+    let caller = buffer(G711.muLaw.encode(turns(count: 8000, rate: 8000)))
+    let model = buffer(PCM16.encode(voiceSignal(count: 24000, rate: 24000)))
+    var inbound = try! InboundAudio(format: .g711_ulaw, maximumChunkBytes: max(inBytes, 8000))
+    var outbound = try! OutboundAudio(format: .g711_ulaw, speed: 1.25, maximumChunkBytes: max(outBytes, 48000))
+    let toModel = buffer(4 * outBytes + 4096, UInt8(0)), toCaller = buffer(2 * inBytes + 4096, UInt8(0))
+    var events = InboundEvents()
+    var index = 0
+    let chunks = 8000 / inBytes
+    return [Kernel(name: "session-duplex-8k-ulaw-\(tag)", items: inBytes, rate: 8000, bytesMoved: inBytes) {
+        let i = index
+        index = (index + 1) % chunks
+        let callerChunk = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(caller)[(i * inBytes)..<((i + 1) * inBytes)])
+        let modelChunk = UnsafeBufferPointer(rebasing: UnsafeBufferPointer(model)[(i * outBytes)..<((i + 1) * outBytes)])
+        _ = try! inbound.append(callerChunk, into: toModel, events: &events)
+        _ = try! outbound.append(modelChunk, into: toCaller)
+        consume(toModel.baseAddress)
+        consume(toCaller.baseAddress)
+    }]
+}

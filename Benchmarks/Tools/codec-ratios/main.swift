@@ -57,7 +57,7 @@ print()
 print("| stage | chunk | ns/chunk | input Msamples/s | x realtime (streams/core) |")
 print("|---|---|---:|---:|---:|")
 for size in ChunkSize.allCases {
-    for kernel in dspKernels(size) {
+    for kernel in dspKernels(size) + sessionKernels(size) {
         let k = (0..<3).map { _ in time(kernel, trials: trials) }.min()!
         let perSecond = Double(kernel.items) / k * 1e9
         let name = String(kernel.name.dropLast(size.rawValue.count + 1))

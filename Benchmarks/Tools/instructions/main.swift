@@ -75,6 +75,24 @@ case "vad":
             produced += chunk
         }
     }
+case "session":
+    // One full-duplex session: 8 kHz µ-law in (-> 24 kHz pcm16 + VAD), 24 kHz pcm16 out at 1.25 (-> 8 kHz µ-law).
+    var inbound = try InboundAudio(format: .g711_ulaw)
+    var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
+    let caller = G711.muLaw.encode(signal(count: 8000, rate: 8000))
+    let model = PCM16.encode(signal(count: 24000, rate: 24000))
+    var toModel = [UInt8](repeating: 0, count: 8192), toCaller = [UInt8](repeating: 0, count: 8192)
+    var events = InboundEvents()
+    for c in 0..<Int(seconds * 50) {
+        let i = c % 50
+        try caller[(i * 160)..<((i + 1) * 160)].withUnsafeBufferPointer { src in
+            try toModel.withUnsafeMutableBufferPointer { _ = try inbound.append(src, into: $0, events: &events) }
+        }
+        try model[(i * 960)..<((i + 1) * 960)].withUnsafeBufferPointer { src in
+            try toCaller.withUnsafeMutableBufferPointer { _ = try outbound.append(src, into: $0) }
+        }
+        produced += 160
+    }
 case "speed":
     let speed = Double(args[1])!, rate = Int(args[2])!
     var scaler = try SpeedScaler(sampleRate: SampleRate(hertz: rate), speed: speed)
