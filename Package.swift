@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "RealtimeAudio", targets: ["RealtimeAudio"]),
         .library(name: "SoundFile", targets: ["SoundFile"]),
         .library(name: "ALSA", targets: ["ALSA"]),
+        .library(name: "RealtimeSession", targets: ["RealtimeSession"]),
         .executable(name: "rtaudio", targets: ["rtaudio"]),
     ],
     dependencies: [
@@ -17,6 +18,8 @@ let package = Package(
     targets: [
         // The DSP core: pure Swift, no Foundation, no C library.
         .target(name: "RealtimeAudio", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
+        // The Realtime session and assistant models (validation, normalized JSON) and the pipelines they build.
+        .target(name: "RealtimeSession", dependencies: ["RealtimeAudio"]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .target(name: "SoundFile", dependencies: ["CSndFile"]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
@@ -25,13 +28,14 @@ let package = Package(
         .executableTarget(
             name: "rtaudio",
             dependencies: [
-                "RealtimeAudio", "SoundFile", "ALSA",
+                "RealtimeAudio", "RealtimeSession", "SoundFile", "ALSA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio"], exclude: ["Fixtures"]),
         .testTarget(name: "SoundFileTests", dependencies: ["SoundFile"]),
         .testTarget(name: "ALSATests", dependencies: ["ALSA"]),
+        .testTarget(name: "RealtimeSessionTests", dependencies: ["RealtimeSession"]),
         // End to end: runs the built `rtaudio` binary, so it depends on the executable to get it built.
         .testTarget(name: "rtaudioTests", dependencies: ["rtaudio", "SoundFile", "RealtimeAudio"]),
     ]

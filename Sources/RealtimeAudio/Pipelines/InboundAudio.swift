@@ -135,10 +135,13 @@ public struct InboundAudio: Sendable {
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
-    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes writes.
+    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes can write, whatever the state:
+    /// size the output buffer once with it.
     public func outputCapacity(forInputBytes byteCount: Int) -> Int {
-        let samples = (byteCount + pcm.pendingByteCount) / format.bytesPerSample
-        return 2 * (resampler?.outputCapacity(forInput: samples) ?? samples)
+        let samples = (byteCount + 1) / format.bytesPerSample
+        guard resampler != nil else { return 2 * samples }
+        // The resampler releases outputs in step with its input: never more than the exact ratio, rounded up.
+        return 2 * (Int((Double(samples) * Double(Self.modelRate.hertz) / Double(inputRate.hertz)).rounded(.up)) + 2)
     }
 
     /// The most model bytes ``finish(into:events:)`` writes.

@@ -51,11 +51,15 @@ public struct OutboundAudio: Sendable {
     /// The speed of the response in progress.
     public var speed: Double { scaler.speed }
 
-    /// The most client bytes an `append` of `byteCount` model bytes writes (also enough for ``finishResponse(into:)``).
+    /// The most client bytes an `append` of `byteCount` model bytes can write in the response in progress, whatever
+    /// the state (also enough for ``finishResponse(into:)``): size the output buffer once per speed with it.
     public func outputCapacity(forInputBytes byteCount: Int) -> Int {
-        let count = (byteCount + pcm.pendingByteCount) / 2
-        let stretched = scaler.maximumOutputCount(forInput: count) + scaler.pendingOutputCount
-        let client = resampler.map { $0.outputCapacity(forInput: stretched) + $0.pendingOutputCount + 1 } ?? stretched
+        let count = (byteCount + 1) / 2
+        // The scaler may release its whole lookahead at once (and `finish` the silence-padded rest of the turn).
+        let stretched = Int(Double(count + 2 * scaler.latency + 2) / scaler.speed) + 2
+        let client = resampler.map { r in
+            Int((Double(stretched) * Double(clientRate.hertz) / Double(Self.modelRate.hertz)).rounded(.up)) + Int(r.latency.rounded(.up)) + 4
+        } ?? stretched
         return client * format.bytesPerSample
     }
 

@@ -1,0 +1,290 @@
+/// A JSON value that keeps what a round trip must keep: members in their order and numbers as written.
+///
+/// Why our own: validation reports every violation with its path, which needs the document as data rather than a
+/// decoder that stops at the first mismatch; and "encoding it back unchanged" needs member order and number
+/// spelling, which `JSONSerialization` loses.
+public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    /// A number as written (`1`, `0.50`, `1e3`).
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([Member])
+
+    /// One member of an object, in document order.
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Parses a JSON document.
+    ///
+    /// - Throws: ``JSONSyntaxError`` with the byte offset and what was expected there.
+    public init(parsing text: String) throws(JSONSyntaxError) {
+        var parser = JSONParser(Array(text.utf8))
+        self = try parser.document()
+    }
+
+    public init(_ number: Double) { self = .number(JSONValue.format(number)) }
+    public init(_ number: Int) { self = .number(String(number)) }
+
+    /// The member named `key`, if this is an object that has it.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    /// The number's value, if this is a number.
+    public var doubleValue: Double? {
+        guard case .number(let text) = self else { return nil }
+        return Double(text)
+    }
+
+    /// The value as compact JSON.
+    public var description: String { serialized() }
+
+    /// The value as JSON text: compact, or indented by two spaces per level.
+    public func serialized(pretty: Bool = false) -> String {
+        var out = ""
+        write(into: &out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    private func write(into out: inout String, pretty: Bool, indent: Int) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .number(let text): out += text
+        case .string(let text): out += JSONValue.quote(text)
+        case .array(let items):
+            if items.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                item.write(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
+            out += "]"
+        case .object(let members):
+            if members.isEmpty { out += "{}"; return }
+            out += "{"
+            for (i, member) in members.enumerated() {
+                if i > 0 { out += "," }
+                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                out += JSONValue.quote(member.key) + (pretty ? ": " : ":")
+                member.value.write(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
+            out += "}"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// The shortest spelling that reads back as `number` (`0.8`, `500`, not `500.0`).
+    static func format(_ number: Double) -> String {
+        if number == number.rounded(), abs(number) < 1e15 { return String(Int(number)) }
+        return "\(number)"
+    }
+}
+
+/// A document that is not JSON.
+public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Byte offset of the problem.
+    public let offset: Int
+    public let expected: String
+    public var description: String { "not valid JSON at byte \(offset): expected \(expected)" }
+}
+
+private struct JSONParser {
+    let bytes: [UInt8]
+    var i = 0
+    var depth = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func document() throws(JSONSyntaxError) -> JSONValue {
+        let value = try parseValue()
+        skipSpace()
+        guard i == bytes.count else { throw fail("the end of the document") }
+        return value
+    }
+
+    func fail(_ expected: String) -> JSONSyntaxError { JSONSyntaxError(offset: i, expected: expected) }
+
+    mutating func skipSpace() {
+        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+    }
+
+    mutating func literal(_ word: String, _ value: JSONValue) throws(JSONSyntaxError) -> JSONValue {
+        let w = Array(word.utf8)
+        guard i + w.count <= bytes.count, Array(bytes[i..<(i + w.count)]) == w else { throw fail("a value") }
+        i += w.count
+        return value
+    }
+
+    mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
+        skipSpace()
+        guard i < bytes.count else { throw fail("a value") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw fail("a value")
+        }
+    }
+
+    mutating func nest() throws(JSONSyntaxError) {
+        depth += 1
+        guard depth <= 256 else { throw fail("at most 256 levels of nesting") }
+    }
+
+    mutating func parseObject() throws(JSONSyntaxError) -> JSONValue {
+        try nest()
+        defer { depth -= 1 }
+        i += 1
+        var members: [JSONValue.Member] = []
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("a member name in quotes") }
+            let key = try parseString()
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("':'") }
+            i += 1
+            members.append(.init(key, try parseValue()))
+            skipSpace()
+            guard i < bytes.count else { throw fail("',' or '}'") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+            throw fail("',' or '}'")
+        }
+    }
+
+    mutating func parseArray() throws(JSONSyntaxError) -> JSONValue {
+        try nest()
+        defer { depth -= 1 }
+        i += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        while true {
+            items.append(try parseValue())
+            skipSpace()
+            guard i < bytes.count else { throw fail("',' or ']'") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            throw fail("',' or ']'")
+        }
+    }
+
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+        let start = i
+        func digits(_ p: inout JSONParser) -> Int {
+            let s = p.i
+            while p.i < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.i]) { p.i += 1 }
+            return p.i - s
+        }
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard digits(&self) > 0 else { throw fail("a digit") }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits(&self) > 0 else { throw fail("a digit after '.'") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits(&self) > 0 else { throw fail("an exponent") }
+        }
+        return .number(String(decoding: bytes[start..<i], as: UTF8.self))
+    }
+
+    mutating func parseString() throws(JSONSyntaxError) -> String {
+        i += 1
+        var out = ""
+        var run = i
+        while true {
+            guard i < bytes.count else { throw fail("a closing quote") }
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                out += String(decoding: bytes[run..<i], as: UTF8.self)
+                i += 1
+                return out
+            }
+            if c < 0x20 { throw fail("no control characters in a string") }
+            guard c == UInt8(ascii: "\\") else { i += 1; continue }
+            out += String(decoding: bytes[run..<i], as: UTF8.self)
+            i += 1
+            guard i < bytes.count else { throw fail("an escape") }
+            switch bytes[i] {
+            case UInt8(ascii: "\""): out += "\""
+            case UInt8(ascii: "\\"): out += "\\"
+            case UInt8(ascii: "/"): out += "/"
+            case UInt8(ascii: "b"): out += "\u{8}"
+            case UInt8(ascii: "f"): out += "\u{C}"
+            case UInt8(ascii: "n"): out += "\n"
+            case UInt8(ascii: "r"): out += "\r"
+            case UInt8(ascii: "t"): out += "\t"
+            case UInt8(ascii: "u"):
+                var code = try hex4()
+                if (0xD800..<0xDC00).contains(code), i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u") {
+                    i += 2
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw fail("a low surrogate") }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw fail("a valid code point") }
+                out.unicodeScalars.append(scalar)
+            default: throw fail("a valid escape")
+            }
+            i += 1
+            run = i
+        }
+    }
+
+    /// Reads the four hex digits after `\u`, leaving `i` on the last one.
+    mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+        guard i + 4 < bytes.count else { throw fail("four hex digits") }
+        var value: UInt32 = 0
+        for k in 1...4 {
+            let c = bytes[i + k]
+            let digit: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw fail("four hex digits")
+            }
+            value = value << 4 | digit
+        }
+        i += 4
+        return value
+    }
+}
