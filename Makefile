@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list vad-fixtures samples clean
+.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -60,6 +60,28 @@ bench-ratios-native: setup
 	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios --scratch-path .build-native \
 		-Xswiftc -target-cpu -Xswiftc haswell
 	.build-native/release/codec-ratios
+
+# Instructions per sample of every component under callgrind (deterministic on a shared machine).
+bench-instructions: setup
+	@command -v valgrind >/dev/null || $(APT) install -y -qq valgrind
+	bash Benchmarks/instructions.sh all
+	bash Benchmarks/instructions.sh vad | tail -4
+	bash Benchmarks/instructions.sh speed | tail -5
+	bash Benchmarks/instructions.sh session | tail -1
+
+# 24 hours of audio through one full-duplex session, as fast as the CPU allows (about 30 s here).
+soak: release
+	/usr/bin/time -v $$($(SWIFT) build -c release --show-bin-path)/rtaudio soak --hours $(or $(HOURS),24) 2>&1 | \
+		grep -E '"type"|Maximum resident|Elapsed'
+
+# libFuzzer on every input surface, FUZZ_SECONDS each (default 60); crashes land in Fuzz/crashes/.
+fuzz: setup
+	Fuzz/run.sh
+
+# The whole suite under AddressSanitizer and ThreadSanitizer (release builds, their own build folders).
+check-sanitizers: setup
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/Sanitizers/lsan.supp $(SWIFT) test -c release --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test -c release --sanitize=thread --scratch-path .build-tsan
 
 bench-list: setup
 	$(BENCH) benchmark list

@@ -78,8 +78,9 @@ public final class PCMDevice: @unchecked Sendable {   // one owner thread; the h
     public private(set) var reachedEnd = false
 
     private let handle: OpaquePointer
-    /// The next read or write fails with this code instead of calling alsa-lib (tests of the recovery path).
-    var injectedFault: Int32?
+    /// Fault injection for tests of the layers above: the next read or write fails with this code (for example
+    /// `-EPIPE`, an xrun, or `-EIO`) instead of calling alsa-lib, and goes through the same recovery path.
+    public var injectedFault: Int32?
 
     private static let silenced: Void = calsa_silence_errors()
 

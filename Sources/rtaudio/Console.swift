@@ -18,6 +18,9 @@ enum Console {
 
     /// Runs a command body, turning any error into one line on stderr and exit code 1.
     static func run(_ body: () throws -> Void) throws {
+        // Past a file-size limit (`ulimit -f`) the kernel would kill us with SIGXFSZ mid-write; ignored, the write
+        // fails with EFBIG instead and the output is discarded with one clear line.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             try body()
         } catch let exit as ExitCode {

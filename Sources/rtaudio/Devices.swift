@@ -125,6 +125,28 @@ struct Pacer {
 
 func monotonicNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
+/// Device faults on demand, for the fault tests: `RTAUDIO_ALSA_FAULT=N:CODE` makes the N-th read or write (from 1)
+/// fail with ALSA code CODE (`-32` an xrun, `-5` an I/O error), through the same recovery path as a real one.
+struct FaultPlan {
+    private var at: Int?
+    private var code: Int32 = 0
+    private var count = 0
+
+    init() {
+        guard let text = ProcessInfo.processInfo.environment["RTAUDIO_ALSA_FAULT"] else { return }
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let n = Int(parts[0]), let c = Int32(parts[1]) else { return }
+        at = n
+        code = c
+    }
+
+    /// Called before each device call.
+    mutating func arm(_ device: PCMDevice) {
+        count += 1
+        if count == at { device.injectedFault = code }
+    }
+}
+
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record from an ALSA capture device into a file, until --duration or Ctrl-C.",
@@ -182,8 +204,18 @@ struct Record: ParsableCommand {
         let pacer = realtime ? Pacer(rate: granted.rate) : nil
         var captured = 0
         var meter = LevelMeter()
+        var faults = FaultPlan()
+        var failure: Error?
         while captured < limit, Interruption.received == nil {
-            var n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
+            faults.arm(pcm)
+            var n: Int
+            do {
+                n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
+            } catch {
+                // The device failed for good: keep what was captured (a finished file), then report.
+                failure = error
+                break
+            }
             if n == 0 { break }
             n = min(n, limit - captured)
             captured += n
@@ -202,6 +234,9 @@ struct Record: ParsableCommand {
         Console.clearProgress()
         try writer.commit()
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s) while recording: the audio has gaps there") }
+        if let failure {
+            throw UserError("\(failure); the \(String(format: "%.2f", Double(captured) / Double(granted.rate))) s recorded before it are in '\(output)'")
+        }
     }
 }
 
@@ -241,8 +276,10 @@ struct Play: ParsableCommand {
         var frames = DeviceFrames(granted, frames: max(granted.periodFrames, 256))
         var stage = ConversionStage(channels: reader.info.channels, scaler: scaler, resampler: resampler)
         Interruption.install()
+        var faults = FaultPlan()
         let sink: SampleSink = { samples in
             if let signal = Interruption.received { throw Stopped(signal: signal) }
+            faults.arm(pcm)
             try frames.write(samples, to: pcm)
         }
         do {

@@ -108,8 +108,18 @@ struct Listen: ParsableCommand {
             fed += block.count
         }
 
+        var faults = FaultPlan()
+        var failure: Error?
         while captured < limit, Interruption.received == nil {
-            var n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
+            faults.arm(pcm)
+            var n: Int
+            do {
+                n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
+            } catch {
+                // The device failed for good: close the turn in progress and flush the events, then report.
+                failure = error
+                break
+            }
             if n == 0 { break }
             n = min(n, limit - captured)
             captured += n
@@ -142,6 +152,7 @@ struct Listen: ParsableCommand {
                          sorted.count, median, sorted.last ?? 0, pcm.xrunCount, Double(captured) / Double(granted.rate)))
         }
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s): audio was lost there") }
+        if let failure { throw UserError(failure) }
     }
 }
 
