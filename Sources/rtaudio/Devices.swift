@@ -2,6 +2,7 @@ import ALSA
 import ArgumentParser
 import Foundation
 import RealtimeAudio
+import RealtimeSession
 import SoundFile
 
 struct Devices: ParsableCommand {
@@ -23,29 +24,13 @@ struct Devices: ParsableCommand {
             for hint in hints {
                 let direction = hint.direction ?? "Input/Output"
                 if json {
-                    print("{\"name\":\(jsonString(hint.name)),\"direction\":\(jsonString(direction)),\"description\":\(jsonString(hint.description))}")
+                    print(JSONValue.object([.init("name", .string(hint.name)), .init("direction", .string(direction)), .init("description", .string(hint.description))]).serialized())
                 } else {
                     print("\(hint.name)\t\(direction)\t\(hint.description)")
                 }
             }
         }
     }
-}
-
-/// A JSON string literal.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 /// Converts between the device's interleaved frames (S16 or Float, any channel count) and the pipeline's mono
@@ -147,6 +132,46 @@ struct FaultPlan {
     }
 }
 
+/// The capture side of `record` and `listen`: reads a period at a time (mixed to mono), applies the fault plan and
+/// the optional pacing, and ends at the limit, on a signal, at the end of a file-backed source, or when the device
+/// fails for good (the error is kept in ``failure`` for the caller to report after saving what it has).
+struct CaptureSource {
+    let device: PCMDevice
+    private var frames: DeviceFrames
+    private let limit: Int
+    private let pacer: Pacer?
+    private var faults = FaultPlan()
+    private(set) var captured = 0
+    private(set) var failure: Error?
+
+    init(device: PCMDevice, parameters: PCMParameters, seconds: Double?, realtime: Bool) {
+        self.device = device
+        frames = DeviceFrames(parameters, frames: parameters.periodFrames)
+        limit = seconds.map { Int(($0 * Double(parameters.rate)).rounded()) } ?? Int.max
+        pacer = realtime ? Pacer(rate: parameters.rate) : nil
+    }
+
+    /// Frames per block.
+    var capacity: Int { frames.capacity }
+
+    /// Reads the next block into `mono`: its length and when its last sample was captured, or nil at the end.
+    mutating func next(into mono: UnsafeMutableBufferPointer<Float>) -> (count: Int, capturedAt: UInt64)? {
+        guard captured < limit, Interruption.received == nil else { return nil }
+        faults.arm(device)
+        let n: Int
+        do {
+            n = try frames.read(from: device, into: mono)
+        } catch {
+            failure = error
+            return nil
+        }
+        guard n > 0 else { return nil }
+        let count = min(n, limit - captured)
+        captured += count
+        return (count, pacer?.wait(untilFrame: captured) ?? monotonicNanoseconds())
+    }
+}
+
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record from an ALSA capture device into a file, until --duration or Ctrl-C.",
@@ -193,40 +218,22 @@ struct Record: ParsableCommand {
         let granted = try pcm.configure(format: .s16LE, rate: rate, channels: channels, periodMs: 20)
         let resampler = granted.rate == rate ? nil
             : try Resampler(from: SampleRate(hertz: granted.rate), to: SampleRate(hertz: rate))
-        var frames = DeviceFrames(granted, frames: granted.periodFrames)
-        var mono = [Float](repeating: 0, count: frames.capacity)
-        let limit = duration.map { Int(($0 * Double(granted.rate)).rounded()) } ?? Int.max
+        var source = CaptureSource(device: pcm, parameters: granted, seconds: duration, realtime: realtime)
+        var mono = [Float](repeating: 0, count: source.capacity)
 
         Interruption.install()
         let writer = try SoundFileWriter(path: output, container: kind.container, encoding: outputFormat.encoding, sampleRate: rate)
         let sink = FileSink(writer: writer, format: outputFormat)
-        var stage = ConversionStage(channels: 1, resampler: resampler, chunkFrames: frames.capacity)
-        let pacer = realtime ? Pacer(rate: granted.rate) : nil
-        var captured = 0
+        var stage = ConversionStage(channels: 1, resampler: resampler, chunkFrames: source.capacity)
         var meter = LevelMeter()
-        var faults = FaultPlan()
-        var failure: Error?
-        while captured < limit, Interruption.received == nil {
-            faults.arm(pcm)
-            var n: Int
-            do {
-                n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
-            } catch {
-                // The device failed for good: keep what was captured (a finished file), then report.
-                failure = error
-                break
-            }
-            if n == 0 { break }
-            n = min(n, limit - captured)
-            captured += n
-            _ = pacer?.wait(untilFrame: captured)
+        while let (n, _) = mono.withUnsafeMutableBufferPointer({ source.next(into: $0) }) {
             try mono.withUnsafeBufferPointer { m in
                 let block = UnsafeBufferPointer(rebasing: m[..<n])
                 meter.add(block)
                 try stage.push(block, to: sink.write)
             }
             if Console.standardErrorIsTerminal {
-                Console.progress(String(format: "recording: %.1f s, %.0f dBFS", Double(captured) / Double(granted.rate), meter.rmsDBFS))
+                Console.progress(String(format: "recording: %.1f s, %.0f dBFS", Double(source.captured) / Double(granted.rate), meter.rmsDBFS))
                 meter = LevelMeter()
             }
         }
@@ -234,8 +241,8 @@ struct Record: ParsableCommand {
         Console.clearProgress()
         try writer.commit()
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s) while recording: the audio has gaps there") }
-        if let failure {
-            throw UserError("\(failure); the \(String(format: "%.2f", Double(captured) / Double(granted.rate))) s recorded before it are in '\(output)'")
+        if let failure = source.failure {
+            throw UserError("\(failure); the \(String(format: "%.2f", Double(source.captured) / Double(granted.rate))) s recorded before it are in '\(output)'")
         }
     }
 }

@@ -115,3 +115,19 @@ struct InputOptions: ParsableArguments {
 }
 
 import ArgumentParser
+
+/// The server VAD's knobs, shared by `vad` and `listen`.
+struct TurnDetectionOptions: ParsableArguments {
+    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
+    var threshold: Double = 0.5
+
+    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
+    var prefixPaddingMs: Int = 300
+
+    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
+    var silenceDurationMs: Int = 500
+
+    func configuration() throws -> ServerVADConfiguration {
+        try ServerVADConfiguration(threshold: threshold, prefixPaddingMs: prefixPaddingMs, silenceDurationMs: silenceDurationMs)
+    }
+}

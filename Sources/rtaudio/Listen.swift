@@ -23,14 +23,7 @@ struct Listen: ParsableCommand {
     @Option(help: "Sample rate asked of the device in Hz (the detector runs at whatever the device grants).")
     var rate = 16000
 
-    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
-    var threshold: Double = 0.5
-
-    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
-    var prefixPaddingMs: Int = 300
-
-    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
-    var silenceDurationMs: Int = 500
+    @OptionGroup var turnDetection: TurnDetectionOptions
 
     @Option(help: "Stop after this many seconds of audio.")
     var duration: Double?
@@ -49,8 +42,7 @@ struct Listen: ParsableCommand {
     }
 
     private func listen() throws {
-        let config = try ServerVADConfiguration(threshold: threshold, prefixPaddingMs: prefixPaddingMs,
-                                                silenceDurationMs: silenceDurationMs)
+        let config = try turnDetection.configuration()
         _ = try SampleRate(hertz: rate)
         if let duration, !(duration > 0 && duration.isFinite) { throw UserError("--duration must be a positive number of seconds") }
         if let saveTurns {
@@ -67,15 +59,12 @@ struct Listen: ParsableCommand {
         var vad = try direct ?? ServerVAD(sampleRate: SampleRate(hertz: vadRate), configuration: config)
         var resampler = direct != nil ? nil : try Resampler(from: SampleRate(hertz: granted.rate), to: SampleRate(hertz: vadRate))
 
-        var frames = DeviceFrames(granted, frames: granted.periodFrames)
-        var mono = [Float](repeating: 0, count: frames.capacity)
-        var converted = [Float](repeating: 0, count: resampler.map { $0.outputCapacity(forInput: frames.capacity) + Int($0.latency) + 8 } ?? 0)
-        let limit = duration.map { Int(($0 * Double(granted.rate)).rounded()) } ?? Int.max
+        var source = CaptureSource(device: pcm, parameters: granted, seconds: duration, realtime: realtime)
+        var mono = [Float](repeating: 0, count: source.capacity)
+        var converted = [Float](repeating: 0, count: resampler.map { $0.outputCapacity(forInput: source.capacity) + Int($0.latency) + 8 } ?? 0)
         let output = EventWriter(turnFolder: saveTurns, rate: vadRate)
-        let pacer = realtime ? Pacer(rate: granted.rate) : nil
         Interruption.install()
 
-        var captured = 0
         var fed = 0                       // samples given to the detector
         var turn: [Float] = []
         turn.reserveCapacity(vadRate * 30)
@@ -108,22 +97,7 @@ struct Listen: ParsableCommand {
             fed += block.count
         }
 
-        var faults = FaultPlan()
-        var failure: Error?
-        while captured < limit, Interruption.received == nil {
-            faults.arm(pcm)
-            var n: Int
-            do {
-                n = try mono.withUnsafeMutableBufferPointer { try frames.read(from: pcm, into: $0) }
-            } catch {
-                // The device failed for good: close the turn in progress and flush the events, then report.
-                failure = error
-                break
-            }
-            if n == 0 { break }
-            n = min(n, limit - captured)
-            captured += n
-            let readTime = pacer?.wait(untilFrame: captured) ?? monotonicNanoseconds()
+        while let (n, readTime) = mono.withUnsafeMutableBufferPointer({ source.next(into: $0) }) {
             mono.withUnsafeBufferPointer { m in
                 let block = UnsafeBufferPointer(rebasing: m[..<n])
                 meter.add(block)
@@ -134,10 +108,10 @@ struct Listen: ParsableCommand {
                     detect(block, readTime: readTime)
                 }
             }
-            if Console.standardErrorIsTerminal, captured - lastMeter >= granted.rate / 10 {
+            if Console.standardErrorIsTerminal, source.captured - lastMeter >= granted.rate / 10 {
                 output.meter(level: meter.rmsDBFS, inTurn: vad.isInTurn)
                 meter = LevelMeter()
-                lastMeter = captured
+                lastMeter = source.captured
             }
         }
         if let last = vad.finish() {
@@ -149,10 +123,10 @@ struct Listen: ParsableCommand {
             let sorted = latencies.sorted()
             let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
             print(String(format: "{\"type\":\"stats\",\"events\":%d,\"event_latency_ms_median\":%.3f,\"event_latency_ms_max\":%.3f,\"overruns\":%d,\"audio_s\":%.3f}",
-                         sorted.count, median, sorted.last ?? 0, pcm.xrunCount, Double(captured) / Double(granted.rate)))
+                         sorted.count, median, sorted.last ?? 0, pcm.xrunCount, Double(source.captured) / Double(granted.rate)))
         }
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s): audio was lost there") }
-        if let failure { throw UserError(failure) }
+        if let failure = source.failure { throw UserError(failure) }
     }
 }
 

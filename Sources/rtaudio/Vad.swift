@@ -19,14 +19,7 @@ struct Vad: ParsableCommand {
     @Argument(help: "The file to analyse: anything libsndfile reads, or headerless .raw/.pcm/.ulaw/.alaw.")
     var file: String
 
-    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
-    var threshold: Double = 0.5
-
-    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
-    var prefixPaddingMs: Int = 300
-
-    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
-    var silenceDurationMs: Int = 500
+    @OptionGroup var turnDetection: TurnDetectionOptions
 
     @Option(help: "Write an SVG timeline (envelope, level, noise floor, threshold, turns) to this path.")
     var plot: String?
@@ -44,8 +37,7 @@ struct Vad: ParsableCommand {
     }
 
     private func detect() throws {
-        let config = try ServerVADConfiguration(threshold: threshold, prefixPaddingMs: prefixPaddingMs,
-                                                silenceDurationMs: silenceDurationMs)
+        let config = try turnDetection.configuration()
         if let plot { try checkWritable(plot) }
         let reader = try inputOptions.open(file)
         let rate = reader.info.sampleRate

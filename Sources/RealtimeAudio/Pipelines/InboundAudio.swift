@@ -186,22 +186,11 @@ public struct InboundAudio: Sendable {
     public mutating func append(base64 characters: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>,
                                 events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
-        let capacity = Base64.decodedCapacity(forCharacterCount: characters.count)
-        guard capacity <= base64.count else { throw .chunkTooLarge(bytes: capacity, maximum: maximumChunkBytes) }
         var scratch: [UInt8] = []
         swap(&scratch, &base64)
         defer { swap(&scratch, &base64) }
-        let decoded: Result<Int, Base64Error> = scratch.withUnsafeMutableBufferPointer { buffer in
-            do throws(Base64Error) { return .success(try Base64.decode(characters, into: buffer)) } catch { return .failure(error) }
-        }
-        guard case .success(let count) = decoded else {
-            if case .failure(let error) = decoded { throw .base64(error) }
-            return 0
-        }
-        let result: Result<Int, PipelineError> = scratch.withUnsafeBufferPointer { bytes in
-            do throws(PipelineError) { return .success(try append(UnsafeBufferPointer(rebasing: bytes[..<count]), into: output, events: &events)) } catch { return .failure(error) }
-        }
-        return try result.get()
+        let count = try decodeBase64Payload(characters, into: &scratch, maximum: maximumChunkBytes)
+        return try withPayload(scratch, count: count) { (bytes) throws(PipelineError) -> Int in try append(bytes, into: output, events: &events) }
     }
 
     /// Ends the input stream (`input_audio_buffer.commit` of a finished call, or the end of a file): drains the

@@ -109,22 +109,11 @@ public struct OutboundAudio: Sendable {
     ///
     /// - Throws: ``PipelineError/base64(_:)`` naming the bad offset; nothing is taken then.
     public mutating func append(base64 characters: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
-        let capacity = Base64.decodedCapacity(forCharacterCount: characters.count)
-        guard capacity <= base64.count else { throw .chunkTooLarge(bytes: capacity, maximum: maximumChunkBytes) }
         var scratch: [UInt8] = []
         swap(&scratch, &base64)
         defer { swap(&scratch, &base64) }
-        let decoded: Result<Int, Base64Error> = scratch.withUnsafeMutableBufferPointer { buffer in
-            do throws(Base64Error) { return .success(try Base64.decode(characters, into: buffer)) } catch { return .failure(error) }
-        }
-        guard case .success(let count) = decoded else {
-            if case .failure(let error) = decoded { throw .base64(error) }
-            return 0
-        }
-        let result: Result<Int, PipelineError> = scratch.withUnsafeBufferPointer { bytes in
-            do throws(PipelineError) { return .success(try append(UnsafeBufferPointer(rebasing: bytes[..<count]), into: output)) } catch { return .failure(error) }
-        }
-        return try result.get()
+        let count = try decodeBase64Payload(characters, into: &scratch, maximum: maximumChunkBytes)
+        return try withPayload(scratch, count: count) { (bytes) throws(PipelineError) -> Int in try append(bytes, into: output) }
     }
 
     /// Ends the response (`response.audio.done`): writes the rest, so the response lasts exactly its audio at its
