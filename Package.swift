@@ -32,7 +32,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio"], exclude: ["Fixtures"]),
+        // Test support: counts the calling thread's heap allocations (the zero-allocation checks run in `make test`).
+        .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
+        .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio", "MallocCounter"], exclude: ["Fixtures"]),
         .testTarget(name: "SoundFileTests", dependencies: ["SoundFile"]),
         .testTarget(name: "ALSATests", dependencies: ["ALSA"]),
         .testTarget(name: "RealtimeSessionTests", dependencies: ["RealtimeSession"]),

@@ -108,6 +108,9 @@ public struct SpeedScaler: Sendable {
         staged = [Float](repeating: 0, count: maxPeriod + 1)
         fadeIn = [Float](repeating: 0, count: maxPeriod + 1)
         coarse = [Float](repeating: 0, count: 3 * maxPeriod / decimation + 1)
+        // Build the shared interpolator now, not on the first fractional read in the middle of a stream (a
+        // one-time cost of ~1,500 small allocations there would be a latency spike on the audio path).
+        _ = Interpolator.shared
         reset()
     }
 

@@ -1,0 +1,99 @@
+import MallocCounter
+import Testing
+@testable import RealtimeAudio
+
+/// Heap allocations `body` makes on this thread, or nil where counting is unavailable (sanitizer builds).
+func allocations(_ body: () throws -> Void) rethrows -> Int? {
+    malloc_counter_start()
+    try body()
+    let count = malloc_counter_stop()
+    return count < 0 ? nil : count
+}
+
+/// The per-chunk path allocates nothing in steady state: every stream processor, after a warm-up, over 100 chunks
+/// of 20 ms. (The benchmarks count the same with package-benchmark; this is the check CI runs.)
+@Suite("Allocations per chunk")
+struct AllocationTests {
+    @Test("the counter sees an allocation when there is one")
+    func counterWorks() throws {
+        let count = allocations { _ = [Int](repeating: 1, count: 1000 + Int.random(in: 0...1)) }
+        guard let count else { return }
+        #expect(count >= 1)
+    }
+
+    /// Runs `chunk` 20 times to warm up, then counts 100 more.
+    func steady(_ name: String, _ chunk: () throws -> Void) rethrows {
+        for _ in 0..<20 { try chunk() }
+        let count = try allocations { for _ in 0..<100 { try chunk() } }
+        if let count { #expect(count == 0, "\(name): \(count) allocations in 100 chunks") }
+    }
+
+    @Test("codecs, resampler, VAD, speed scaler and both pipelines: 0 allocations per chunk")
+    func zeroAllocations() throws {
+        let voice = speechLike(seconds: 1, rate: 24000) + silence(1, rate: 24000)
+        var codes = [UInt8](repeating: 0, count: 160), floats = [Float](repeating: 0, count: 4096)
+        var bytes = [UInt8](repeating: 0, count: 8192), text = [UInt8](repeating: 0, count: 8192)
+        var index = 0
+        func next(_ n: Int) -> ArraySlice<Float> {
+            let start = (index * n) % (voice.count - n)
+            index += 1
+            return voice[start..<(start + n)]
+        }
+        try steady("µ-law") {
+            next(160).withUnsafeBufferPointer { src in codes.withUnsafeMutableBufferPointer { G711.muLaw.encode(src, into: $0) } }
+            codes.withUnsafeBufferPointer { src in floats.withUnsafeMutableBufferPointer { G711.muLaw.decode(src, into: UnsafeMutableBufferPointer(rebasing: $0[..<160])) } }
+        }
+        try steady("pcm16 + base64") {
+            let n = next(480).withUnsafeBufferPointer { src in bytes.withUnsafeMutableBufferPointer { PCM16.encode(src, into: $0) } }
+            let t = bytes.withUnsafeBufferPointer { src in text.withUnsafeMutableBufferPointer { Base64.encode(UnsafeBufferPointer(rebasing: src[..<n]), into: $0) } }
+            _ = try text.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBufferPointer { try Base64.decode(UnsafeBufferPointer(rebasing: src[..<t]), into: $0) } }
+        }
+        for (input, output) in [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 24000)] {
+            var resampler = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
+            let signal = speechLike(seconds: 0.5, rate: input)
+            var position = 0
+            try steady("resampler \(input)->\(output)") {
+                let n = input / 50
+                if position + n > signal.count { position = 0 }
+                _ = signal[position..<(position + n)].withUnsafeBufferPointer { src in floats.withUnsafeMutableBufferPointer { resampler.process(src, into: $0) } }
+                position += n
+            }
+        }
+        var vad = try ServerVAD(sampleRate: .hz24000)
+        try steady("server VAD") {
+            next(480).withUnsafeBufferPointer { src in
+                var rest = src
+                while !rest.isEmpty { rest = UnsafeBufferPointer(rebasing: rest[vad.process(rest).consumed...]) }
+            }
+        }
+        for speed in [0.5, 1.25] {
+            var scaler = try SpeedScaler(sampleRate: .hz24000, speed: speed)
+            try steady("speed \(speed)") {
+                next(480).withUnsafeBufferPointer { src in
+                    var rest = src
+                    while !rest.isEmpty {
+                        rest = UnsafeBufferPointer(rebasing: rest[floats.withUnsafeMutableBufferPointer { scaler.process(rest, into: $0) }.consumed...])
+                    }
+                }
+            }
+        }
+        var inbound = try InboundAudio(format: .g711_ulaw)
+        var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
+        var events = InboundEvents()
+        let caller = G711.muLaw.encode(speechLike(seconds: 1, rate: 8000) + silence(1, rate: 8000))
+        let model = PCM16.encode(speechLike(seconds: 1, rate: 24000))
+        var toModel = [UInt8](repeating: 0, count: inbound.outputCapacity(forInputBytes: 160))
+        var toCaller = [UInt8](repeating: 0, count: outbound.outputCapacity(forInputBytes: 960))
+        var c = 0
+        try steady("full-duplex session") {
+            let i = c % 50 * 160, o = c % 25 * 960
+            c += 1
+            _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
+                try toModel.withUnsafeMutableBufferPointer { try inbound.append(src, into: $0, events: &events) }
+            }
+            _ = try model[o..<(o + 960)].withUnsafeBufferPointer { src in
+                try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
+            }
+        }
+    }
+}
