@@ -61,6 +61,14 @@ bench-ratios-native: setup
 		-Xswiftc -target-cpu -Xswiftc haswell
 	.build-native/release/codec-ratios
 
+# Ours against soxr, speexdsp, spandsp, sonic and SoundTouch in one process (their -dev packages are installed
+# here only: neither `make test` nor the library needs them).
+bench-peers: setup bench-plan
+	@pkg-config --exists soxr speexdsp spandsp soundtouch && [ -e /usr/include/sonic.h ] || \
+		{ $(APT) update -qq && $(APT) install -y -qq libsoxr-dev libspeexdsp-dev libspandsp-dev libsonic-dev libsoundtouch-dev; }
+	$(SWIFT) build -c release --package-path Benchmarks --product peers
+	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/peers
+
 # Instructions per sample of every component under callgrind (deterministic on a shared machine).
 bench-instructions: setup
 	@command -v valgrind >/dev/null || $(APT) install -y -qq valgrind

@@ -32,6 +32,14 @@ let package = Package(
         ),
         // Interleaved timing of every kernel against memcpy in one process: the ratios we quote.
         .executableTarget(name: "codec-ratios", dependencies: ["BenchSupport"], path: "Tools/codec-ratios"),
+        // The peer libraries (system packages from `make bench-peers`, never needed by `make test` or by users).
+        .target(
+            name: "PeerShims",
+            path: "Peers/PeerShims",
+            linkerSettings: [.linkedLibrary("soxr"), .linkedLibrary("speexdsp"), .linkedLibrary("spandsp"),
+                             .linkedLibrary("sonic"), .linkedLibrary("SoundTouch")]
+        ),
+        .executableTarget(name: "peers", dependencies: ["BenchSupport", "PeerShims"], path: "Peers/peers"),
         // Driver for callgrind instruction counts (deterministic on a shared machine): `make bench-instructions`.
         .executableTarget(
             name: "instructions",

@@ -10,29 +10,7 @@ import Darwin
 // kernel's throughput as a ratio to that memcpy. Interleaving and best-of-N make the ratio steady on a shared,
 // noisy machine even when absolute times move by 2x between runs.
 
-func now() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
-/// Nanoseconds per run: the best of `trials`, each timing enough runs to last about 2 ms.
-func time(_ kernel: Kernel, trials: Int) -> Double {
-    var reps = 1
-    while true {
-        let start = now()
-        for _ in 0..<reps { kernel.run() }
-        if now() - start > 2_000_000 || reps > 1 << 26 { break }
-        reps *= 2
-    }
-    var best = Double.infinity
-    for _ in 0..<trials {
-        let start = now()
-        for _ in 0..<reps { kernel.run() }
-        best = min(best, Double(now() - start) / Double(reps))
-    }
-    return best
-}
+func time(_ kernel: Kernel, trials: Int) -> Double { nanosecondsPerRun(kernel.run, trials: trials) }
 
 let trials = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 15
 print("| kernel | chunk | ns/chunk | Msamples/s | streams/core | memcpy ns | x memcpy |")
@@ -65,10 +43,4 @@ for size in ChunkSize.allCases {
     }
 }
 
-func fmt(_ x: Double, _ digits: Int) -> String {
-    var s = String(Int((x * pow(10, Double(digits))).rounded()))
-    guard digits > 0 else { return s }
-    while s.count <= digits { s = "0" + s }
-    s.insert(".", at: s.index(s.endIndex, offsetBy: -digits))
-    return s
-}
+func fmt(_ x: Double, _ digits: Int) -> String { fixed(x, digits) }
