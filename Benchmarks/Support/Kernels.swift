@@ -173,13 +173,15 @@ public func dspKernels(_ size: ChunkSize) -> [Kernel] {
             return UnsafeBufferPointer(rebasing: all[start..<(start + n)])
         }, n)
     }
-    for (input, output) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000)] {
-        var resampler = try! Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
-        let (next, n) = cycle(voiceSignal(count: input, rate: input), rate: input)
-        let out = buffer(resampler.outputCapacity(forInput: n) + 8, Float(0))
-        kernels.append(Kernel(name: "resample-voice-\(input)-\(output)-\(tag)", items: n, rate: input, bytesMoved: 4 * n) {
-            _ = resampler.process(next(), into: out); consume(out.baseAddress)
-        })
+    for quality in ResamplerQuality.allCases {
+        for (input, output) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000)] {
+            var resampler = try! Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
+            let (next, n) = cycle(voiceSignal(count: input, rate: input), rate: input)
+            let out = buffer(resampler.outputCapacity(forInput: n) + 8, Float(0))
+            kernels.append(Kernel(name: "resample-\(quality)-\(input)-\(output)-\(tag)", items: n, rate: input, bytesMoved: 4 * n) {
+                _ = resampler.process(next(), into: out); consume(out.baseAddress)
+            })
+        }
     }
     for rate in [8000, 16000, 24000, 48000] {
         var vad = try! ServerVAD(sampleRate: SampleRate(hertz: rate))
