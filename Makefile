@@ -40,6 +40,9 @@ demo: release
 	for f in samples/speech-24k.wav samples/call-8k-ulaw.wav $(DEMO_OUT)/*; do echo; run info "$$f"; done; \
 	echo; run vad samples/speech-24k.wav --plot $(DEMO_OUT)/speech-24k-turns.svg; \
 	echo; run vad samples/call-8k-ulaw.wav; \
+	echo; run session validate samples/session-g711.json; \
+	run session run samples/session-g711.json --input samples/call-8k-ulaw.wav --reply samples/speech-24k.wav \
+		--output $(DEMO_OUT)/reply-8k.ulaw; \
 	echo; samples/alsa-demo.sh $$bin $(DEMO_OUT)
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
