@@ -129,6 +129,8 @@ struct Vad: ParsableCommand {
             case "scoreBands": t.scoreBands = Int(v)
             case "floorSmoothing": t.floorSmoothing = v
             case "noiseMarginDB": t.noiseMarginDB = v
+            case "relativeDropDB": t.relativeDropDB = v
+            case "peakDecayDB": t.peakDecayDB = v
             default: throw UserError("--tuning: unknown constant '\(parts[0])'")
             }
         }

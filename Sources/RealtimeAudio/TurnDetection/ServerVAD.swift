@@ -14,7 +14,9 @@ import RealModule
 /// 4. **Hysteresis and confirmation.** A turn starts when the probability reaches `threshold` on
 ///    ``Tuning/confirmationFrames`` frames in a row (a click is one frame, so it starts nothing); the onset is then
 ///    traced back over the frames just before it that were clearly above the floor. A turn goes on while frames
-///    stay above a score 6 dB lower, and ends after `silence_duration_ms` without one.
+///    stay above a score 6 dB lower, and ends after `silence_duration_ms` without one. A frame more than 22 dB
+///    below the turn's own recent peak does not hold the turn either: in a pause, other voices far quieter than
+///    the caller's (babble) should not keep the caller's turn open.
 ///
 /// Events follow the API: `speech_started` carries `audio_start_ms` = onset − `prefix_padding_ms` (clamped at
 /// 0), `speech_stopped` carries `audio_end_ms` = end of the last speech frame + `silence_duration_ms`. The
@@ -72,6 +74,12 @@ public struct ServerVAD: Sendable {
         public var floorSmoothing: Double = 0.9
         /// How many of the best bands (1 ... 8) make the score.
         public var scoreBands: Int = 3
+        /// Inside a turn, a frame this far (dB) below the turn's own recent peak score no longer counts as speech,
+        /// even above the continue level (0: off): other voices far below the caller's (babble in a pause) do not
+        /// hold the caller's turn open.
+        public var relativeDropDB: Double = 22
+        /// dB per frame the turn's peak score decays.
+        public var peakDecayDB: Double = 0.02
 
         public init() {}
     }
@@ -114,6 +122,8 @@ public struct ServerVAD: Sendable {
     private var inTurn = false
     /// Frames in a row at or above the start level (before a turn).
     private var run = 0
+    /// The turn's recent peak score (dB), decaying slowly.
+    private var turnPeak = 0.0
     private var lastSpeechFrame = 0
     private var turnStartFrame = 0
     /// The last scores, newest at `(frames - 1) % capacity`, for tracing an onset back.
@@ -315,7 +325,9 @@ public struct ServerVAD: Sendable {
 
         var event: TurnEvent?
         if inTurn {
-            if score >= continueDB {
+            turnPeak = max(score, turnPeak - tuning.peakDecayDB)
+            let keep = tuning.relativeDropDB > 0 ? max(continueDB, turnPeak - tuning.relativeDropDB) : continueDB
+            if score >= keep {
                 lastSpeechFrame = frame
             } else if 10 * (frame - lastSpeechFrame) >= configuration.silenceDurationMs {
                 inTurn = false
@@ -335,6 +347,7 @@ public struct ServerVAD: Sendable {
                     steps += 1
                 }
                 inTurn = true
+                turnPeak = score
                 turnStartFrame = frame
                 run = 0
                 lastSpeechFrame = frame
