@@ -40,14 +40,7 @@ public struct Assistant: Sendable, Equatable {
 
     /// Validates an assistant document: the assistant when valid, and the report either way.
     public static func validate(json: String, context: ValidationContext = ValidationContext()) -> (Assistant?, ValidationReport) {
-        var report = ValidationReport()
-        let value: JSONValue
-        do { value = try JSONValue(parsing: json) } catch {
-            report.violations.append(Violation(path: "", rule: "\(error)"))
-            return (nil, report)
-        }
-        let assistant = Assistant(value, path: "", context: context, report: &report)
-        return (report.isValid ? assistant : nil, report)
+        validateDocument(json) { Assistant($0, path: "", context: context, report: &$1) }
     }
 
     init(_ value: JSONValue, path: String, context: ValidationContext, report: inout ValidationReport) {
@@ -224,14 +217,7 @@ public struct RealtimeResponse: Sendable, Equatable {
 
     /// Validates a response document; its `assistant` is validated as a stored object.
     public static func validate(json: String, context: ValidationContext = ValidationContext()) -> (RealtimeResponse?, ValidationReport) {
-        var report = ValidationReport()
-        let value: JSONValue
-        do { value = try JSONValue(parsing: json) } catch {
-            report.violations.append(Violation(path: "", rule: "\(error)"))
-            return (nil, report)
-        }
-        let response = RealtimeResponse(value, context: context, report: &report)
-        return (report.isValid ? response : nil, report)
+        validateDocument(json) { RealtimeResponse($0, context: context, report: &$1) }
     }
 
     init(_ value: JSONValue, context: ValidationContext, report: inout ValidationReport) {

@@ -92,28 +92,16 @@ public struct Session: Sendable, Equatable {
     ///
     /// - Throws: ``ValidationError`` with every violation; warnings (unknown fields) are in ``warnings(json:)``.
     public init(json: String) throws(ValidationError) {
-        let (session, report) = Self.validate(json: json)
-        guard let session, report.isValid else {
-            if case .syntax(let error)? = Self.syntaxError(json) { throw .syntax(error) }
-            throw .invalid(report)
-        }
-        self = session
-    }
-
-    private static func syntaxError(_ json: String) -> ValidationError? {
-        do { _ = try JSONValue(parsing: json); return nil } catch { return .syntax(error) }
+        let value: JSONValue
+        do { value = try JSONValue(parsing: json) } catch { throw .syntax(error) }
+        var report = ValidationReport()
+        self.init(value, report: &report)
+        guard report.isValid else { throw .invalid(report) }
     }
 
     /// Validates a document: the session when valid, and the report (violations and warnings) either way.
     public static func validate(json: String) -> (Session?, ValidationReport) {
-        var report = ValidationReport()
-        let value: JSONValue
-        do { value = try JSONValue(parsing: json) } catch {
-            report.violations.append(Violation(path: "", rule: "\(error)"))
-            return (nil, report)
-        }
-        let session = Session(value, report: &report)
-        return (report.isValid ? session : nil, report)
+        validateDocument(json) { Session($0, report: &$1) }
     }
 
     /// Reads a session from a parsed document, recording violations in `report`.

@@ -168,3 +168,16 @@ struct ObjectBuilder {
     mutating func append(_ extra: [JSONValue.Member]) { members += extra }
     var value: JSONValue { .object(members) }
 }
+
+/// Parses `json` and reads a model from it with `read`: the model when the document breaks no rule, and the report
+/// either way (a syntax error is the report's only violation, at the root).
+func validateDocument<Model>(_ json: String, _ read: (JSONValue, inout ValidationReport) -> Model) -> (Model?, ValidationReport) {
+    var report = ValidationReport()
+    do {
+        let model = read(try JSONValue(parsing: json), &report)
+        return (report.isValid ? model : nil, report)
+    } catch {
+        report.violations.append(Violation(path: "", rule: "\(error)"))
+        return (nil, report)
+    }
+}

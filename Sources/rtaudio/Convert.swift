@@ -62,7 +62,8 @@ struct Convert: ParsableCommand {
                                          sampleRate: outputRate)
         let sink = FileSink(writer: writer, format: outputFormat)
         var stage = ConversionStage(channels: reader.info.channels, scaler: scaler, resampler: resampler,
-                                    chunkFrames: latencyStats == nil ? ConversionStage.chunkFrames : inputRate / 50)
+                                    chunkFrames: latencyStats == nil ? ConversionStage.chunkFrames : inputRate / 50,
+                                    tracesLatency: latencyStats != nil)
         let totalFrames = reader.info.frames
         var lastShown = -1
         while true {
@@ -84,7 +85,7 @@ struct Convert: ParsableCommand {
         try stage.finish(to: sink.write)
         Console.clearProgress()
         try writer.commit()
-        if let latencyStats { try stage.trace.write(to: latencyStats, rate: inputRate, speed: speed) }
+        if let latencyStats { try (stage.trace ?? LatencyTrace()).write(to: latencyStats, rate: inputRate, speed: speed) }
     }
 }
 
@@ -123,10 +124,13 @@ struct ConversionStage {
     private var mono: [Float]
     private var stretched: [Float]
     private var resampled: [Float]
-    private(set) var trace = LatencyTrace()
+    /// Recorded only when asked (`--latency-stats`): it grows with the stream.
+    private(set) var trace: LatencyTrace?
 
-    init(channels: Int, scaler: SpeedScaler? = nil, resampler: Resampler?, chunkFrames: Int = Self.chunkFrames) {
+    init(channels: Int, scaler: SpeedScaler? = nil, resampler: Resampler?, chunkFrames: Int = Self.chunkFrames,
+         tracesLatency: Bool = false) {
         self.channels = channels
+        trace = tracesLatency ? LatencyTrace() : nil
         self.scaler = scaler
         self.resampler = resampler
         self.chunkFrames = chunkFrames
@@ -186,8 +190,8 @@ struct ConversionStage {
             let block = stretched
             try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }
         } while !rest.isEmpty
-        trace.fed.append(scaler!.inputCount)
-        trace.made.append(scaler!.outputCount)
+        trace?.fed.append(scaler!.inputCount)
+        trace?.made.append(scaler!.outputCount)
     }
 
     private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {

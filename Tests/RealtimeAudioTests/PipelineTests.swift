@@ -164,6 +164,16 @@ struct PipelineTests {
         // Between streams the format may change (same wire rate).
         try pipeline.setFormat(.g711_ulaw)
         #expect(pipeline.format == .g711_ulaw)
+        // And to another wire rate: the pipeline is rebuilt at 24 kHz and passes pcm16 through.
+        try pipeline.setFormat(.pcm16)
+        #expect(pipeline.format == .pcm16 && pipeline.inputRate == .hz24000)
+        let wire = PCM16.encode(callerTurns(rate: 24000))
+        let (through, turns) = try runInbound(&pipeline, wire, chunks: fixedChunks(wire.count, 960))
+        #expect(through == wire && turns.count == 4)
+        var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
+        try outbound.setSpeed(0.5)
+        try outbound.setFormat(.pcm16)
+        #expect(outbound.format == .pcm16 && outbound.clientRate == .hz24000 && outbound.speed == 0.5)
         #expect(PipelineError.base64(.invalidLength(3)).description.hasPrefix("audio: "))
     }
 

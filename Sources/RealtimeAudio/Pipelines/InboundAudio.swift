@@ -76,7 +76,8 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
 /// `input_audio_format`) -> decode -> resample to 24 kHz -> model-ready pcm16, with the server VAD's events.
 ///
 /// - The detector runs on the decoded audio at the client's rate (its decisions do not depend on the rate), which
-///   costs a third of running it at 24 kHz for G.711 callers; its times are the input buffer's milliseconds.
+///   costs half of running it at 24 kHz for G.711 callers (0.49 M against 1.0 M instructions per second of audio,
+///   BENCHMARKS.md); its times are the input buffer's milliseconds.
 /// - `idle_timeout_ms`: after ``armIdleTimer()`` (the gateway arms it when the assistant stops talking), audio that
 ///   reaches the timeout with no speech fires ``InboundEvent/timeoutTriggered(audioStartMs:audioEndMs:)`` once.
 /// - Echo guard: while ``setOutputPlaying(_:)`` says the assistant's audio plays, the threshold is raised by
@@ -220,13 +221,19 @@ public struct InboundAudio: Sendable {
 
     /// Changes `input_audio_format` (a `session.update`): only between streams.
     ///
+    /// A format with another wire rate (pcm16 <-> G.711) rebuilds the pipeline at that format's rate.
     /// - Throws: ``PipelineError/formatChangeMidStream(field:from:to:)`` while audio is in progress; nothing changes.
     public mutating func setFormat(_ newFormat: AudioFormat) throws(PipelineError) {
         guard newFormat != format else { return }
         guard isIdle else { throw .formatChangeMidStream(field: "input_audio_format", from: format, to: newFormat) }
         guard newFormat.defaultSampleRate == inputRate else {
-            // A different wire rate needs other buffers and filters: build a new pipeline for it.
-            throw .formatChangeMidStream(field: "input_audio_format", from: format, to: newFormat)
+            // Another wire rate needs other filters and buffers: rebuilt here, between streams (a session.update),
+            // never on the per-chunk path; the detector's settings and the echo guard's state carry over.
+            let boost = vad?.thresholdBoost ?? 0
+            self = try InboundAudio(format: newFormat, turnDetection: vad?.configuration, idleTimeoutMs: idleTimeoutMs,
+                                    echoThresholdBoost: echoThresholdBoost, maximumChunkBytes: maximumChunkBytes)
+            vad?.setThresholdBoost(boost)
+            return
         }
         format = newFormat
     }

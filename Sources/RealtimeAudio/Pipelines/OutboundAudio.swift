@@ -70,11 +70,17 @@ public struct OutboundAudio: Sendable {
         do { try scaler.setSpeed(newSpeed) } catch { throw .speed(error) }
     }
 
-    /// Changes `output_audio_format` (a `session.update`): only between responses, at the same wire rate.
+    /// Changes `output_audio_format` (a `session.update`): only between responses; a format with another wire rate
+    /// rebuilds the pipeline at that rate.
     public mutating func setFormat(_ newFormat: AudioFormat) throws(PipelineError) {
         guard newFormat != format else { return }
-        guard modelSamples == 0, newFormat.defaultSampleRate == clientRate else {
-            throw .formatChangeMidStream(field: "output_audio_format", from: format, to: newFormat)
+        guard modelSamples == 0 else { throw .formatChangeMidStream(field: "output_audio_format", from: format, to: newFormat) }
+        guard newFormat.defaultSampleRate == clientRate else {
+            // Another wire rate: rebuilt here, between responses, with the speed (and a pending one) kept.
+            let pending = scaler.pendingSpeed
+            self = try OutboundAudio(format: newFormat, speed: scaler.speed, maximumChunkBytes: maximumChunkBytes)
+            if let pending { try setSpeed(pending) }
+            return
         }
         format = newFormat
     }
