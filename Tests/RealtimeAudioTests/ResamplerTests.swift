@@ -113,7 +113,7 @@ struct ResamplerTests {
     }
 
     @Test("any chunking, including 1-sample and empty chunks and tight output buffers, equals one block",
-          arguments: [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 16000), (22050, 32000)])
+          arguments: [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 16000), (22050, 32000), (48000, 24000)])
     func chunkingIsExact(input: Int, output: Int) throws {
         var rng = SplitMix64(seed: UInt64(input * 7 + output))
         let x = (0..<(input / 3)).map { _ in Float.random(in: -0.9...0.9, using: &rng) }
@@ -200,9 +200,24 @@ struct ResamplerTests {
         var x = sine(700, rate: 16000, count: 4000)
         var cleaned = x
         for i in [100, 2000, 2001, 3999] { x[i] = [Float.nan, .infinity, -.infinity, .nan][i % 4]; cleaned[i] = 0 }
-        let y = try resampleWhole(x, from: 16000, to: 24000)
-        #expect(y.allSatisfy { $0.isFinite })
-        #expect(y == (try resampleWhole(cleaned, from: 16000, to: 24000)))
+        for (input, output) in [(16000, 24000), (16000, 8000)] {
+            let y = try resampleWhole(x, from: input, to: output)
+            #expect(y.allSatisfy { $0.isFinite })
+            #expect(y == (try resampleWhole(cleaned, from: input, to: output)))
+        }
+    }
+
+    @Test("an exact halving uses the half-band when it is shorter, and it meets the preset")
+    func halfband() throws {
+        let voice = try ResamplerFilter(from: 48000, to: 24000, quality: .voice)
+        #expect(voice.designMethod.hasPrefix("halfband ÷2"), "\(voice.designMethod)")
+        #expect(voice.multiplyAddsPerOutput < 80)
+        // The design's own stopband, evaluated densely: every tap that is not zero is one of the stored odd taps.
+        let design = HalfbandDesign(pass: 0.225, attenuation: ResamplerQuality.voice.designAttenuation)
+        #expect(HalfbandDesign.stopbandLevel(design.taps, from: 0.275) <= -ResamplerQuality.voice.designAttenuation)
+        #expect(design.taps.count % 8 == 0 && abs(design.taps.reduce(0, +) - 1) < 1e-12)
+        // Symmetric, so linear phase: the decimator is delay compensated like the polyphase filters.
+        for i in design.taps.indices { #expect(abs(design.taps[i] - design.taps[design.taps.count - 1 - i]) < 1e-12) }
     }
 
     @Test("filter banks are shared between resamplers of one configuration")

@@ -1,24 +1,109 @@
 /// A streaming, band-limited sample-rate converter between any two integer rates.
 ///
-/// Design (see ``ResamplerFilter`` and ``ResamplerQuality`` for the filter and its measured figures):
-/// - **Polyphase FIR** with a linear-phase Kaiser-windowed sinc: the output at input time `t` weighs the
-///   `taps` input samples around `t`, with exact phases for the reduced ratio `L / M` of the two rates.
+/// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
+/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`, or a ÷2 half-band for
+///   an exact halving when that is shorter.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
-///   filter's half-length is held back as lookahead instead (``latency``). A file converted in one go therefore
+///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
-/// - **Exact counts, no drift**: output `k` is computed from the integer pair `(k × M) / L`, so the cumulative
-///   output follows the exact rational ratio over any length. ``finish(into:)`` drains the tail (reading zeros past
-///   the end) so a stream of `n` inputs yields exactly `round(n × outRate / inRate)` outputs.
+/// - **Exact counts, no drift**: output `k` is computed from the integer pair `(k × M) / L`, so the
+///   cumulative output follows the exact rational ratio over any length. ``finish(into:)`` drains the tail
+///   (reading zeros past the end) so a stream of `n` inputs yields exactly `round(n × outRate / inRate)` outputs.
 /// - **Chunking never changes the output**: each output is one dot product over the same samples whatever the
 ///   chunk boundaries, so any chunking is bit-identical to one block. An empty output is a normal result.
 /// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters: one bad sample costs a click, never a
 ///   stream of NaN.
 ///
 /// One instance per stream (a value type; copying it copies its history). `process` allocates nothing; the
-/// history buffer is allocated once at `init`, and filter tables are shared between instances.
+/// history buffers are allocated once at `init`, and filter tables are shared between instances.
 public struct Resampler: Sendable {
-    /// The filter bank, shared read-only with every resampler of the same configuration.
+    /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
+
+    /// The polyphase stage, or the ÷2 half-band (see ``ResamplerFilter``).
+    private var polyphase: PolyphaseStage?
+    private var halfband: HalfbandDecimator?
+
+    /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
+    ///
+    /// - Throws: ``ResamplerError/ratioTooFine(input:output:)`` for rates with almost no common factor.
+    /// - Complexity: one or two allocations (history buffers); the filter bank is built once per process.
+    public init(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality = .voice) throws(ResamplerError) {
+        self.init(filter: try ResamplerFilter.shared(from: input.hertz, to: output.hertz, quality: quality))
+    }
+
+    /// Creates a resampler on a filter bank the caller holds.
+    public init(filter: ResamplerFilter) {
+        self.filter = filter
+        polyphase = filter.polyphase.map(PolyphaseStage.init)
+        halfband = filter.halfband.map(HalfbandDecimator.init)
+    }
+
+    /// The input rate in hertz.
+    public var inputRate: Int { filter.inputRate }
+    /// The output rate in hertz.
+    public var outputRate: Int { filter.outputRate }
+
+    /// The lookahead, in output samples: how far output lags the input it has been given (the filters' half
+    /// lengths). Content is not delayed (see the type's documentation); this is the streaming latency.
+    public var latency: Double { filter.latencySeconds * Double(filter.outputRate) }
+
+    /// ``latency`` in seconds.
+    public var latencySeconds: Double { filter.latencySeconds }
+
+    /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
+    public var inputCount: Int { polyphase?.consumed ?? halfband!.consumed }
+    /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
+    public var outputCount: Int { polyphase?.produced ?? halfband!.produced }
+
+    /// The number of samples `process` writes when given `count` more input samples and enough room.
+    public func outputCapacity(forInput count: Int) -> Int {
+        polyphase?.outputCapacity(forInput: count) ?? halfband!.outputCapacity(forInput: count)
+    }
+
+    /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
+    /// ``outputCount``.
+    public var pendingOutputCount: Int { polyphase?.pendingOutputCount ?? halfband!.pendingOutputCount }
+
+    /// Converts a chunk.
+    ///
+    /// Consumes input until it runs out or `output` is full, and writes every output sample the input so far
+    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed.
+    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the first
+    ///   ``latency`` samples fill.
+    /// - Complexity: ``ResamplerFilter/multiplyAddsPerOutput`` multiply-adds per output sample; no allocation.
+    public mutating func process(
+        _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
+    ) -> (consumed: Int, produced: Int) {
+        if polyphase != nil { return polyphase!.process(input, into: output) }
+        return halfband!.process(input, into: output)
+    }
+
+    /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
+    /// resets for a new stream.
+    ///
+    /// - Returns: the samples written.
+    /// - Precondition: `output.count >= pendingOutputCount` (traps otherwise).
+    public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        let owed = pendingOutputCount
+        precondition(output.count >= owed, "Resampler.finish: output buffer too small")
+        let room = UnsafeMutableBufferPointer(rebasing: output[..<owed])
+        if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
+        return halfband!.finish(into: room, count: owed)
+    }
+
+    /// Drops the history and starts a new stream (barge-in). Allocation-free.
+    public mutating func reset() {
+        polyphase?.reset()
+        halfband?.reset()
+    }
+}
+
+/// The streaming state of one polyphase filter. Like ``HalfbandDecimator``: `process` consumes input until it runs
+/// out or the output is full (a full output still takes the input that completes no further output), and
+/// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
+struct PolyphaseStage {
+    let bank: PolyphaseBank
 
     /// Input samples the buffer takes per refill beyond one filter window.
     private static let block = 1024
@@ -29,69 +114,31 @@ public struct Resampler: Sendable {
     /// Absolute input index of `buffer[0]` (negative at the start: the zeros before the stream).
     private var bufferStart: Int
     /// Index of the next output sample, and its input position `(k × M) / L` as integer part and phase.
-    private var produced = 0
+    private(set) var produced = 0
     private var position = 0
     private var phase = 0
     /// Input samples consumed since the start of the stream.
-    private var consumed = 0
+    private(set) var consumed = 0
 
-    /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
-    ///
-    /// - Throws: ``ResamplerError/ratioTooFine(input:output:)`` for rates with almost no common factor.
-    /// - Complexity: one allocation of `taps + 1024` floats; the filter bank is built once per process.
-    public init(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality = .voice) throws(ResamplerError) {
-        self.init(filter: try ResamplerFilter.shared(from: input.hertz, to: output.hertz, quality: quality))
-    }
-
-    /// Creates a resampler on a filter bank the caller holds.
-    public init(filter: ResamplerFilter) {
-        self.filter = filter
-        buffer = [Float](repeating: 0, count: filter.taps + Self.block)
-        filled = filter.taps / 2 - 1
+    init(bank: PolyphaseBank) {
+        self.bank = bank
+        buffer = [Float](repeating: 0, count: bank.taps + Self.block)
+        filled = bank.taps / 2 - 1
         bufferStart = -filled
     }
 
-    /// The input rate in hertz.
-    public var inputRate: Int { filter.inputRate }
-    /// The output rate in hertz.
-    public var outputRate: Int { filter.outputRate }
-
-    /// The lookahead, in output samples: how far output lags the input it has been given (half the filter).
-    /// Content is not delayed (see the type's documentation); this is the streaming latency.
-    public var latency: Double { Double(filter.taps / 2) * Double(filter.phases) / Double(filter.step) }
-
-    /// ``latency`` in seconds.
-    public var latencySeconds: Double { Double(filter.taps / 2) / Double(filter.inputRate) }
-
-    /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { consumed }
-    /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { produced }
-
-    /// The number of samples `process` writes when given `count` more input samples and enough room.
-    public func outputCapacity(forInput count: Int) -> Int {
+    func outputCapacity(forInput count: Int) -> Int {
         // Output k is ready once input index floor(k M / L) + taps/2 has arrived.
-        let lastInput = consumed + count - 1 - filter.taps / 2
+        let lastInput = consumed + count - 1 - bank.taps / 2
         guard lastInput >= 0 else { return 0 }
         // The largest k with floor(k M / L) <= lastInput.
-        let lastOutput = ((lastInput + 1) * filter.phases - 1) / filter.step
+        let lastOutput = ((lastInput + 1) * bank.phases - 1) / bank.step
         return max(0, lastOutput + 1 - produced)
     }
 
-    /// The number of samples ``finish(into:)`` writes now.
-    public var pendingOutputCount: Int { max(0, finalOutputCount - produced) }
+    var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
 
-    /// `round(consumed × outRate / inRate)`, ties up.
-    private var finalOutputCount: Int { (2 * consumed * filter.phases + filter.step) / (2 * filter.step) }
-
-    /// Converts a chunk.
-    ///
-    /// Consumes input until it runs out or `output` is full, and writes every output sample the input so far
-    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed.
-    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the first
-    ///   ``latency`` samples fill.
-    /// - Complexity: `taps` multiply-adds per output sample; no allocation.
-    public mutating func process(
+    mutating func process(
         _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
     ) -> (consumed: Int, produced: Int) {
         var used = 0
@@ -109,16 +156,10 @@ public struct Resampler: Sendable {
         return (used, written)
     }
 
-    /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
-    /// resets for a new stream.
-    ///
-    /// - Returns: the samples written.
-    /// - Precondition: `output.count >= pendingOutputCount` (traps otherwise).
-    public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
-        let owed = pendingOutputCount
-        precondition(output.count >= owed, "Resampler.finish: output buffer too small")
+    mutating func finish(into output: UnsafeMutableBufferPointer<Float>, count: Int) -> Int {
+        precondition(output.count >= count, "Resampler.finish: output buffer too small")
         var written = 0
-        run(into: UnsafeMutableBufferPointer(rebasing: output[..<owed]), written: &written) { room in
+        run(into: UnsafeMutableBufferPointer(rebasing: output[..<count]), written: &written) { room in
             room.update(repeating: 0)
             return room.count
         }
@@ -126,9 +167,8 @@ public struct Resampler: Sendable {
         return written
     }
 
-    /// Drops the history and starts a new stream (barge-in). Allocation-free.
-    public mutating func reset() {
-        let zeros = filter.taps / 2 - 1
+    mutating func reset() {
+        let zeros = bank.taps / 2 - 1
         buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         filled = zeros
         bufferStart = -zeros
@@ -144,12 +184,12 @@ public struct Resampler: Sendable {
         into output: UnsafeMutableBufferPointer<Float>, written: inout Int,
         refill: (UnsafeMutableBufferPointer<Float>) -> Int
     ) {
-        let taps = filter.taps, half = taps / 2
+        let taps = bank.taps, half = taps / 2
         let capacity = buffer.count
         var filled = self.filled, bufferStart = self.bufferStart
         var produced = self.produced, position = self.position, phase = self.phase
-        let h = filter.coefficients
-        filter.steps.withUnsafeBufferPointer { steps in
+        let h = bank.coefficients
+        bank.steps.withUnsafeBufferPointer { steps in
             buffer.withUnsafeMutableBufferPointer { buf in
                 let x = buf.baseAddress!
                 while true {
@@ -237,7 +277,7 @@ func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
 /// add latency every step. Pointers advance instead of indices, so the loop carries no overflow checks; `h` is
 /// 32-byte aligned, so its loads fold into the multiplies.
 @inline(__always)
-private func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
+func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
     var xp = UnsafeRawPointer(x), hp = UnsafeRawPointer(h)
     var remaining = count

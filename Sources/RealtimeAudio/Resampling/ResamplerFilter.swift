@@ -98,14 +98,23 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 }
 
-/// The polyphase filter bank of one (input rate, output rate, quality): immutable, built once and shared
-/// read-only by every ``Resampler`` with that configuration.
+/// The filters of one (input rate, output rate, quality): immutable, built once and shared read-only by every
+/// ``Resampler`` with that configuration.
 ///
-/// The prototype is a Kaiser-windowed sinc, evaluated analytically at each phase's offsets, so any ratio
-/// `L / M` (reduced) gets exact phases; each phase is normalized to unit DC gain. ``shared(from:to:quality:)``
-/// keeps one bank per configuration for the life of the process: a gateway creates a resampler per session,
-/// and sessions then share a few hundred kilobytes of coefficients instead of each building its own. The lock
-/// that guards that cache is taken only when a resampler is created, never on the per-chunk path.
+/// A conversion is one stage: a **polyphase FIR** (equiripple or windowed sinc, exact phases for the reduced ratio
+/// `L / M`), or for an exact halving (48 kHz -> 24 kHz, 32 kHz -> 16 kHz, 16 kHz -> 8 kHz) a **÷2 half-band**
+/// when it is shorter: half its taps are zero and are skipped, and its equal ripples keep the passband flat to
+/// millionths of a dB.
+///
+/// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
+/// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
+/// (237 against 185 per output), because every computed output also pays a fixed cost (the dot product's final
+/// reduction and loop set-up, about 35 instructions at baseline x86-64), and the first stage computes two outputs
+/// per output. BENCHMARKS.md has the figures.
+///
+/// ``shared(from:to:quality:)`` keeps one bank per configuration for the life of the process: a gateway creates a
+/// resampler per session, and sessions then share the coefficients instead of each building its own. The lock that
+/// guards that cache is taken only when a resampler is created, never on the per-chunk path.
 public final class ResamplerFilter: @unchecked Sendable {   // immutable after init: safe to share
     /// Phases above this would make tables of many megabytes.
     public static let maximumPhases = 4096
@@ -117,33 +126,26 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     public let phases: Int
     /// Downsampling factor `M`.
     public let step: Int
-    /// Taps per output sample (a multiple of 8), spanning `taps` input samples.
-    public let taps: Int
-    /// `phases × taps` coefficients, phase-major: phase `p` weighs inputs `n - taps/2 + 1 ... n + taps/2` for the
-    /// output at input time `n + p / phases`. 64-byte aligned, so the dot product's loads of them fold into its
-    /// multiplies.
-    let coefficients: UnsafePointer<Float>
-    /// For each phase, the index of its only non-zero tap when the phase is a unit impulse (the output is then
-    /// a copy of one input sample), or -1. With the cutoff at the fold, an integer upsampler's phase 0 is one:
-    /// a third of 8 kHz -> 24 kHz outputs cost nothing.
-    let impulseTap: [Int]
-    /// For each phase, what follows the output that uses it: the next output's phase and how many input samples
-    /// its window starts later, so the per-output step needs no division.
-    let steps: [PhaseStep]
+    /// The polyphase stage, or nil when the ÷2 half-band does the conversion.
+    let polyphase: PolyphaseBank?
+    /// The ÷2 half-band, for an exact halving.
+    let halfband: HalfbandBank?
 
-    /// How the prototype was designed: `"equiripple"` (Parks–McClellan at every phase), `"equiripple/N"`
-    /// (Parks–McClellan at N phases, read between them by Lagrange interpolation, for ratios with many phases) or
-    /// `"kaiser"` (windowed sinc, when it is cheaper or no equiripple design fits).
+    /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"` or
+    /// `"halfband ÷2 (72 taps)"`.
     public let designMethod: String
+    /// Multiply-adds per output sample (a copied phase is free; a half-band's zeros are skipped).
+    public let multiplyAddsPerOutput: Double
+    /// The lookahead, in seconds: how far the output lags the input it has been given (half the filter).
+    public let latencySeconds: Double
 
-    /// Builds a filter bank (cost: `phases × taps` window evaluations, about 30 ns each).
+    /// Designs the filter (microseconds to a second, see ``ResamplerQuality``).
     ///
     /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
     public init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
         guard (1...SampleRate.maximumHertz).contains(input) else { throw .invalidRate(input) }
         guard (1...SampleRate.maximumHertz).contains(output) else { throw .invalidRate(output) }
-        let g = gcd(input, output)
-        let L = output / g, M = input / g
+        let (L, M) = reducedRatio(input, output)
         guard L <= Self.maximumPhases else { throw .ratioTooFine(input: input, output: output) }
         inputRate = input
         outputRate = output
@@ -151,134 +153,31 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         phases = L
         step = M
 
-        // All frequencies in cycles per input sample.
+        // All frequencies in cycles per input sample; the fold is the lower Nyquist frequency.
         let fold = Double(min(input, output)) / 2 / Double(input)
-        let pass = quality.passbandEdge * fold
-        let stop = quality.stopbandEdge * fold
+        let pass = quality.passbandEdge * fold, stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
-        // The cheaper of the two per output sample. A windowed sinc cut at the fold is a Nyquist filter: one
-        // phase in L is a plain copy, which makes it as cheap as equiripple for integer upsampling, and flatter.
-        let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
-        // (Only when upsampling: then the fold is the input's Nyquist and the sinc's zeros fall on input samples.)
-        let nyquist = output > input && abs((pass + stop) / 2 - fold) < 1e-12
-        // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc.
-        let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
-        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
-        let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
-        let taps = design.taps
-        self.taps = taps
-        designMethod = design.method
-
-        let coefficients = UnsafeMutableRawPointer.allocate(byteCount: 4 * L * taps, alignment: 64)
-            .bindMemory(to: Float.self, capacity: L * taps)
-        var impulseTap = [Int](repeating: -1, count: L)
-        for p in 0..<L {
-            var row = design.row(p)
-            let sum = row.reduce(0, +)
-            for j in 0..<taps { row[j] /= sum }
-            // Taps of 1e-12 and below are sin(pi k) rounding noise, far under float precision: a row that is
-            // otherwise a single 1 is an exact copy.
-            let big = row.indices.filter { abs(row[$0]) > 1e-12 }
-            if big.count == 1, abs(row[big[0]] - 1) < 1e-12 {
-                impulseTap[p] = big[0]
-                for j in 0..<taps { row[j] = j == big[0] ? 1 : 0 }
+        var halfband: HalfbandBank?
+        if input == 2 * output {
+            // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's,
+            // its stopband starts no later than the preset's. Kept when it has fewer non-zero taps.
+            let design = HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation)
+            if design.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
+                halfband = HalfbandBank(inputRate: input, design: design)
             }
-            for j in 0..<taps { coefficients[p * taps + j] = Float(row[j]) }
         }
-        self.coefficients = UnsafePointer(coefficients)
-        self.impulseTap = impulseTap
-        steps = (0..<L).map { p in
-            PhaseStep(next: Int32((p + M) % L), advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]),
-                      row: Int32(p * taps))
-        }
-    }
-
-    deinit { coefficients.deallocate() }
-
-    /// A prototype design: taps per phase and each phase's row (before normalization).
-    private struct Design {
-        let taps: Int
-        let method: String
-        let row: (Int) -> [Double]
-    }
-
-    /// Longest prototype designed by Remez exchange: its cost grows with the square of the length.
-    static let maximumEquirippleLength = 1535
-    /// Longest prototype designed for Lagrange interpolation (many phases): 12 phases of the `high` preset's taps.
-    static let maximumInterpolatedLength = 2047
-
-    /// An equiripple prototype with the fewest taps per phase (a multiple of 8) that keeps the passband within
-    /// ±0.035 dB and the stopband at `attenuation`; nil when even the interpolated design below cannot be made.
-    ///
-    /// Remez exchange costs the square of the prototype length, so ratios with many phases (44.1 kHz <-> 24 kHz
-    /// has 80) cannot be designed at full length in milliseconds. They are designed at `L0 >= 12` phases instead
-    /// and the continuous prototype is read between its samples by 12-point Lagrange interpolation: the
-    /// prototype's band occupies under 1/24 of its own rate there, where that interpolator's error is below
-    /// -140 dB, so the result keeps the equiripple's 1/3 fewer taps than a Kaiser window needs for the same figures.
-    private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design? {
-        let passRipple = 0.004                                   // ±0.035 dB: a third of the ±0.1 dB promise
-        let stopRipple = Double.pow(10, -attenuation / 20)
-        // Kaiser's estimate of an equiripple filter's length, in input samples (independent of the phase count).
-        let estimate = (-10 * Double.log10(passRipple * stopRipple) - 13) / (14.6 * (stop - pass)) + 1
-        var taps = max(8, Int(estimate.rounded()) / 8 * 8)
-        // Phases the Remez design runs at: all of them when short enough, else interpolate from fewer.
-        let fitting = (maximumInterpolatedLength + 1) / (taps + 16)
-        let L0 = L * (taps + 16) - 1 <= maximumEquirippleLength ? L : min(fitting, 12)
-        guard L0 == L || L0 >= 12, stop / Double(L0) < 0.5 else { return nil }
-        func attempt(_ taps: Int) -> [Double]? {
-            guard let result = remezLowpass(length: L0 * taps - 1, passbandEdge: pass / Double(L0),
-                                            stopbandEdge: stop / Double(L0), stopbandWeight: passRipple / stopRipple,
-                                            stopbandSlope: L0 < L),
-                  result.passbandRipple <= passRipple else { return nil }
-            return result.taps
-        }
-        var best: (Int, [Double])?
-        if let h = attempt(taps) {
-            best = (taps, h)
-            while taps > 8, let h = attempt(taps - 8) { taps -= 8; best = (taps, h) }
+        self.halfband = halfband
+        if let halfband {
+            polyphase = nil
+            designMethod = "\(halfband.designMethod) ÷2 (\(halfband.taps) taps)"
+            multiplyAddsPerOutput = Double(halfband.taps)
+            latencySeconds = Double(halfband.taps - 1) / Double(input)
         } else {
-            for _ in 0..<4 {
-                taps += 8
-                if let h = attempt(taps) { best = (taps, h); break }
-            }
-        }
-        guard let (t, h) = best else { return nil }
-        if L0 == L {
-            // Phase p's tap j sits (j + 1) L - 1 - p samples into the odd-length prototype (centre L t / 2 - 1).
-            return Design(taps: t, method: "equiripple") { p in
-                (0..<t).map { j in
-                    let index = (j + 1) * L - 1 - p
-                    return index < h.count ? h[index] : 0
-                }
-            }
-        }
-        // Tap j of phase p is the prototype at input time j + 1 - t/2 - p/L, which is L0 × that past its centre.
-        let centre = Double(L0 * t / 2 - 1)
-        return Design(taps: t, method: "equiripple/\(L0)") { p in
-            (0..<t).map { j in
-                lagrange(h, at: centre + (Double(j + 1 - t / 2) - Double(p) / Double(L)) * Double(L0))
-            }
-        }
-    }
-
-    /// A Kaiser-windowed sinc, evaluated analytically at each phase's offsets: any number of phases.
-    private static func kaiserDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design {
-        // Kaiser's estimate of the window length for this attenuation and transition width.
-        let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1
-        let taps = max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
-        let beta = attenuation > 50 ? 0.1102 * (attenuation - 8.7) : 0.5842 * Double.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
-        let cutoff = (pass + stop) / 2
-        let halfWidth = Double(taps) / 2
-        let i0Beta = besselI0(beta)
-        let first = -(taps / 2) + 1
-        return Design(taps: taps, method: "kaiser") { p in
-            let offset = Double(p) / Double(L)
-            return (0..<taps).map { j in
-                let tau = Double(first + j) - offset
-                let r = tau / halfWidth
-                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
-                return 2 * cutoff * sinc(2 * cutoff * tau) * window
-            }
+            let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: pass, stop: stop, attenuation: attenuation)
+            polyphase = bank
+            designMethod = "\(bank.designMethod) \(L)/\(M) (\(bank.taps) taps)"
+            multiplyAddsPerOutput = bank.cost
+            latencySeconds = Double(bank.taps / 2) / Double(input)
         }
     }
 
@@ -301,52 +200,4 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     }
 
     private static let cache = Mutex<[Key: ResamplerFilter]>([:])
-}
-
-/// One phase's bookkeeping, packed so the per-output step reads one 16-byte record.
-struct PhaseStep: Sendable {
-    /// The phase of the next output.
-    let next: Int32
-    /// Input samples between this output's window and the next one's.
-    let advance: Int32
-    /// The only non-zero tap when the phase is a unit impulse, or -1.
-    let impulse: Int32
-    /// Offset of the phase's coefficient row.
-    let row: Int32
-}
-
-private func gcd(_ a: Int, _ b: Int) -> Int {
-    var (a, b) = (a, b)
-    while b != 0 { (a, b) = (b, a % b) }
-    return a
-}
-
-func sinc(_ x: Double) -> Double {
-    abs(x) < 1e-12 ? 1 : Double.sin(.pi * x) / (.pi * x)
-}
-
-/// The modified Bessel function of the first kind, order 0, by its power series.
-func besselI0(_ x: Double) -> Double {
-    let q = x * x / 4
-    var term = 1.0, sum = 1.0, k = 1.0
-    while term > sum * 1e-17 {
-        term *= q / (k * k)
-        sum += term
-        k += 1
-    }
-    return sum
-}
-
-/// `samples` read at a fractional index by 12-point Lagrange interpolation (zeros outside the array).
-func lagrange(_ samples: [Double], at x: Double) -> Double {
-    let base = Int(x.rounded(.down))
-    if Double(base) == x { return samples.indices.contains(base) ? samples[base] : 0 }
-    let first = base - 5
-    var sum = 0.0
-    for k in first..<(first + 12) where samples.indices.contains(k) {
-        var weight = 1.0
-        for m in first..<(first + 12) where m != k { weight *= (x - Double(m)) / Double(k - m) }
-        sum += weight * samples[k]
-    }
-    return sum
 }

@@ -1,0 +1,240 @@
+import RealModule
+
+/// The coefficients of one polyphase FIR stage (`inputRate -> outputRate`, reduced ratio `L / M`): immutable, built
+/// once and shared read-only by every resampler of its configuration (``ResamplerFilter`` holds it).
+///
+/// The prototype is an equiripple (Parks–McClellan) or Kaiser-windowed-sinc low-pass at `L × inputRate`, whichever
+/// needs fewer multiply-adds per output, or an exact half-band for the ×2 interpolator; each phase is normalized to
+/// unit DC gain.
+final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe to share
+    let inputRate: Int
+    let outputRate: Int
+    /// Upsampling factor `L` of the reduced ratio `outputRate / inputRate = L / M`.
+    let phases: Int
+    /// Downsampling factor `M`.
+    let step: Int
+    /// Taps per output sample (a multiple of 8), spanning `taps` input samples.
+    let taps: Int
+    /// `phases × taps` coefficients, phase-major: phase `p` weighs inputs `n - taps/2 + 1 ... n + taps/2` for the
+    /// output at input time `n + p / phases`. 64-byte aligned, so the dot product's loads of them fold into its
+    /// multiplies.
+    let coefficients: UnsafePointer<Float>
+    /// For each phase, what follows the output that uses it: the next output's phase and how many input samples
+    /// its window starts later, so the per-output step needs no division. A phase that is a unit impulse (the
+    /// output is a copy of one input sample) says so, and costs nothing.
+    let steps: [PhaseStep]
+    /// `"equiripple"`, `"equiripple/N"` (designed at N phases, read between them by Lagrange interpolation),
+    /// `"kaiser"` or `"halfband"`.
+    let designMethod: String
+    /// Multiply-adds per output sample, averaged over the phases (impulse phases are free).
+    let cost: Double
+
+    /// A low-pass stage. `pass` and `stop` are in cycles per input sample; `nyquist` says the cutoff sits exactly
+    /// at the input's Nyquist frequency (integer upsampling), where a windowed sinc has free impulse phases.
+    convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double) {
+        let (L, M) = reducedRatio(inputRate, outputRate)
+        let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
+        // A windowed sinc cut at the input's Nyquist frequency is a Nyquist filter: one phase in L is a plain copy,
+        // which makes it as cheap as equiripple for integer upsampling, and flatter.
+        let nyquist = L > M && abs((pass + stop) / 2 - 0.5) < 1e-12
+        // Costs compared as multiply-adds per L outputs, in integers. A tie keeps the equiripple design: Remez
+        // exchange verifies its own ripples, while Kaiser's length formula flatters short windows.
+        let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
+        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
+        let design = equiripple.map { $0.taps * L <= kaiserCost ? $0 : kaiser } ?? kaiser
+        self.init(inputRate: inputRate, outputRate: outputRate, design: design)
+    }
+
+    /// The ×2 interpolator of a half-band filter: even outputs copy the input, odd ones take the half-band's
+    /// non-zero taps.
+    convenience init(interpolatingAt inputRate: Int, halfband: HalfbandDesign) {
+        let taps = halfband.taps.count
+        self.init(inputRate: inputRate, outputRate: 2 * inputRate, design: Design(taps: taps, method: halfband.method) { p in
+            p == 1 ? halfband.taps : (0..<taps).map { $0 == taps / 2 - 1 ? 1 : 0 }
+        })
+    }
+
+    private init(inputRate: Int, outputRate: Int, design: Design) {
+        let (L, M) = reducedRatio(inputRate, outputRate)
+        self.inputRate = inputRate
+        self.outputRate = outputRate
+        phases = L
+        step = M
+        let taps = design.taps
+        self.taps = taps
+        designMethod = design.method
+        let coefficients = UnsafeMutableRawPointer.allocate(byteCount: 4 * L * taps, alignment: 64)
+            .bindMemory(to: Float.self, capacity: L * taps)
+        var impulseTap = [Int](repeating: -1, count: L)
+        for p in 0..<L {
+            var row = design.row(p)
+            let sum = row.reduce(0, +)
+            for j in 0..<taps { row[j] /= sum }
+            // Taps of 1e-12 and below are sin(pi k) rounding noise, far under float precision: a row that is
+            // otherwise a single 1 is an exact copy.
+            let big = row.indices.filter { abs(row[$0]) > 1e-12 }
+            if big.count == 1, abs(row[big[0]] - 1) < 1e-12 {
+                impulseTap[p] = big[0]
+                for j in 0..<taps { row[j] = j == big[0] ? 1 : 0 }
+            }
+            for j in 0..<taps { coefficients[p * taps + j] = Float(row[j]) }
+        }
+        self.coefficients = UnsafePointer(coefficients)
+        steps = (0..<L).map { p in
+            PhaseStep(next: Int32((p + M) % L), advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]),
+                      row: Int32(p * taps))
+        }
+        cost = Double(taps * impulseTap.filter { $0 < 0 }.count) / Double(L)
+    }
+
+    deinit { coefficients.deallocate() }
+
+    /// A prototype design: taps per phase and each phase's row (before normalization).
+    struct Design {
+        let taps: Int
+        let method: String
+        let row: (Int) -> [Double]
+    }
+
+    /// Longest prototype designed by Remez exchange: its cost grows with the square of the length.
+    static let maximumEquirippleLength = 1535
+    /// Longest prototype designed for Lagrange interpolation (many phases): 12 phases of the `high` preset's taps.
+    static let maximumInterpolatedLength = 2047
+    /// Passband ripple of the equiripple designs: ±0.035 dB, a third of the presets' ±0.1 dB promise, which leaves
+    /// room for a second stage and float32 coefficients.
+    static let passRipple = 0.004
+
+    /// Kaiser's estimate of the taps (a multiple of 8) an equiripple stage needs; `pass` and `stop` in cycles per
+    /// input sample. ``ResamplerFilter`` plans its stages with it before designing any.
+    static func estimatedTaps(pass: Double, stop: Double, attenuation: Double) -> Int {
+        let stopRipple = Double.pow(10, -attenuation / 20)
+        let estimate = (-10 * Double.log10(passRipple * stopRipple) - 13) / (14.6 * (stop - pass)) + 1
+        return max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
+    }
+
+    /// An equiripple prototype with the fewest taps per phase (a multiple of 8) that keeps the passband within
+    /// ±0.035 dB and the stopband at `attenuation`; nil when even the interpolated design below cannot be made.
+    ///
+    /// Remez exchange costs the square of the prototype length, so ratios with many phases (44.1 kHz <-> 24 kHz
+    /// has 80) cannot be designed at full length in milliseconds. They are designed at `L0 >= 12` phases instead
+    /// and the continuous prototype is read between its samples by 12-point Lagrange interpolation: the
+    /// prototype's band occupies under 1/24 of its own rate there, where that interpolator's error is below
+    /// -140 dB, so the result keeps the equiripple's 1/3 fewer taps than a Kaiser window needs for the same figures.
+    private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design? {
+        let stopRipple = Double.pow(10, -attenuation / 20)
+        var taps = max(8, estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) - 8)
+        // Phases the Remez design runs at: all of them when short enough, else interpolate from fewer.
+        let fitting = (maximumInterpolatedLength + 1) / (taps + 16)
+        let L0 = L * (taps + 16) - 1 <= maximumEquirippleLength ? L : min(fitting, 12)
+        guard L0 == L || L0 >= 12, stop / Double(L0) < 0.5 else { return nil }
+        func attempt(_ taps: Int) -> [Double]? {
+            guard let result = remezLowpass(length: L0 * taps - 1, passbandEdge: pass / Double(L0),
+                                            stopbandEdge: stop / Double(L0), stopbandWeight: passRipple / stopRipple,
+                                            stopbandSlope: L0 < L),
+                  result.passbandRipple <= passRipple else { return nil }
+            return result.taps
+        }
+        var best: (Int, [Double])?
+        if let h = attempt(taps) {
+            best = (taps, h)
+            while taps > 8, let h = attempt(taps - 8) { taps -= 8; best = (taps, h) }
+        } else {
+            for _ in 0..<4 {
+                taps += 8
+                if let h = attempt(taps) { best = (taps, h); break }
+            }
+        }
+        guard let (t, h) = best else { return nil }
+        if L0 == L {
+            // Phase p's tap j sits (j + 1) L - 1 - p samples into the odd-length prototype (centre L t / 2 - 1).
+            return Design(taps: t, method: "equiripple") { p in
+                (0..<t).map { j in
+                    let index = (j + 1) * L - 1 - p
+                    return index < h.count ? h[index] : 0
+                }
+            }
+        }
+        // Tap j of phase p is the prototype at input time j + 1 - t/2 - p/L, which is L0 × that past its centre.
+        let centre = Double(L0 * t / 2 - 1)
+        return Design(taps: t, method: "equiripple/\(L0)") { p in
+            (0..<t).map { j in
+                lagrange(h, at: centre + (Double(j + 1 - t / 2) - Double(p) / Double(L)) * Double(L0))
+            }
+        }
+    }
+
+    /// A Kaiser-windowed sinc, evaluated analytically at each phase's offsets: any number of phases.
+    private static func kaiserDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design {
+        // Kaiser's estimate of the window length for this attenuation and transition width.
+        let estimate = (attenuation - 7.95) / (14.36 * (stop - pass)) + 1
+        let taps = max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
+        let beta = kaiserBeta(attenuation)
+        let cutoff = (pass + stop) / 2
+        let halfWidth = Double(taps) / 2
+        let i0Beta = besselI0(beta)
+        let first = -(taps / 2) + 1
+        return Design(taps: taps, method: "kaiser") { p in
+            let offset = Double(p) / Double(L)
+            return (0..<taps).map { j in
+                let tau = Double(first + j) - offset
+                let r = tau / halfWidth
+                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                return 2 * cutoff * sinc(2 * cutoff * tau) * window
+            }
+        }
+    }
+}
+
+/// One phase's bookkeeping, packed so the per-output step reads one 16-byte record.
+struct PhaseStep: Sendable {
+    /// The phase of the next output.
+    let next: Int32
+    /// Input samples between this output's window and the next one's.
+    let advance: Int32
+    /// The only non-zero tap when the phase is a unit impulse, or -1.
+    let impulse: Int32
+    /// Offset of the phase's coefficient row.
+    let row: Int32
+}
+
+/// `(L, M)` with `output / input = L / M` reduced.
+func reducedRatio(_ input: Int, _ output: Int) -> (Int, Int) {
+    var (a, b) = (input, output)
+    while b != 0 { (a, b) = (b, a % b) }
+    return (output / a, input / a)
+}
+
+/// Kaiser's window shape parameter for a stopband attenuation in dB.
+func kaiserBeta(_ attenuation: Double) -> Double {
+    attenuation > 50 ? 0.1102 * (attenuation - 8.7) : 0.5842 * Double.pow(attenuation - 21, 0.4) + 0.07886 * (attenuation - 21)
+}
+
+func sinc(_ x: Double) -> Double {
+    abs(x) < 1e-12 ? 1 : Double.sin(.pi * x) / (.pi * x)
+}
+
+/// The modified Bessel function of the first kind, order 0, by its power series.
+func besselI0(_ x: Double) -> Double {
+    let q = x * x / 4
+    var term = 1.0, sum = 1.0, k = 1.0
+    while term > sum * 1e-17 {
+        term *= q / (k * k)
+        sum += term
+        k += 1
+    }
+    return sum
+}
+
+/// `samples` read at a fractional index by 12-point Lagrange interpolation (zeros outside the array).
+func lagrange(_ samples: [Double], at x: Double) -> Double {
+    let base = Int(x.rounded(.down))
+    if Double(base) == x { return samples.indices.contains(base) ? samples[base] : 0 }
+    let first = base - 5
+    var sum = 0.0
+    for k in first..<(first + 12) where samples.indices.contains(k) {
+        var weight = 1.0
+        for m in first..<(first + 12) where m != k { weight *= (x - Double(m)) / Double(k - m) }
+        sum += weight * samples[k]
+    }
+    return sum
+}
