@@ -37,11 +37,11 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         // A windowed sinc cut at the input's Nyquist frequency is a Nyquist filter: one phase in L is a plain copy,
         // which makes it as cheap as equiripple for integer upsampling, and flatter.
         let nyquist = L > M && abs((pass + stop) / 2 - 0.5) < 1e-12
-        // Costs compared as multiply-adds per L outputs, in integers. A tie keeps the equiripple design: Remez
-        // exchange verifies its own ripples, while Kaiser's length formula flatters short windows.
+        // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc (its
+        // copied phase also skips the fixed cost of a dot product).
         let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
         let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
-        let design = equiripple.map { $0.taps * L <= kaiserCost ? $0 : kaiser } ?? kaiser
+        let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
         self.init(inputRate: inputRate, outputRate: outputRate, design: design)
     }
 

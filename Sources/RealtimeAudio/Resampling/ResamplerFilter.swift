@@ -15,7 +15,7 @@ import Synchronization
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
 /// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 78 / 128 / 79 / 99 / 98 |
-/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 83 / 185 / 84 / 130 / 129 |
+/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 83 / 185 / 84 / 112 / 129 |
 /// | `high`  | 0.93 fold | −131.8 dB | 5.0 ms | ≤ 2.9 ms | 120 / 284 / 121 / 192 / 205 |
 ///
 /// Filter banks are designed once per process and configuration (`shared`): microseconds to milliseconds for most
