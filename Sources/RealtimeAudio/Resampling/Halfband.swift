@@ -49,19 +49,8 @@ struct HalfbandDesign: Sendable {
         }
         func meets(_ g: [Double]) -> Bool { Self.stopbandLevel(normalized(g), from: stop) <= -attenuation }
         // The shortest count (a multiple of 8) that meets the attenuation, searched from the estimate.
-        func shortest(_ design: (Int) -> [Double]?) -> [Double]? {
-            var count = estimate
-            var best: [Double]?
-            if let g = design(count), meets(g) {
-                best = g
-                while count > 8, let g = design(count - 8), meets(g) { count -= 8; best = g }
-            } else {
-                for _ in 0..<6 {
-                    count += 8
-                    if let g = design(count), meets(g) { best = g; break }
-                }
-            }
-            return best
+        func shortest(_ design: @escaping (Int) -> [Double]?) -> [Double]? {
+            shortestLength(from: estimate) { count in design(count).flatMap { meets($0) ? $0 : nil } }?.1
         }
         if let g = shortest(remez) {
             taps = normalized(g)
@@ -230,22 +219,21 @@ struct HalfbandDecimator {
 }
 
 /// Appends `count` samples alternately to `even` and `odd` (starting with `odd` when `oddFirst`), NaN and ±infinity
-/// as 0. Eight samples at a time: the two halves are one shuffle each.
+/// as 0 (``zeroNonFinite``, as the polyphase path). Eight samples at a time: the two halves are one shuffle each.
 @inline(__always)
 private func split(_ source: UnsafePointer<Float>, _ count: Int, odd: UnsafeMutablePointer<Float>, _ oddCount: inout Int,
                    even: UnsafeMutablePointer<Float>, _ evenCount: inout Int, oddFirst: Bool) {
+    let firstEven = even + evenCount, firstOdd = odd + oddCount
     var src = source, remaining = count
+    var e = firstEven, o = firstOdd
     if oddFirst, remaining > 0 {
-        let v = src.pointee
-        odd[oddCount] = v - v == 0 ? v : 0
-        oddCount += 1
+        o.pointee = src.pointee
+        o += 1
         src += 1
         remaining -= 1
     }
-    var e = even + evenCount, o = odd + oddCount
     while remaining >= 8 {
-        var v = UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
-        v.replace(with: 0, where: .!((v - v) .== 0))
+        let v = UnsafeRawPointer(src).loadUnaligned(as: SIMD8<Float>.self)
         UnsafeMutableRawPointer(e).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
         UnsafeMutableRawPointer(o).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
         e += 4
@@ -253,20 +241,20 @@ private func split(_ source: UnsafePointer<Float>, _ count: Int, odd: UnsafeMuta
         src += 8
         remaining -= 8
     }
-    while remaining >= 2 {
-        let a = src[0], b = src[1]
-        e.pointee = a - a == 0 ? a : 0
-        o.pointee = b - b == 0 ? b : 0
+    while remaining > 0 {
+        e.pointee = src.pointee
         e += 1
-        o += 1
-        src += 2
-        remaining -= 2
+        src += 1
+        remaining -= 1
+        if remaining > 0 {
+            o.pointee = src.pointee
+            o += 1
+            src += 1
+            remaining -= 1
+        }
     }
-    if remaining == 1 {
-        let a = src.pointee
-        e.pointee = a - a == 0 ? a : 0
-        e += 1
-    }
+    zeroNonFinite(firstEven, e - firstEven)
+    zeroNonFinite(firstOdd, o - firstOdd)
     evenCount = e - even
     oddCount = o - odd
 }

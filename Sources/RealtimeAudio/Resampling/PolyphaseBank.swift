@@ -122,7 +122,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// -140 dB, so the result keeps the equiripple's 1/3 fewer taps than a Kaiser window needs for the same figures.
     private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design? {
         let stopRipple = Double.pow(10, -attenuation / 20)
-        var taps = max(8, estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) - 8)
+        let taps = max(8, estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) - 8)
         // Phases the Remez design runs at: all of them when short enough, else interpolate from fewer.
         let fitting = (maximumInterpolatedLength + 1) / (taps + 16)
         let L0 = L * (taps + 16) - 1 <= maximumEquirippleLength ? L : min(fitting, 12)
@@ -134,16 +134,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
                   result.passbandRipple <= passRipple else { return nil }
             return result.taps
         }
-        var best: (Int, [Double])?
-        if let h = attempt(taps) {
-            best = (taps, h)
-            while taps > 8, let h = attempt(taps - 8) { taps -= 8; best = (taps, h) }
-        } else {
-            for _ in 0..<4 {
-                taps += 8
-                if let h = attempt(taps) { best = (taps, h); break }
-            }
-        }
+        let best = shortestLength(from: taps, attempt)
         guard let (t, h) = best else { return nil }
         if L0 == L {
             // Phase p's tap j sits (j + 1) L - 1 - p samples into the odd-length prototype (centre L t / 2 - 1).
@@ -195,6 +186,22 @@ struct PhaseStep: Sendable {
     let impulse: Int32
     /// Offset of the phase's coefficient row.
     let row: Int32
+}
+
+/// The shortest length (a multiple of 8) for which `attempt` gives a design, searched from `start`: down while
+/// designs keep coming, else up to six steps of 8. Returns the length and its design.
+func shortestLength(from start: Int, _ attempt: (Int) -> [Double]?) -> (Int, [Double])? {
+    var length = start
+    if let first = attempt(length) {
+        var best = (length, first)
+        while length > 8, let shorter = attempt(length - 8) { length -= 8; best = (length, shorter) }
+        return best
+    }
+    for _ in 0..<6 {
+        length += 8
+        if let design = attempt(length) { return (length, design) }
+    }
+    return nil
 }
 
 /// `(L, M)` with `output / input = L / M` reduced.
