@@ -39,6 +39,14 @@ func sinApprox(_ x: Double) -> Double {
 
 var produced = 0
 switch kind {
+case "design":
+    // The plan of every benchmarked pair: design, multiplies per output, lookahead.
+    for quality in ResamplerQuality.allCases {
+        for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000)] {
+            let f = try ResamplerFilter(from: a, to: b, quality: quality)
+            print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
+        }
+    }
 case "resample":
     let input = Int(args[1])!, output = Int(args[2])!
     let quality = try ResamplerQuality(name: args[3])

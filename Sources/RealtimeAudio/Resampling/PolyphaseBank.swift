@@ -4,8 +4,7 @@ import RealModule
 /// once and shared read-only by every resampler of its configuration (``ResamplerFilter`` holds it).
 ///
 /// The prototype is an equiripple (Parks–McClellan) or Kaiser-windowed-sinc low-pass at `L × inputRate`, whichever
-/// needs fewer multiply-adds per output, or an exact half-band for the ×2 interpolator; each phase is normalized to
-/// unit DC gain.
+/// needs fewer multiply-adds per output; each phase is normalized to unit DC gain.
 final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe to share
     let inputRate: Int
     let outputRate: Int
@@ -24,13 +23,12 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// output is a copy of one input sample) says so, and costs nothing.
     let steps: [PhaseStep]
     /// `"equiripple"`, `"equiripple/N"` (designed at N phases, read between them by Lagrange interpolation),
-    /// `"kaiser"` or `"halfband"`.
+    /// or `"kaiser"`.
     let designMethod: String
     /// Multiply-adds per output sample, averaged over the phases (impulse phases are free).
     let cost: Double
 
-    /// A low-pass stage. `pass` and `stop` are in cycles per input sample; `nyquist` says the cutoff sits exactly
-    /// at the input's Nyquist frequency (integer upsampling), where a windowed sinc has free impulse phases.
+    /// A low-pass stage. `pass` and `stop` are in cycles per input sample.
     convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double) {
         let (L, M) = reducedRatio(inputRate, outputRate)
         let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
@@ -43,15 +41,6 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
         let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
         self.init(inputRate: inputRate, outputRate: outputRate, design: design)
-    }
-
-    /// The ×2 interpolator of a half-band filter: even outputs copy the input, odd ones take the half-band's
-    /// non-zero taps.
-    convenience init(interpolatingAt inputRate: Int, halfband: HalfbandDesign) {
-        let taps = halfband.taps.count
-        self.init(inputRate: inputRate, outputRate: 2 * inputRate, design: Design(taps: taps, method: halfband.method) { p in
-            p == 1 ? halfband.taps : (0..<taps).map { $0 == taps / 2 - 1 ? 1 : 0 }
-        })
     }
 
     private init(inputRate: Int, outputRate: Int, design: Design) {

@@ -1,8 +1,9 @@
 /// A streaming, band-limited sample-rate converter between any two integer rates.
 ///
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
-/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`, or a ÷2 half-band for
-///   an exact halving when that is shorter.
+/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; an integer decimation
+///   computes four outputs per vector with the symmetric filter folded, on a ÷2 half-band for an exact halving
+///   when that is shorter.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
@@ -20,9 +21,9 @@ public struct Resampler: Sendable {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
-    /// The polyphase stage, or the ÷2 half-band (see ``ResamplerFilter``).
+    /// The polyphase stage, or the folded decimator (see ``ResamplerFilter``).
     private var polyphase: PolyphaseStage?
-    private var halfband: HalfbandDecimator?
+    private var folded: FoldedDecimator?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -36,7 +37,7 @@ public struct Resampler: Sendable {
     public init(filter: ResamplerFilter) {
         self.filter = filter
         polyphase = filter.polyphase.map(PolyphaseStage.init)
-        halfband = filter.halfband.map(HalfbandDecimator.init)
+        folded = filter.folded.map(FoldedDecimator.init)
     }
 
     /// The input rate in hertz.
@@ -52,18 +53,18 @@ public struct Resampler: Sendable {
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { polyphase?.consumed ?? halfband!.consumed }
+    public var inputCount: Int { polyphase?.consumed ?? folded!.consumed }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { polyphase?.produced ?? halfband!.produced }
+    public var outputCount: Int { polyphase?.produced ?? folded!.produced }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
-        polyphase?.outputCapacity(forInput: count) ?? halfband!.outputCapacity(forInput: count)
+        polyphase?.outputCapacity(forInput: count) ?? folded!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
-    public var pendingOutputCount: Int { polyphase?.pendingOutputCount ?? halfband!.pendingOutputCount }
+    public var pendingOutputCount: Int { polyphase?.pendingOutputCount ?? folded!.pendingOutputCount }
 
     /// Converts a chunk.
     ///
@@ -76,7 +77,7 @@ public struct Resampler: Sendable {
         _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
     ) -> (consumed: Int, produced: Int) {
         if polyphase != nil { return polyphase!.process(input, into: output) }
-        return halfband!.process(input, into: output)
+        return folded!.process(input, into: output)
     }
 
     /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
@@ -89,17 +90,17 @@ public struct Resampler: Sendable {
         precondition(output.count >= owed, "Resampler.finish: output buffer too small")
         let room = UnsafeMutableBufferPointer(rebasing: output[..<owed])
         if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
-        return halfband!.finish(into: room, count: owed)
+        return folded!.finish(into: room, count: owed)
     }
 
     /// Drops the history and starts a new stream (barge-in). Allocation-free.
     public mutating func reset() {
         polyphase?.reset()
-        halfband?.reset()
+        folded?.reset()
     }
 }
 
-/// The streaming state of one polyphase filter. Like ``HalfbandDecimator``: `process` consumes input until it runs
+/// The streaming state of one polyphase filter, one output per dot product. Like ``FoldedDecimator``: `process` consumes input until it runs
 /// out or the output is full (a full output still takes the input that completes no further output), and
 /// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
 struct PolyphaseStage {

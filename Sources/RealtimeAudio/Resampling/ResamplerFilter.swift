@@ -101,10 +101,13 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// The filters of one (input rate, output rate, quality): immutable, built once and shared read-only by every
 /// ``Resampler`` with that configuration.
 ///
-/// A conversion is one stage: a **polyphase FIR** (equiripple or windowed sinc, exact phases for the reduced ratio
-/// `L / M`), or for an exact halving (48 kHz -> 24 kHz, 32 kHz -> 16 kHz, 16 kHz -> 8 kHz) a **÷2 half-band**
-/// when it is shorter: half its taps are zero and are skipped, and its equal ripples keep the passband flat to
-/// millionths of a dB.
+/// A conversion is one FIR stage (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run one
+/// of two ways:
+/// - an **integer decimation** (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz `high`) runs the
+///   ``FoldedDecimator``: four consecutive outputs per vector, the symmetric filter folded so a pair of taps costs
+///   one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter (half its taps are zero
+///   and are skipped, its equal ripples keep the passband flat to millionths of a dB);
+/// - every other ratio runs the **polyphase** stage, one dot product per output (``PolyphaseStage``).
 ///
 /// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
 /// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
@@ -126,15 +129,16 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     public let phases: Int
     /// Downsampling factor `M`.
     public let step: Int
-    /// The polyphase stage, or nil when the ÷2 half-band does the conversion.
+    /// The one-output-at-a-time polyphase stage (ratios with many phases, such as 44.1 kHz <-> 24 kHz), or nil.
     let polyphase: PolyphaseBank?
-    /// The ÷2 half-band, for an exact halving.
-    let halfband: HalfbandBank?
+    /// The folded four-outputs-per-vector decimator (``FoldedDecimatorBank``: `L = 1`), or nil.
+    let folded: FoldedDecimatorBank?
 
     /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"` or
     /// `"halfband ÷2 (72 taps)"`.
     public let designMethod: String
-    /// Multiply-adds per output sample (a copied phase is free; a half-band's zeros are skipped).
+    /// Multiplies per output sample (a copied phase is free; a half-band's zeros are skipped; a folded decimator
+    /// multiplies once per pair of taps).
     public let multiplyAddsPerOutput: Double
     /// The lookahead, in seconds: how far the output lags the input it has been given (half the filter).
     public let latencySeconds: Double
@@ -157,27 +161,32 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         let fold = Double(min(input, output)) / 2 / Double(input)
         let pass = quality.passbandEdge * fold, stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
-        var halfband: HalfbandBank?
-        if input == 2 * output {
-            // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's,
-            // its stopband starts no later than the preset's. Kept when it has fewer non-zero taps.
-            let design = HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation)
-            if design.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
-                halfband = HalfbandBank(inputRate: input, design: design)
-            }
-        }
-        self.halfband = halfband
-        if let halfband {
+        // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's, its
+        // stopband starts no later than the preset's. An exact halving takes it when it has fewer non-zero taps.
+        let halfband = input == 2 * output
+            ? HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation) : nil
+        if let halfband, halfband.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
+            let bank = FoldedDecimatorBank(halfband: halfband)
+            folded = bank
             polyphase = nil
-            designMethod = "\(halfband.designMethod) ÷2 (\(halfband.taps) taps)"
-            multiplyAddsPerOutput = Double(halfband.taps)
-            latencySeconds = Double(halfband.taps - 1) / Double(input)
+            designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
+            multiplyAddsPerOutput = bank.cost
+            latencySeconds = Double(bank.lookahead) / Double(input)
         } else {
             let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: pass, stop: stop, attenuation: attenuation)
-            polyphase = bank
             designMethod = "\(bank.designMethod) \(L)/\(M) (\(bank.taps) taps)"
-            multiplyAddsPerOutput = bank.cost
-            latencySeconds = Double(bank.taps / 2) / Double(input)
+            if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
+               let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
+                folded = decimator
+                polyphase = nil
+                multiplyAddsPerOutput = decimator.cost
+                latencySeconds = Double(decimator.lookahead) / Double(input)
+            } else {
+                folded = nil
+                polyphase = bank
+                multiplyAddsPerOutput = bank.cost
+                latencySeconds = Double(bank.taps / 2) / Double(input)
+            }
         }
     }
 
