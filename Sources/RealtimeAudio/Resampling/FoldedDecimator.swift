@@ -1,32 +1,35 @@
 /// A decimator by an integer `M` (`L = 1`: 24k -> 8k, 48k -> 16k, and the ÷2 half-band for 48k -> 24k) laid out
-/// to compute four consecutive outputs per vector with its symmetric filter folded.
+/// to compute sixteen consecutive outputs per pass, four per vector, with its symmetric filter folded.
 ///
 /// Why: the one-output dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output
-/// on top of its taps. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart, so with the input
-/// split into `M` streams (stream `r` holds `x[iM + r]`) their four windows are one four-sample vector per tap, and
-/// no reduction is left. The filter is symmetric, so output `k` is `Σ h[d] (x[kM + d] + x[kM - d])`: the two
-/// samples a coefficient weighs are added before the multiply, halving the multiplies.
+/// on top of its taps. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart: with the input
+/// **expanded** so that vector `E[p]` holds `x[p], x[p + M], x[p + 2M], x[p + 3M]`, their four windows are one
+/// vector per tap, `E[kM + d]`, and no reduction is left. The filter is symmetric, so the four outputs are
+/// `Σ h[d] (E[kM + d] + E[kM - d])`: the two vectors a coefficient weighs are added before the multiply, halving
+/// the multiplies. `E` is kept once in order and once reversed, so both terms walk forward at one index through
+/// aligned memory: a pair of taps for four outputs is an aligned load, an add and a multiply taking their second
+/// operands from memory, and an add (four instructions at baseline x86-64).
 ///
-/// Each stream is also kept **expanded**, vector `m` holding samples `m ... m + 3`, once in order and once in
-/// reverse order. The two samples of a fold then sit at the same index of two arrays of aligned vectors, and one
-/// pair of taps for four outputs is an aligned load, an add and a multiply taking their second operands straight
-/// from memory, and an add: four instructions at baseline x86-64, one index stepping all three arrays. (The plain
-/// layout needs two unaligned loads and three pointers: measured 1.6 instructions per pair and output against 1.2.)
+/// `E` is stored as `G` interleaved streams (`E[p]` in stream `p mod G`): `G = 1` walks every tap in one run; a
+/// half-band (`G = M = 2`) puts its zero taps in a stream of their own, which the walk skips.
 ///
-/// Each output is the same sequence of lane-wise operations wherever it falls in a group of four, so the result
-/// does not depend on the chunking.
+/// The input is first dealt to `M` streams (stream `r` holds `x[iM + r]`), from which each vector is one unaligned
+/// load. Each output is the same sequence of lane-wise operations wherever it falls in a group, so the result does
+/// not depend on the chunking.
 final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init: safe to share
     /// Largest `M` this layout takes (the input is dealt to `M` streams).
     static let maximumStep = 8
 
     /// The downsampling factor.
     let step: Int
+    /// Streams of the expanded input (1, or `step` when a residue class of the taps is all zero).
+    let groups: Int
     /// Input samples past an output's own position (`k M`) that it reads.
     let lookahead: Int
-    /// Stream offset, relative to a group's first output, of the earliest sample any run reads (<= 0).
+    /// Input-stream offset, relative to a group's first output, of the earliest sample any run reads (<= 0).
     let firstOffset: Int
-    /// Samples (or vectors) per stream in the history, and how many of them hold data; the rest is read, never
-    /// used, by the lanes of a group past the last ready output.
+    /// Samples per input stream in the history, and how many of them hold data; the rest is read, never used, by
+    /// the lanes of a group past the last ready output. Each expanded stream has `step / groups × stride` vectors.
     let stride: Int
     let capacity: Int
     /// Broadcast coefficients (each repeated in four lanes, so a multiply takes them straight from memory).
@@ -35,14 +38,20 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
     /// Multiplies per output sample.
     let cost: Double
 
-    /// Pairs of taps `d = r + tM` (`t < count`): lane `j` of the group at stream index `q` adds
-    /// `c[t] × (x[(q + j + t) M + r] + x[(q + j - t) M - r])`, read from stream `r` in order and stream `(M - r) mod M`
-    /// in reverse.
+    /// Pairs of taps `d = r + tG` (`t < count`): lane `j` of vector `g` of the group at input-stream index `q` adds
+    /// `c[t] × (E[(q + 4g + j) M + d] + E[(q + 4g + j) M - d])`, the first read in order from expanded stream `r`,
+    /// the second from expanded stream `(G - r) mod G` reversed.
     struct Run {
-        /// Vector offsets of the forward stream and of the reversed stream (at `q = 0`).
+        /// Vector offsets (at `q = 0`) in the forward and the reversed expanded history, and of the coefficients,
+        /// each also one vector on: the kernel takes two pairs per step, and offsets read from memory keep LLVM
+        /// from relating the adjacent vectors (when it sees them, its vectorizer splits them into lanes and shuffles
+        /// them back together, twice the instructions).
         let forward: Int
         let backward: Int
         let coefficient: Int
+        let forwardNext: Int
+        let backwardNext: Int
+        let coefficientNext: Int
         let count: Int
     }
 
@@ -61,29 +70,41 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
         else { return nil }
         step = M
         lookahead = reach
-        // d = r + tM reads stream r at index q + t and stream (M - r) mod M at q - t (r = 0) or q - t - 1. The
-        // centre is the d = 0 term of stream 0 at half weight: (x + x) × h/2 is exactly x × h.
+        // The folded taps; the centre is d = 0 at half weight: (x + x) × h/2 is exactly x × h.
+        let folded = (0...reach).map { d in d == 0 ? row[centre] / 2 : (tap(centre + d) + tap(centre - d)) / 2 }
+        // M streams when a residue class of d >= 1 is all zero (a half-band's even taps), else one.
+        let sparse = M > 1 && reach >= M && (0..<M).contains { r in
+            Swift.stride(from: r == 0 ? M : r, through: reach, by: M).allSatisfy { folded[$0] == 0 }
+        }
+        let G = sparse ? M : 1
+        groups = G
+        let perStream = M / G   // expanded vectors per input-stream index
         var pending: [(r: Int, back: Int, values: [Float])] = []
-        for r in 0..<M {
-            var values = Swift.stride(from: r, through: reach, by: M).map { d in
-                d == 0 ? row[centre] / 2 : (tap(centre + d) + tap(centre - d)) / 2
-            }
+        for r in 0..<G {
+            var values = Swift.stride(from: r, through: reach, by: G).map { folded[$0] }
             while values.last == 0 { values.removeLast() }
             if values.isEmpty { continue }
-            // Even lengths: the kernel takes pairs two at a time (a zero pair reads, and adds, nothing).
+            // Even lengths: the kernel takes two pairs per step (a zero pair reads, and adds, nothing).
             if values.count % 2 == 1 { values.append(0) }
+            // E[qM - r - tG] is in stream (G - r) mod G at index q M/G - t - (r > 0 ? 1 : 0).
             pending.append((r, r == 0 ? 0 : -1, values))
         }
-        let longest = pending.map { $0.values.count }.max() ?? 1
-        firstOffset = -longest
-        let span = 2 * longest + 4
+        let longest = pending.map { $0.values.count }.max() ?? 2
+        // The reversed walk reaches longest vectors back: that many input-stream positions, plus one.
+        firstOffset = -((longest + perStream - 1) / perStream) - 1
+        // Lanes reach 15 outputs on, the forward walk `longest` vectors.
+        let span = -firstOffset + 16 + (longest + perStream - 1) / perStream + 4
         capacity = span + Self.block / M + 4
-        stride = (capacity + span + 8 + 3) / 4 * 4
+        stride = capacity + span + 8
+        let vectors = perStream * stride   // per expanded stream
         var runs: [Run] = [], coefficients: [Float] = []
         for run in pending {
-            // Reversed position of stream index m is stride - 1 - m.
-            runs.append(Run(forward: run.r * stride, backward: ((M - run.r) % M) * stride + stride - 1 - run.back,
-                            coefficient: coefficients.count, count: run.values.count))
+            // The reversed copies follow the G forward streams: index e of stream g is at (G + g + 1) × vectors - 1 - e.
+            let forward = run.r * vectors
+            let backward = (G + (G - run.r) % G + 1) * vectors - 1 - run.back
+            runs.append(Run(forward: forward, backward: backward, coefficient: coefficients.count,
+                            forwardNext: forward + 1, backwardNext: backward + 1, coefficientNext: coefficients.count + 1,
+                            count: run.values.count))
             coefficients += run.values
         }
         self.runs = runs
@@ -111,10 +132,10 @@ struct FoldedDecimator {
     let bank: FoldedDecimatorBank
     /// `M` streams `bank.stride` floats apart; position `i` of stream `r` holds input `(base + i) M + r`.
     private var samples: [Float]
-    /// The expanded streams: `M` in order (position `i` holds samples `i ... i + 3`), then `M` reversed (position
-    /// `stride - 1 - i` holds the same vector).
+    /// The expanded input: `G` streams in order, then the same `G` streams reversed (see ``FoldedDecimatorBank``).
+    /// Expanded index `e` of stream `g` covers `E[(base M/G + e) G + g]`.
     private var vectors: [SIMD4<Float>]
-    /// Stream index at position 0 (negative at the start: the zeros before the stream).
+    /// Input-stream index at position 0 (negative at the start: the zeros before the stream).
     private var base: Int
     private(set) var consumed = 0
     private(set) var produced = 0
@@ -136,6 +157,7 @@ struct FoldedDecimator {
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let M = bank.step, S = bank.stride, lookahead = bank.lookahead
+        let G = bank.groups, perStream = M / G, W = perStream * S
         // State in locals: stored properties mutated inside the buffer closures would pay a dynamic exclusivity
         // check per access.
         var base = self.base, consumed = self.consumed, produced = self.produced
@@ -161,13 +183,17 @@ struct FoldedDecimator {
                     let keep = min(produced + bank.firstOffset, consumed / M)
                     let drop = keep - base
                     if drop > 0 {
+                        let most = (consumed + M - 1) / M - base   // stream 0 has the most samples
                         for r in 0..<M {
                             let count = (consumed - r + M - 1) / M - base
-                            if count > drop {
-                                (x + r * S).update(from: x + r * S + drop, count: count - drop)
-                                (v + r * S).update(from: v + r * S + drop, count: count - drop)
-                                let reversed = v + (M + r) * S + S - count
-                                (reversed + drop).update(from: reversed, count: count - drop)
+                            if count > drop { (x + r * S).update(from: x + r * S + drop, count: count - drop) }
+                        }
+                        if most > drop {
+                            let kept = (most - drop) * perStream, shift = drop * perStream
+                            for g in 0..<G {
+                                (v + g * W).update(from: v + g * W + shift, count: kept)
+                                let reversed = v + (G + g + 1) * W - most * perStream
+                                (reversed + shift).update(from: reversed, count: kept)
                             }
                         }
                         base = keep
@@ -211,31 +237,51 @@ struct FoldedDecimator {
 }
 
 extension FoldedDecimatorBank {
-    /// Writes `count` outputs, the first at stream position `at`, eight at a time (two vectors share each
+    /// Writes `count` outputs, the first at input-stream position `at`, sixteen at a time (four vectors share each
     /// coefficient load and the set-up of each run).
     @inline(__always)
     func compute(_ v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
-        let c = coefficients, reversed = v + step &* stride
-        func group(_ at: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-            var low = SIMD4<Float>(), high = SIMD4<Float>()
-            for run in runs {
-                let (l, h) = foldedRun(v + (run.forward &+ at), reversed + (run.backward &- at), c + run.coefficient, run.count)
-                low += l
-                high += h
+        // The distance between the four vectors of a group as a constant, so it folds into the loads' addresses:
+        // as a variable, the kernel needs more base registers than x86-64 has, and reloads them every step.
+        switch step / groups {
+        case 1: computeGroups(v, at: at, count: count, into: out, lane: 1)
+        case 2: computeGroups(v, at: at, count: count, into: out, lane: 2)
+        case 3: computeGroups(v, at: at, count: count, into: out, lane: 3)
+        case 4: computeGroups(v, at: at, count: count, into: out, lane: 4)
+        case 6: computeGroups(v, at: at, count: count, into: out, lane: 6)
+        case 8: computeGroups(v, at: at, count: count, into: out, lane: 8)
+        case let lane: computeGroups(v, at: at, count: count, into: out, lane: lane)
+        }
+    }
+
+    /// ``compute(_:at:count:into:)`` with `lane = step / groups` vectors per output.
+    @inline(__always)
+    private func computeGroups(_ v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, count: Int,
+                               into out: UnsafeMutablePointer<Float>, lane: Int) {
+        let c = coefficients, shift = at &* lane
+        @inline(__always)
+        func group(_ shift: Int) -> OutputBlock {
+            var sum = OutputBlock()
+            runs.withUnsafeBufferPointer { runs in
+                for run in runs {
+                    sum.add(foldedRun(v + (run.forward &+ shift), v + (run.backward &- shift), c + run.coefficient,
+                                      v + (run.forwardNext &+ shift), v + (run.backwardNext &- shift),
+                                      c + run.coefficientNext, lane, run.count))
+                }
             }
-            return (low, high)
+            return sum
         }
         var k = 0
-        while k + 8 <= count {
-            let (low, high) = group(at &+ k)
-            UnsafeMutableRawPointer(out + k).storeBytes(of: low, as: SIMD4<Float>.self)
-            UnsafeMutableRawPointer(out + k + 4).storeBytes(of: high, as: SIMD4<Float>.self)
-            k &+= 8
+        while k + 16 <= count {
+            group(shift &+ k &* lane).store(to: out + k)
+            k &+= 16
         }
         if k < count {
-            let (low, high) = group(at &+ k)
-            for t in 0..<min(4, count - k) { out[k + t] = low[t] }
-            for t in 4..<max(4, count - k) { out[k + t] = high[t - 4] }
+            // The last, partial group: the lanes past `count` read samples that have not arrived, and are dropped.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { tail in
+                group(shift &+ k &* lane).store(to: tail.baseAddress!)
+                (out + k).update(from: tail.baseAddress!, count: count - k)
+            }
         }
     }
 
@@ -244,7 +290,7 @@ extension FoldedDecimatorBank {
     @inline(__always)
     func deal(_ source: UnsafePointer<Float>, _ count: Int, into x: UnsafeMutablePointer<Float>,
               vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, base: Int) {
-        let M = step, S = stride
+        let M = step, S = stride, G = groups, perStream = M / G, W = perStream * S
         var src = source, remaining = count
         var r = at % M, column = at / M - base
         while remaining > 0, r != 0 {
@@ -301,34 +347,72 @@ extension FoldedDecimatorBank {
             guard new > old else { continue }
             let stream = x + s * S
             zeroNonFinite(stream + old, new - old)
-            let from = max(0, old - 3)
-            var p = UnsafeRawPointer(stream + from), forward = v + (s &* S &+ from), reversed = v + ((M &+ s) &* S &+ S &- 1 &- from)
+            // Stream s, position m is E at expanded stream s mod G, index m M/G + s / G.
+            let from = max(0, old - 3), g = s % G, offset = s / G
+            var p = UnsafeRawPointer(stream + from)
+            var forward = v + (g &* W &+ from &* perStream &+ offset)
+            var reversed = v + ((G &+ g &+ 1) &* W &- 1 &- from &* perStream &- offset)
             for _ in from..<new {
                 let w = p.loadUnaligned(as: SIMD4<Float>.self)
                 forward.pointee = w
                 reversed.pointee = w
                 p += 4
-                forward += 1
-                reversed -= 1
+                forward += perStream
+                reversed -= perStream
             }
         }
     }
 }
 
-/// Lane `j` of the first vector gets `Σ c[i] × (a[i] + b[i])`, of the second `Σ c[i] × (a[i + 4] + b[i - 4])`
-/// (the next four outputs), over aligned vectors. One byte offset steps all the arrays.
+/// Sixteen consecutive outputs, four vectors.
+struct OutputBlock {
+    var v0 = SIMD4<Float>(), v1 = SIMD4<Float>(), v2 = SIMD4<Float>(), v3 = SIMD4<Float>()
+
+    @inline(__always)
+    mutating func add(_ other: OutputBlock) {
+        v0 += other.v0
+        v1 += other.v1
+        v2 += other.v2
+        v3 += other.v3
+    }
+
+    @inline(__always)
+    func store(to p: UnsafeMutablePointer<Float>) {
+        let o = UnsafeMutableRawPointer(p)
+        o.storeBytes(of: v0, as: SIMD4<Float>.self)
+        o.storeBytes(of: v1, toByteOffset: 16, as: SIMD4<Float>.self)
+        o.storeBytes(of: v2, toByteOffset: 32, as: SIMD4<Float>.self)
+        o.storeBytes(of: v3, toByteOffset: 48, as: SIMD4<Float>.self)
+    }
+}
+
+/// Vector `g` of the block gets `Σ c[i] × (a[i + 4g·lane] + b[i - 4g·lane])` (outputs `4g ... 4g + 3`), over
+/// aligned vectors, for an even `count`; `aNext`, `bNext`, `cNext` are `a`, `b`, `c` one vector on (see
+/// ``FoldedDecimatorBank/Run``). One byte offset steps all the arrays.
 @inline(__always)
 private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD4<Float>>, _ c: UnsafePointer<SIMD4<Float>>,
-                       _ count: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-    var s0 = SIMD4<Float>(), s1 = SIMD4<Float>()
-    let a0 = UnsafeRawPointer(a + count), a1 = UnsafeRawPointer(a + count + 4)
-    let b0 = UnsafeRawPointer(b + count), b1 = UnsafeRawPointer(b + count - 4), c = UnsafeRawPointer(c + count)
-    var i = -16 * count
+                       _ aNext: UnsafePointer<SIMD4<Float>>, _ bNext: UnsafePointer<SIMD4<Float>>,
+                       _ cNext: UnsafePointer<SIMD4<Float>>, _ lane: Int, _ count: Int) -> OutputBlock {
+    var s = OutputBlock(), t = OutputBlock()
+    let n = count &* 16, g = lane &* 64   // bytes per four outputs
+    let c0 = UnsafeRawPointer(c) + n, c1 = UnsafeRawPointer(cNext) + n
+    let a0 = UnsafeRawPointer(a) + n, b0 = UnsafeRawPointer(b) + n
+    let a1 = UnsafeRawPointer(aNext) + n, b1 = UnsafeRawPointer(bNext) + n
+    let a4 = a0 + g, a8 = a0 + 2 &* g, a12 = a0 + 3 &* g, b4 = b0 - g, b8 = b0 - 2 &* g, b12 = b0 - 3 &* g
+    let a5 = a1 + g, a9 = a1 + 2 &* g, a13 = a1 + 3 &* g, b5 = b1 - g, b9 = b1 - 2 &* g, b13 = b1 - 3 &* g
+    var i = 0 &- n
     while i != 0 {
-        let w = c.load(fromByteOffset: i, as: SIMD4<Float>.self)
-        s0 += (a0.load(fromByteOffset: i, as: SIMD4<Float>.self) + b0.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
-        s1 += (a1.load(fromByteOffset: i, as: SIMD4<Float>.self) + b1.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
-        i &+= 16
+        let w = c0.load(fromByteOffset: i, as: SIMD4<Float>.self), u = c1.load(fromByteOffset: i, as: SIMD4<Float>.self)
+        s.v0 += (a0.load(fromByteOffset: i, as: SIMD4<Float>.self) + b0.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
+        s.v1 += (a4.load(fromByteOffset: i, as: SIMD4<Float>.self) + b4.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
+        s.v2 += (a8.load(fromByteOffset: i, as: SIMD4<Float>.self) + b8.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
+        s.v3 += (a12.load(fromByteOffset: i, as: SIMD4<Float>.self) + b12.load(fromByteOffset: i, as: SIMD4<Float>.self)) * w
+        t.v0 += (a1.load(fromByteOffset: i, as: SIMD4<Float>.self) + b1.load(fromByteOffset: i, as: SIMD4<Float>.self)) * u
+        t.v1 += (a5.load(fromByteOffset: i, as: SIMD4<Float>.self) + b5.load(fromByteOffset: i, as: SIMD4<Float>.self)) * u
+        t.v2 += (a9.load(fromByteOffset: i, as: SIMD4<Float>.self) + b9.load(fromByteOffset: i, as: SIMD4<Float>.self)) * u
+        t.v3 += (a13.load(fromByteOffset: i, as: SIMD4<Float>.self) + b13.load(fromByteOffset: i, as: SIMD4<Float>.self)) * u
+        i &+= 32
     }
-    return (s0, s1)
+    s.add(t)
+    return s
 }
