@@ -225,6 +225,7 @@ struct ResamplerTests {
 
     @Test("the folded decimator computes the same convolution as the one-output polyphase stage", arguments: [
         (24000, 8000, ResamplerQuality.voice), (48000, 16000, .high), (48000, 8000, .voice), (32000, 8000, .fast),
+        (40000, 8000, .fast), (48000, 24000, .high),
     ])
     func foldedMatchesPolyphase(input: Int, output: Int, quality: ResamplerQuality) throws {
         let filter = try ResamplerFilter(from: input, to: output, quality: quality)

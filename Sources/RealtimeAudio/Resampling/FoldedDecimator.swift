@@ -11,25 +11,26 @@
 /// operands from memory, and an add (four instructions at baseline x86-64).
 ///
 /// `E` is stored as `G` interleaved streams (`E[p]` in stream `p mod G`): `G = 1` walks every tap in one run; a
-/// half-band (`G = M = 2`) puts its zero taps in a stream of their own, which the walk skips.
+/// half-band (`G = M = 2`) puts its even taps, zero but the centre, in a stream of their own, which the walk skips.
 ///
-/// The input is first dealt to `M` streams (stream `r` holds `x[iM + r]`), from which each vector is one unaligned
-/// load. Each output is the same sequence of lane-wise operations wherever it falls in a group, so the result does
-/// not depend on the chunking.
+/// The input is kept as it comes (a contiguous history); four vectors `E[p] ... E[p + 3]` are four unaligned loads
+/// at `x[p], x[p + M], x[p + 2M], x[p + 3M]` transposed (eight shuffles). Each output is the same sequence of
+/// lane-wise operations wherever it falls in a group, so the result does not depend on the chunking.
 final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init: safe to share
-    /// Largest `M` this layout takes (the input is dealt to `M` streams).
+    /// Largest `M` this layout takes (a decimation by more needs more history per output than it saves).
     static let maximumStep = 8
 
     /// The downsampling factor.
     let step: Int
-    /// Streams of the expanded input (1, or `step` when a residue class of the taps is all zero).
+    /// Streams of the expanded input: 2 for a half-band (its zero taps in a stream of their own), else 1.
     let groups: Int
     /// Input samples past an output's own position (`k M`) that it reads.
     let lookahead: Int
     /// Input-stream offset, relative to a group's first output, of the earliest sample any run reads (<= 0).
     let firstOffset: Int
-    /// Samples per input stream in the history, and how many of them hold data; the rest is read, never used, by
-    /// the lanes of a group past the last ready output. Each expanded stream has `step / groups × stride` vectors.
+    /// Outputs' worth of history (`step` input samples each), and how many of them hold data; the rest is read,
+    /// never used, by the lanes of a group past the last ready output. Each expanded stream has
+    /// `step / groups × stride` vectors.
     let stride: Int
     let capacity: Int
     /// Broadcast coefficients (each repeated in four lanes, so a multiply takes them straight from memory).
@@ -72,11 +73,8 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
         lookahead = reach
         // The folded taps; the centre is d = 0 at half weight: (x + x) × h/2 is exactly x × h.
         let folded = (0...reach).map { d in d == 0 ? row[centre] / 2 : (tap(centre + d) + tap(centre - d)) / 2 }
-        // M streams when a residue class of d >= 1 is all zero (a half-band's even taps), else one.
-        let sparse = M > 1 && reach >= M && (0..<M).contains { r in
-            Swift.stride(from: r == 0 ? M : r, through: reach, by: M).allSatisfy { folded[$0] == 0 }
-        }
-        let G = sparse ? M : 1
+        // Two streams for a half-band (every even tap but the centre zero), else one.
+        let G = M == 2 && reach >= 2 && Swift.stride(from: 2, through: reach, by: 2).allSatisfy({ folded[$0] == 0 }) ? 2 : 1
         groups = G
         let perStream = M / G   // expanded vectors per input-stream index
         var pending: [(r: Int, back: Int, values: [Float])] = []
@@ -130,19 +128,19 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
 /// and `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
 struct FoldedDecimator {
     let bank: FoldedDecimatorBank
-    /// `M` streams `bank.stride` floats apart; position `i` of stream `r` holds input `(base + i) M + r`.
-    private var samples: [Float]
+    /// The input since sample `base × M`, NaN and ±infinity replaced by 0, with room to read past its end.
+    private var history: [Float]
     /// The expanded input: `G` streams in order, then the same `G` streams reversed (see ``FoldedDecimatorBank``).
-    /// Expanded index `e` of stream `g` covers `E[(base M/G + e) G + g]`.
+    /// Input `p = base × M + r` is `E[p]` at index `r / G` of stream `r mod G`.
     private var vectors: [SIMD4<Float>]
-    /// Input-stream index at position 0 (negative at the start: the zeros before the stream).
+    /// Output position of the history's start (negative at the start: the zeros before the stream).
     private var base: Int
     private(set) var consumed = 0
     private(set) var produced = 0
 
     init(bank: FoldedDecimatorBank) {
         self.bank = bank
-        samples = [Float](repeating: 0, count: bank.step * bank.stride + 4)
+        history = [Float](repeating: 0, count: bank.step * (bank.stride + 4) + 8)
         vectors = [SIMD4<Float>](repeating: .zero, count: 2 * bank.step * bank.stride)
         base = bank.firstOffset
     }
@@ -162,9 +160,9 @@ struct FoldedDecimator {
         // check per access.
         var base = self.base, consumed = self.consumed, produced = self.produced
         var used = 0, written = 0
-        samples.withUnsafeMutableBufferPointer { samples in
+        history.withUnsafeMutableBufferPointer { history in
             vectors.withUnsafeMutableBufferPointer { vectors in
-                let x = samples.baseAddress!, v = vectors.baseAddress!
+                let x = history.baseAddress!, v = vectors.baseAddress!
                 while true {
                     let lastInput = consumed - 1 - lookahead
                     let ready = lastInput < 0 ? 0 : lastInput / M + 1
@@ -178,29 +176,26 @@ struct FoldedDecimator {
                     // A full output still takes the input that completes no further output.
                     if written == output.count { limit = min(limit, produced * M + lookahead - consumed) }
                     if limit <= 0 { break }
-                    // Keep what the next group reads (never past the next sample of the last stream, so no
-                    // stream's count goes negative), then deal the new input out to the streams.
+                    // Keep what the next group reads (never past the input that has arrived), then append.
                     let keep = min(produced + bank.firstOffset, consumed / M)
                     let drop = keep - base
                     if drop > 0 {
-                        let most = (consumed + M - 1) / M - base   // stream 0 has the most samples
-                        for r in 0..<M {
-                            let count = (consumed - r + M - 1) / M - base
-                            if count > drop { (x + r * S).update(from: x + r * S + drop, count: count - drop) }
-                        }
-                        if most > drop {
-                            let kept = (most - drop) * perStream, shift = drop * perStream
+                        let held = consumed - base * M   // samples in the history
+                        if held > drop * M { x.update(from: x + drop * M, count: held - drop * M) }
+                        let most = (held + G - 1) / G   // expanded vectors in stream 0
+                        let shift = drop * perStream
+                        if most > shift {
                             for g in 0..<G {
-                                (v + g * W).update(from: v + g * W + shift, count: kept)
-                                let reversed = v + (G + g + 1) * W - most * perStream
-                                (reversed + shift).update(from: reversed, count: kept)
+                                (v + g * W).update(from: v + g * W + shift, count: most - shift)
+                                let reversed = v + (G + g + 1) * W - most
+                                (reversed + shift).update(from: reversed, count: most - shift)
                             }
                         }
                         base = keep
                     }
-                    let n = min(limit, M * (bank.capacity - ((consumed + M - 1) / M - base)))
+                    let n = min(limit, M * bank.capacity - (consumed - base * M))
                     if n <= 0 { break }
-                    bank.deal(input.baseAddress! + used, n, into: x, vectors: v, at: consumed, base: base)
+                    bank.append(input.baseAddress! + used, n, to: x, vectors: v, at: consumed - base * M)
                     used += n
                     consumed += n
                 }
@@ -228,7 +223,7 @@ struct FoldedDecimator {
     }
 
     mutating func reset() {
-        samples.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        history.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         vectors.withUnsafeMutableBufferPointer { $0.update(repeating: .zero) }
         base = bank.firstOffset
         consumed = 0
@@ -285,83 +280,53 @@ extension FoldedDecimatorBank {
         }
     }
 
-    /// Appends `count` input samples, the first being input number `at`, to their streams, NaN and ±infinity as 0
-    /// (``zeroNonFinite``, as every path), and rebuilds the expanded vectors the new samples appear in.
+    /// Appends `count` input samples at history position `at`, NaN and ±infinity as 0 (``zeroNonFinite``, as
+    /// every path), and rebuilds the expanded vectors the new samples appear in.
     @inline(__always)
-    func deal(_ source: UnsafePointer<Float>, _ count: Int, into x: UnsafeMutablePointer<Float>,
-              vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, base: Int) {
-        let M = step, S = stride, G = groups, perStream = M / G, W = perStream * S
-        var src = source, remaining = count
-        var r = at % M, column = at / M - base
-        while remaining > 0, r != 0 {
-            x[r * S + column] = src.pointee
-            src += 1
-            remaining -= 1
-            r += 1
-            if r == M { r = 0; column += 1 }
-        }
-        let frames = remaining / M
-        if M == 2 {
-            let e = x + column, o = x + S + column
-            var f = 0
-            while f + 4 <= frames {
-                let w = UnsafeRawPointer(src + 2 * f).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(e + f).storeBytes(of: w.evenHalf, as: SIMD4<Float>.self)
-                UnsafeMutableRawPointer(o + f).storeBytes(of: w.oddHalf, as: SIMD4<Float>.self)
+    func append(_ source: UnsafePointer<Float>, _ count: Int, to x: UnsafeMutablePointer<Float>,
+                vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int) {
+        let M = step, G = groups, W = step / groups * stride
+        (x + at).update(from: source, count: count)
+        zeroNonFinite(x + at, count)
+        // E[p] reads x[p ... p + 3M]: rows from at - 3M on see a new sample. Four rows per step, from a multiple
+        // of four (a few rows before the first new one are rebuilt unchanged; rows past the end read stale
+        // history and are rebuilt when it arrives).
+        let first = max(0, at - 3 * M) & ~3, end = at + count
+        if G == 1 {
+            var f = v + first, r = v + (2 &* W &- 1 &- first)
+            for p in Swift.stride(from: first, to: end, by: 4) {
+                let rows = transposed(x + p, M)
+                f[0] = rows.0; f[1] = rows.1; f[2] = rows.2; f[3] = rows.3
+                r[0] = rows.0; r[-1] = rows.1; r[-2] = rows.2; r[-3] = rows.3
                 f += 4
-            }
-            while f < frames {
-                e[f] = src[2 * f]
-                o[f] = src[2 * f + 1]
-                f += 1
+                r -= 4
             }
         } else {
-            let m2 = 2 &* M, m3 = 3 &* M, m4 = 4 &* M
-            for s in 0..<M {
-                var d = x + (s &* S &+ column), g = src + s
-                let fours = d + (frames & ~3), end = d + frames
-                while d != fours {
-                    UnsafeMutableRawPointer(d).storeBytes(of: SIMD4(g[0], g[M], g[m2], g[m3]), as: SIMD4<Float>.self)
-                    d += 4
-                    g += m4
-                }
-                while d != end {
-                    d.pointee = g.pointee
-                    d += 1
-                    g += M
-                }
-            }
-        }
-        src += frames * M
-        remaining -= frames * M
-        column += frames
-        while remaining > 0 {
-            x[r * S + column] = src.pointee
-            src += 1
-            remaining -= 1
-            r += 1
-        }
-        for s in 0..<M {
-            // Stream s had `old` samples and now has `new`; vectors from old - 3 on include a new sample.
-            let old = (at - s + M - 1) / M - base, new = (at + count - s + M - 1) / M - base
-            guard new > old else { continue }
-            let stream = x + s * S
-            zeroNonFinite(stream + old, new - old)
-            // Stream s, position m is E at expanded stream s mod G, index m M/G + s / G.
-            let from = max(0, old - 3), g = s % G, offset = s / G
-            var p = UnsafeRawPointer(stream + from)
-            var forward = v + (g &* W &+ from &* perStream &+ offset)
-            var reversed = v + ((G &+ g &+ 1) &* W &- 1 &- from &* perStream &- offset)
-            for _ in from..<new {
-                let w = p.loadUnaligned(as: SIMD4<Float>.self)
-                forward.pointee = w
-                reversed.pointee = w
-                p += 4
-                forward += perStream
-                reversed -= perStream
+            // A half-band: even rows in stream 0, odd rows in stream 1.
+            var e = first &>> 1
+            for p in Swift.stride(from: first, to: end, by: 4) {
+                let rows = transposed(x + p, M)
+                let f0 = v + e, f1 = v + (W &+ e), r0 = v + (3 &* W &- 1 &- e), r1 = v + (4 &* W &- 1 &- e)
+                f0[0] = rows.0; f1[0] = rows.1; f0[1] = rows.2; f1[1] = rows.3
+                r0[0] = rows.0; r1[0] = rows.1; r0[-1] = rows.2; r1[-1] = rows.3
+                e &+= 2
             }
         }
     }
+}
+
+/// `E[p] ... E[p + 3]` for `x` at `p`: row `i` is `x[i], x[i + M], x[i + 2M], x[i + 3M]`, four unaligned loads
+/// transposed in the unpack/move-halves pattern (eight shuffles).
+@inline(__always)
+private func transposed(_ x: UnsafePointer<Float>, _ M: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+    let q = UnsafeRawPointer(x)
+    let v0 = q.loadUnaligned(as: SIMD4<Float>.self), v1 = q.loadUnaligned(fromByteOffset: 4 &* M, as: SIMD4<Float>.self)
+    let v2 = q.loadUnaligned(fromByteOffset: 8 &* M, as: SIMD4<Float>.self)
+    let v3 = q.loadUnaligned(fromByteOffset: 12 &* M, as: SIMD4<Float>.self)
+    let t0 = SIMD4(v0[0], v1[0], v0[1], v1[1]), t1 = SIMD4(v2[0], v3[0], v2[1], v3[1])
+    let t2 = SIMD4(v0[2], v1[2], v0[3], v1[3]), t3 = SIMD4(v2[2], v3[2], v2[3], v3[3])
+    return (SIMD4(lowHalf: t0.lowHalf, highHalf: t1.lowHalf), SIMD4(lowHalf: t0.highHalf, highHalf: t1.highHalf),
+            SIMD4(lowHalf: t2.lowHalf, highHalf: t3.lowHalf), SIMD4(lowHalf: t2.highHalf, highHalf: t3.highHalf))
 }
 
 /// Sixteen consecutive outputs, four vectors.
