@@ -24,6 +24,7 @@ public struct Resampler: Sendable {
     /// The polyphase stage, or the folded decimator (see ``ResamplerFilter``).
     private var polyphase: PolyphaseStage?
     private var folded: FoldedDecimator?
+    private var interpolator: BlockInterpolator?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -38,6 +39,7 @@ public struct Resampler: Sendable {
         self.filter = filter
         polyphase = filter.polyphase.map(PolyphaseStage.init)
         folded = filter.folded.map(FoldedDecimator.init)
+        interpolator = filter.interpolator.map(BlockInterpolator.init)
     }
 
     /// The input rate in hertz.
@@ -53,18 +55,21 @@ public struct Resampler: Sendable {
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { polyphase?.consumed ?? folded!.consumed }
+    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? interpolator!.consumed }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { polyphase?.produced ?? folded!.produced }
+    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? interpolator!.produced }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
-        polyphase?.outputCapacity(forInput: count) ?? folded!.outputCapacity(forInput: count)
+        polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
+            ?? interpolator!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
-    public var pendingOutputCount: Int { polyphase?.pendingOutputCount ?? folded!.pendingOutputCount }
+    public var pendingOutputCount: Int {
+        polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? interpolator!.pendingOutputCount
+    }
 
     /// Converts a chunk.
     ///
@@ -77,7 +82,8 @@ public struct Resampler: Sendable {
         _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
     ) -> (consumed: Int, produced: Int) {
         if polyphase != nil { return polyphase!.process(input, into: output) }
-        return folded!.process(input, into: output)
+        if folded != nil { return folded!.process(input, into: output) }
+        return interpolator!.process(input, into: output)
     }
 
     /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
@@ -90,13 +96,15 @@ public struct Resampler: Sendable {
         precondition(output.count >= owed, "Resampler.finish: output buffer too small")
         let room = UnsafeMutableBufferPointer(rebasing: output[..<owed])
         if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
-        return folded!.finish(into: room, count: owed)
+        if folded != nil { return folded!.finish(into: room, count: owed) }
+        return interpolator!.finish(into: room, count: owed)
     }
 
     /// Drops the history and starts a new stream (barge-in). Allocation-free.
     public mutating func reset() {
         polyphase?.reset()
         folded?.reset()
+        interpolator?.reset()
     }
 }
 

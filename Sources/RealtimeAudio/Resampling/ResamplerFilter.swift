@@ -133,6 +133,8 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     let polyphase: PolyphaseBank?
     /// The folded four-outputs-per-vector decimator (``FoldedDecimatorBank``: `L = 1`), or nil.
     let folded: FoldedDecimatorBank?
+    /// The four-outputs-per-vector interpolator (``BlockInterpolatorBank``: `M = 1`), or nil.
+    let interpolator: BlockInterpolatorBank?
 
     /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"` or
     /// `"halfband ÷2 (72 taps)"`.
@@ -168,6 +170,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         if let halfband, halfband.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
             let bank = FoldedDecimatorBank(halfband: halfband)
             folded = bank
+            interpolator = nil
             polyphase = nil
             designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
             multiplyAddsPerOutput = bank.cost
@@ -178,10 +181,19 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
             if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
                 folded = decimator
+                interpolator = nil
                 polyphase = nil
                 multiplyAddsPerOutput = decimator.cost
                 latencySeconds = Double(decimator.lookahead) / Double(input)
+            } else if M == 1, L <= BlockInterpolatorBank.maximumPhases {
+                let blocked = BlockInterpolatorBank(bank)
+                interpolator = blocked
+                folded = nil
+                polyphase = nil
+                multiplyAddsPerOutput = blocked.cost
+                latencySeconds = Double(blocked.lookahead) / Double(input)
             } else {
+                interpolator = nil
                 folded = nil
                 polyphase = bank
                 multiplyAddsPerOutput = bank.cost
