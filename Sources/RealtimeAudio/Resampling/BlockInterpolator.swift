@@ -202,8 +202,7 @@ extension BlockInterpolatorBank {
                 }
                 // Lane i of vector g is the output of input n + 4g + i, phase p.
                 withUnsafeBytes(of: block) { b in
-                    let f = b.bindMemory(to: Float.self)
-                    for i in 0..<16 { scratch[i * L + p] = f[i] }
+                    for i in 0..<16 { scratch[i * L + p] = b.load(fromByteOffset: 4 * i, as: Float.self) }
                 }
             }
             (out + (k - from)).update(from: scratch + (k - groupStart), count: groupEnd - k)

@@ -1,9 +1,9 @@
 /// A streaming, band-limited sample-rate converter between any two integer rates.
 ///
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
-/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; an integer decimation
-///   computes four outputs per vector with the symmetric filter folded, on a ÷2 half-band for an exact halving
-///   when that is shorter.
+/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; integer decimations and
+///   interpolations compute sixteen outputs per pass, four per vector (decimations with the symmetric filter
+///   folded, exact halvings on a ÷2 half-band when that is shorter).
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
@@ -21,7 +21,7 @@ public struct Resampler: Sendable {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
-    /// The polyphase stage, or the folded decimator (see ``ResamplerFilter``).
+    /// The polyphase stage, the folded decimator or the block interpolator (see ``ResamplerFilter``): one is set.
     private var polyphase: PolyphaseStage?
     private var folded: FoldedDecimator?
     private var interpolator: BlockInterpolator?

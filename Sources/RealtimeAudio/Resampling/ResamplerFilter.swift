@@ -14,13 +14,14 @@ import Synchronization
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 78 / 128 / 79 / 99 / 98 |
-/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 83 / 185 / 84 / 112 / 129 |
-/// | `high`  | 0.93 fold | −131.8 dB | 5.0 ms | ≤ 2.9 ms | 120 / 284 / 121 / 192 / 205 |
+/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 44 / 101 / 79 / 68 / 98 |
+/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 59 / 138 / 84 / 85 / 129 |
+/// | `high`  | 0.93 fold | −131.8 dB | 5.0 ms | ≤ 2.9 ms | 87 / 209 / 121 / 127 / 205 |
 ///
 /// Filter banks are designed once per process and configuration (`shared`): microseconds to milliseconds for most
 /// pairs, about 0.25 s (`voice`) and 1 s (`high`) for the many-phase 44.1 kHz <-> 24 kHz pairs. A resampler on a
-/// designed bank costs one allocation.
+/// designed bank costs one or two allocations (its history; 4 to 40 KB, the most for the decimators, which keep
+/// their input expanded four-fold).
 ///
 /// For comparison, soxr HQ holds 21 to 64 ms back when fed 20 ms chunks, and speexdsp's VoIP default (quality 3)
 /// reaches −86 dB with a 7 dB droop at 0.9 of the fold.
@@ -102,12 +103,18 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// ``Resampler`` with that configuration.
 ///
 /// A conversion is one FIR stage (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run one
-/// of two ways:
-/// - an **integer decimation** (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz `high`) runs the
-///   ``FoldedDecimator``: four consecutive outputs per vector, the symmetric filter folded so a pair of taps costs
-///   one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter (half its taps are zero
-///   and are skipped, its equal ripples keep the passband flat to millionths of a dB);
-/// - every other ratio runs the **polyphase** stage, one dot product per output (``PolyphaseStage``).
+/// of three ways:
+/// - an **integer decimation** (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz) runs the
+///   ``FoldedDecimator``: sixteen consecutive outputs per pass, four per vector, the symmetric filter folded so a
+///   pair of taps costs one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter
+///   (half its taps are zero and are skipped, its equal ripples keep the passband flat to millionths of a dB);
+/// - an **integer interpolation** (`M = 1`, `L <= 8`: 8 kHz -> 24 kHz, 24 kHz -> 48 kHz) runs the
+///   ``BlockInterpolator``: sixteen outputs of one phase per pass, four per vector;
+/// - every other ratio (16 kHz -> 24 kHz, 44.1 kHz <-> 24 kHz) runs the **polyphase** stage, one dot product per
+///   output (``PolyphaseStage``).
+///
+/// The first two compute outputs in groups with no horizontal reduction per output, which is what a dot product
+/// pays at baseline x86-64 (about 35 instructions on top of its taps); BENCHMARKS.md has the figures.
 ///
 /// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
 /// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
