@@ -16,7 +16,7 @@ import Synchronization
 /// |---|---|---|---|---|---|
 /// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 44 / 101 / 79 / 68 / 98 |
 /// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 59 / 138 / 84 / 85 / 129 |
-/// | `high`  | 0.93 fold | −131.8 dB | 5.0 ms | ≤ 2.9 ms | 87 / 209 / 121 / 127 / 205 |
+/// | `high`  | 0.93 fold | −131.3 dB | 5.0 ms | ≤ 2.9 ms | 87 / 209 / 121 / 127 / 205 |
 ///
 /// Filter banks are designed once per process and configuration (`shared`): microseconds to milliseconds for most
 /// pairs, about 0.25 s (`voice`) and 1 s (`high`) for the many-phase 44.1 kHz <-> 24 kHz pairs. A resampler on a
