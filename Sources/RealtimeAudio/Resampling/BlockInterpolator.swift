@@ -79,8 +79,8 @@ final class BlockInterpolatorBank: @unchecked Sendable {   // immutable after in
     deinit { coefficients.deallocate() }
 }
 
-/// The streaming state of a ``BlockInterpolatorBank``. Same contract as ``PolyphaseStage``.
-struct BlockInterpolator {
+/// The streaming state of a ``BlockInterpolatorBank`` (the ``BlockStage`` contract).
+struct BlockInterpolator: BlockStage {
     let bank: BlockInterpolatorBank
     /// The input since sample `start`, NaN and ±infinity replaced by 0, and its expanded vectors:
     /// `vectors[i]` holds `history[i ... i + 3]`.
@@ -155,21 +155,6 @@ struct BlockInterpolator {
         self.consumed = consumed
         self.produced = produced
         return (used, written)
-    }
-
-    mutating func finish(into output: UnsafeMutableBufferPointer<Float>, count: Int) -> Int {
-        precondition(output.count >= count, "Resampler.finish: output buffer too small")
-        var written = 0
-        // The tail reads zeros past the end of the stream.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { z in
-            z.initialize(repeating: 0)
-            while written < count {
-                let (_, made) = process(UnsafeBufferPointer(z), into: UnsafeMutableBufferPointer(rebasing: output[written..<count]))
-                written += made
-            }
-        }
-        reset()
-        return written
     }
 
     mutating func reset() {

@@ -123,10 +123,8 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
     deinit { coefficients.deallocate() }
 }
 
-/// The streaming state of a ``FoldedDecimatorBank``. Same contract as ``PolyphaseStage``: `process` consumes input
-/// until it runs out or the output is full (a full output still takes the input that completes no further output),
-/// and `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
-struct FoldedDecimator {
+/// The streaming state of a ``FoldedDecimatorBank`` (the ``BlockStage`` contract).
+struct FoldedDecimator: BlockStage {
     let bank: FoldedDecimatorBank
     /// The input since sample `base × M`, NaN and ±infinity replaced by 0, with room to read past its end.
     private var history: [Float]
@@ -205,21 +203,6 @@ struct FoldedDecimator {
         self.consumed = consumed
         self.produced = produced
         return (used, written)
-    }
-
-    mutating func finish(into output: UnsafeMutableBufferPointer<Float>, count: Int) -> Int {
-        precondition(output.count >= count, "Resampler.finish: output buffer too small")
-        var written = 0
-        // The tail reads zeros past the end of the stream.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { z in
-            z.initialize(repeating: 0)
-            while written < count {
-                let (_, made) = process(UnsafeBufferPointer(z), into: UnsafeMutableBufferPointer(rebasing: output[written..<count]))
-                written += made
-            }
-        }
-        reset()
-        return written
     }
 
     mutating func reset() {
@@ -380,4 +363,29 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
     }
     s.add(t)
     return s
+}
+
+/// The contract of the block stages, as ``PolyphaseStage``'s: `process` consumes input until it runs out or the
+/// output is full (a full output still takes the input that completes no further output), and
+/// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
+protocol BlockStage {
+    mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int)
+    mutating func reset()
+}
+
+extension BlockStage {
+    mutating func finish(into output: UnsafeMutableBufferPointer<Float>, count: Int) -> Int {
+        precondition(output.count >= count, "Resampler.finish: output buffer too small")
+        var written = 0
+        // The tail reads zeros past the end of the stream.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { z in
+            z.initialize(repeating: 0)
+            while written < count {
+                let (_, made) = process(UnsafeBufferPointer(z), into: UnsafeMutableBufferPointer(rebasing: output[written..<count]))
+                written += made
+            }
+        }
+        reset()
+        return written
+    }
 }
