@@ -277,18 +277,23 @@ extension FoldedDecimatorBank {
         let first = max(0, at - 3 * M) & ~3, end = at + count
         if G == 1 {
             var f = v + first, r = v + (2 &* W &- 1 &- first)
-            for p in Swift.stride(from: first, to: end, by: 4) {
-                let rows = transposed(x + p, M)
+            @inline(__always)
+            func put(_ rows: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)) {
                 f[0] = rows.0; f[1] = rows.1; f[2] = rows.2; f[3] = rows.3
                 r[0] = rows.0; r[-1] = rows.1; r[-2] = rows.2; r[-3] = rows.3
                 f += 4
                 r -= 4
             }
+            if M == 2 {
+                for p in Swift.stride(from: first, to: end, by: 4) { put(evenOddRows(x + p)) }
+            } else {
+                for p in Swift.stride(from: first, to: end, by: 4) { put(transposed(x + p, M)) }
+            }
         } else {
             // A half-band: even rows in stream 0, odd rows in stream 1.
             var e = first &>> 1
             for p in Swift.stride(from: first, to: end, by: 4) {
-                let rows = transposed(x + p, M)
+                let rows = evenOddRows(x + p)
                 let f0 = v + e, f1 = v + (W &+ e), r0 = v + (3 &* W &- 1 &- e), r1 = v + (4 &* W &- 1 &- e)
                 f0[0] = rows.0; f1[0] = rows.1; f0[1] = rows.2; f1[1] = rows.3
                 r0[0] = rows.0; r1[0] = rows.1; r0[-1] = rows.2; r1[-1] = rows.3
@@ -298,10 +303,19 @@ extension FoldedDecimatorBank {
     }
 }
 
-/// `E[p] ... E[p + 3]` for `x` at `p`: row `i` is `x[i], x[i + M], x[i + 2M], x[i + 3M]`, four unaligned loads
-/// transposed in the unpack/move-halves pattern (eight shuffles).
+/// `E[p] ... E[p + 3]` for `x` at `p` and `M = 2`: row `i` is `x[i], x[i + 2], x[i + 4], x[i + 6]`, the even and
+/// odd halves of two eight-sample loads.
 @inline(__always)
-private func transposed(_ x: UnsafePointer<Float>, _ M: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+func evenOddRows(_ x: UnsafePointer<Float>) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+    let q = UnsafeRawPointer(x)
+    let a = q.loadUnaligned(as: SIMD8<Float>.self), b = q.loadUnaligned(fromByteOffset: 8, as: SIMD8<Float>.self)
+    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+}
+
+/// `E[p] ... E[p + 3]` for `x` at `p`: row `i` is `x[i], x[i + M], x[i + 2M], x[i + 3M]`, four loads transposed in
+/// the unpack/move-halves pattern.
+@inline(__always)
+func transposed(_ x: UnsafePointer<Float>, _ M: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
     let q = UnsafeRawPointer(x)
     let v0 = q.loadUnaligned(as: SIMD4<Float>.self), v1 = q.loadUnaligned(fromByteOffset: 4 &* M, as: SIMD4<Float>.self)
     let v2 = q.loadUnaligned(fromByteOffset: 8 &* M, as: SIMD4<Float>.self)

@@ -1,9 +1,9 @@
 /// A streaming, band-limited sample-rate converter between any two integer rates.
 ///
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
-/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; integer decimations and
-///   interpolations compute sixteen outputs per pass, four per vector (decimations with the symmetric filter
-///   folded, exact halvings on a ÷2 half-band when that is shorter).
+/// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; ratios with small `L`
+///   and `M` compute sixteen outputs per pass, four per vector (decimations with the symmetric filter folded, exact
+///   halvings on a ÷2 half-band when that is shorter).
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
@@ -21,10 +21,10 @@ public struct Resampler: Sendable {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
-    /// The polyphase stage, the folded decimator or the block interpolator (see ``ResamplerFilter``): one is set.
+    /// The polyphase stage, the folded decimator or the block polyphase stage (see ``ResamplerFilter``): one is set.
     private var polyphase: PolyphaseStage?
     private var folded: FoldedDecimator?
-    private var interpolator: BlockInterpolator?
+    private var block: BlockPolyphase?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -39,7 +39,7 @@ public struct Resampler: Sendable {
         self.filter = filter
         polyphase = filter.polyphase.map(PolyphaseStage.init)
         folded = filter.folded.map(FoldedDecimator.init)
-        interpolator = filter.interpolator.map(BlockInterpolator.init)
+        block = filter.block.map(BlockPolyphase.init)
     }
 
     /// The input rate in hertz.
@@ -55,20 +55,20 @@ public struct Resampler: Sendable {
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? interpolator!.consumed }
+    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? block!.consumed }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? interpolator!.produced }
+    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? block!.produced }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
         polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
-            ?? interpolator!.outputCapacity(forInput: count)
+            ?? block!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
     public var pendingOutputCount: Int {
-        polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? interpolator!.pendingOutputCount
+        polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block!.pendingOutputCount
     }
 
     /// Converts a chunk.
@@ -83,7 +83,7 @@ public struct Resampler: Sendable {
     ) -> (consumed: Int, produced: Int) {
         if polyphase != nil { return polyphase!.process(input, into: output) }
         if folded != nil { return folded!.process(input, into: output) }
-        return interpolator!.process(input, into: output)
+        return block!.process(input, into: output)
     }
 
     /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
@@ -97,14 +97,14 @@ public struct Resampler: Sendable {
         let room = UnsafeMutableBufferPointer(rebasing: output[..<owed])
         if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
         if folded != nil { return folded!.finish(into: room, count: owed) }
-        return interpolator!.finish(into: room, count: owed)
+        return block!.finish(into: room, count: owed)
     }
 
     /// Drops the history and starts a new stream (barge-in). Allocation-free.
     public mutating func reset() {
         polyphase?.reset()
         folded?.reset()
-        interpolator?.reset()
+        block?.reset()
     }
 }
 

@@ -108,10 +108,11 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///   ``FoldedDecimator``: sixteen consecutive outputs per pass, four per vector, the symmetric filter folded so a
 ///   pair of taps costs one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter
 ///   (half its taps are zero and are skipped, its equal ripples keep the passband flat to millionths of a dB);
-/// - an **integer interpolation** (`M = 1`, `L <= 8`: 8 kHz -> 24 kHz, 24 kHz -> 48 kHz) runs the
-///   ``BlockInterpolator``: sixteen outputs of one phase per pass, four per vector;
-/// - every other ratio (16 kHz -> 24 kHz, 44.1 kHz <-> 24 kHz) runs the **polyphase** stage, one dot product per
-///   output (``PolyphaseStage``).
+/// - other ratios with small `L >= 2` and `M` (both at most 8: 8 kHz -> 24 kHz, 16 kHz -> 24 kHz,
+///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
+///   four per vector;
+/// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147) run the **polyphase** stage, one dot product per output
+///   (``PolyphaseStage``): a group of sixteen would span too many outputs.
 ///
 /// The first two compute outputs in groups with no horizontal reduction per output, which is what a dot product
 /// pays at baseline x86-64 (about 35 instructions on top of its taps); BENCHMARKS.md has the figures.
@@ -140,8 +141,8 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     let polyphase: PolyphaseBank?
     /// The folded four-outputs-per-vector decimator (``FoldedDecimatorBank``: `L = 1`), or nil.
     let folded: FoldedDecimatorBank?
-    /// The four-outputs-per-vector interpolator (``BlockInterpolatorBank``: `M = 1`), or nil.
-    let interpolator: BlockInterpolatorBank?
+    /// The sixteen-outputs-per-pass polyphase stage (``BlockPolyphaseBank``: small `L >= 2` and `M`), or nil.
+    let block: BlockPolyphaseBank?
 
     /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"` or
     /// `"halfband ÷2 (72 taps)"`.
@@ -177,7 +178,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         if let halfband, halfband.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
             let bank = FoldedDecimatorBank(halfband: halfband)
             folded = bank
-            interpolator = nil
+            block = nil
             polyphase = nil
             designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
             multiplyAddsPerOutput = bank.cost
@@ -188,19 +189,19 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
             if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
                 folded = decimator
-                interpolator = nil
+                block = nil
                 polyphase = nil
                 multiplyAddsPerOutput = decimator.cost
                 latencySeconds = Double(decimator.lookahead) / Double(input)
-            } else if M == 1, L <= BlockInterpolatorBank.maximumPhases {
-                let blocked = BlockInterpolatorBank(bank)
-                interpolator = blocked
+            } else if L >= 2, L <= BlockPolyphaseBank.maximumPhases, M <= BlockPolyphaseBank.maximumStep {
+                let blocked = BlockPolyphaseBank(bank)
+                block = blocked
                 folded = nil
                 polyphase = nil
                 multiplyAddsPerOutput = blocked.cost
                 latencySeconds = Double(blocked.lookahead) / Double(input)
             } else {
-                interpolator = nil
+                block = nil
                 folded = nil
                 polyphase = bank
                 multiplyAddsPerOutput = bank.cost
