@@ -113,7 +113,8 @@ struct ResamplerTests {
     }
 
     @Test("any chunking, including 1-sample and empty chunks and tight output buffers, equals one block",
-          arguments: [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 16000), (22050, 32000), (48000, 24000)])
+          arguments: [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 16000), (22050, 32000), (48000, 24000),
+                       (16000, 24000), (24000, 16000)])
     func chunkingIsExact(input: Int, output: Int) throws {
         var rng = SplitMix64(seed: UInt64(input * 7 + output))
         let x = (0..<(input / 3)).map { _ in Float.random(in: -0.9...0.9, using: &rng) }
