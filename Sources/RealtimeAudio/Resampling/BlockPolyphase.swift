@@ -219,27 +219,57 @@ extension BlockPolyphaseBank {
         let L = phases, c = coefficients, next = one
         var k = from
         while k < to {
-            let q = k / L, groupStart = q * L, groupEnd = min(to, groupStart + 16 * L)
+            let q = k / L, groupStart = q * L
             // Group position q reads from input qM - lookback on: relative to the history, qM - start - lookback.
             let window = v + (q * M - start - lookback)
-            for p in 0..<L {
-                let w = window + shift[p]
-                let block: OutputBlock
-                if copy[p] >= 0 {
-                    let e = w + copy[p]
-                    block = OutputBlock(v0: e[0], v1: e[4 * M], v2: e[8 * M], v3: e[12 * M])
-                } else {
-                    block = plainRun(w, c + p * taps, next, M, taps)
+            if to - groupStart >= 16 * L {
+                for p in 0..<L {
+                    let w = window + shift[p]
+                    let block: OutputBlock
+                    if copy[p] >= 0 {
+                        let e = w + copy[p]
+                        block = OutputBlock(v0: e[0], v1: e[4 * M], v2: e[8 * M], v3: e[12 * M])
+                    } else {
+                        block = plainRun(w, c + p * taps, next, M, taps)
+                    }
+                    // Lane i of vector g is the output of group position q + 4g + i, phase p.
+                    withUnsafeBytes(of: block) { b in
+                        for i in 0..<16 { scratch[i * L + p] = b.load(fromByteOffset: 4 * i, as: Float.self) }
+                    }
                 }
-                // Lane i of vector g is the output of group position q + 4g + i, phase p.
-                withUnsafeBytes(of: block) { b in
-                    for i in 0..<16 { scratch[i * L + p] = b.load(fromByteOffset: 4 * i, as: Float.self) }
+            } else {
+                // The last positions of a call: four at a time, so at most three are computed ahead of their input
+                // (and again at the next call) instead of up to fifteen.
+                for g in 0..<((to - groupStart + 4 * L - 1) / (4 * L)) {
+                    for p in 0..<L {
+                        let w = window + (shift[p] + 4 * g * M)
+                        let lanes = copy[p] >= 0 ? w[copy[p]] : plainRun(w, c + p * taps, next, taps)
+                        for i in 0..<4 { scratch[(4 * g + i) * L + p] = lanes[i] }
+                    }
                 }
             }
+            let groupEnd = min(to, groupStart + 16 * L)
             (out + (k - from)).update(from: scratch + (k - groupStart), count: groupEnd - k)
             k = groupEnd
         }
     }
+}
+
+/// `Σ c[t] × E[t]` over aligned vectors (four group positions), for an even `count`; `next` is 1 (see
+/// ``BlockPolyphaseBank/one``).
+@inline(__always)
+private func plainRun(_ e: UnsafePointer<SIMD4<Float>>, _ c: UnsafePointer<SIMD4<Float>>, _ next: Int, _ count: Int) -> SIMD4<Float> {
+    var s = SIMD4<Float>(), t = SIMD4<Float>()
+    let n = count &* 16
+    let e0 = UnsafeRawPointer(e) + n, e1 = UnsafeRawPointer(e + next) + n
+    let c0 = UnsafeRawPointer(c) + n, c1 = UnsafeRawPointer(c + next) + n
+    var i = 0 &- n
+    while i != 0 {
+        s += e0.load(fromByteOffset: i, as: SIMD4<Float>.self) * c0.load(fromByteOffset: i, as: SIMD4<Float>.self)
+        t += e1.load(fromByteOffset: i, as: SIMD4<Float>.self) * c1.load(fromByteOffset: i, as: SIMD4<Float>.self)
+        i &+= 32
+    }
+    return s + t
 }
 
 /// Vector `g` of the block gets `Σ c[t] × E[t + 4gM]` over aligned vectors, for an even `count`; `next` is 1 (see
