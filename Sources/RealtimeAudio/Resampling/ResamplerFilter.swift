@@ -15,8 +15,8 @@ import Synchronization
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
 /// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 45 / 100 / 46 / 61 / 98 |
-/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 59 / 137 / 62 / 78 / 129 |
-/// | `high`  | 0.93 fold | −131.3 dB | 5.0 ms | ≤ 2.9 ms | 88 / 209 / 91 / 121 / 205 |
+/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 59 / 137 / 61 / 78 / 129 |
+/// | `high`  | 0.93 fold | −131.3 dB | 5.0 ms | ≤ 2.9 ms | 88 / 209 / 90 / 121 / 205 |
 ///
 /// Filter banks are designed once per process and configuration (`shared`): microseconds to milliseconds for most
 /// pairs, about 0.25 s (`voice`) and 1 s (`high`) for the many-phase 44.1 kHz <-> 24 kHz pairs. A resampler on a
