@@ -177,7 +177,8 @@ public func dspKernels(_ size: ChunkSize) -> [Kernel] {
         for (input, output) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000)] {
             var resampler = try! Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
             let (next, n) = cycle(voiceSignal(count: input, rate: input), rate: input)
-            let out = buffer(resampler.outputCapacity(forInput: n) + 8, Float(0))
+            // Room for a chunk's share of the ratio plus the lag a framed stage (high's FFT) may release at once.
+            let out = buffer(n * output / input + Int(resampler.latency.rounded(.up)) + 8, Float(0))
             kernels.append(Kernel(name: "resample-\(quality)-\(input)-\(output)-\(tag)", items: n, rate: input, bytesMoved: 4 * n) {
                 _ = resampler.process(next(), into: out); consume(out.baseAddress)
             })

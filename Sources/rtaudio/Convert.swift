@@ -196,9 +196,16 @@ struct ConversionStage {
 
     private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
         guard resampler != nil else { return try sink(samples) }
-        let n = resampled.withUnsafeMutableBufferPointer { resampler!.process(samples, into: $0).produced }
-        let block = resampled
-        try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
+        // `resampled` holds what a block can yield, but a stage that works in frames may hold some back: loop
+        // until the input is taken, so nothing is dropped whatever the preset.
+        var rest = samples
+        repeat {
+            let (used, n) = resampled.withUnsafeMutableBufferPointer { resampler!.process(rest, into: $0) }
+            let block = resampled
+            try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
+            rest = UnsafeBufferPointer(rebasing: rest[used...])
+            if used == 0 && n == 0 { break }
+        } while !rest.isEmpty
     }
 }
 

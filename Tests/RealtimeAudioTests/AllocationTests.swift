@@ -48,11 +48,13 @@ struct AllocationTests {
             let t = bytes.withUnsafeBufferPointer { src in text.withUnsafeMutableBufferPointer { Base64.encode(UnsafeBufferPointer(rebasing: src[..<n]), into: $0) } }
             _ = try text.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBufferPointer { try Base64.decode(UnsafeBufferPointer(rebasing: src[..<t]), into: $0) } }
         }
-        for (input, output) in [(8000, 24000), (24000, 8000), (44100, 24000), (48000, 24000)] {
-            var resampler = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output))
+        for (input, output, quality) in [(8000, 24000, ResamplerQuality.voice), (24000, 8000, .voice),
+                                         (44100, 24000, .voice), (48000, 24000, .voice),
+                                         (8000, 24000, .high), (24000, 8000, .high), (48000, 24000, .high)] {
+            var resampler = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
             let signal = speechLike(seconds: 0.5, rate: input)
             var position = 0
-            try steady("resampler \(input)->\(output)") {
+            try steady("resampler \(input)->\(output) \(quality)") {
                 let n = input / 50
                 if position + n > signal.count { position = 0 }
                 _ = signal[position..<(position + n)].withUnsafeBufferPointer { src in floats.withUnsafeMutableBufferPointer { resampler.process(src, into: $0) } }

@@ -9,6 +9,7 @@ import Glibc
 // and divides the difference in instructions by the difference in samples, so setup costs cancel out.
 //
 //   instructions resample <in> <out> <fast|voice|high> <seconds>
+//   instructions lag <in> <out> <fast|voice|high> <seconds>   (the streaming lag at 20 ms pushes)
 //   instructions vad <rate> <seconds>            (prints input samples: the VAD makes no output samples)
 //   instructions speed <speed> <rate> <seconds>  (prints input samples: the issue counts per input sample)
 //   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
@@ -42,7 +43,7 @@ switch kind {
 case "design":
     // The plan of every benchmarked pair: design, multiplies per output, lookahead.
     for quality in ResamplerQuality.allCases {
-        for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000)] {
+        for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000), (8000, 16000), (48000, 16000)] {
             let f = try ResamplerFilter(from: a, to: b, quality: quality)
             print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
         }
@@ -54,16 +55,35 @@ case "resample":
     let chunk = input / 50
     // One second of signal, replayed: generating it must not scale with the length measured.
     let x = signal(count: input, rate: input)
-    var out = [Float](repeating: 0, count: r.outputCapacity(forInput: chunk) + 8)
+    // Room for what a chunk can yield: its share of the ratio plus the lag a framed stage may release at once.
+    var out = [Float](repeating: 0, count: chunk * output / input + Int(r.latency.rounded(.up)) + 8)
     let chunks = Int(seconds * 50)
     x.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
             for c in 0..<chunks {
                 let i = (c % 50) * chunk
-                produced += r.process(UnsafeBufferPointer(rebasing: src[i..<(i + chunk)]), into: dst).produced
+                let (used, made) = r.process(UnsafeBufferPointer(rebasing: src[i..<(i + chunk)]), into: dst)
+                precondition(used == chunk, "resample: the output buffer is too small")
+                produced += made
             }
         }
     }
+case "lag":
+    // The streaming lag at 20 ms pushes, as the peers' RTlat was measured: after each push, how far the output
+    // trails the input it has been given (content itself is not delayed); mean and maximum after the first second.
+    let input = Int(args[1])!, output = Int(args[2])!
+    var r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: try ResamplerQuality(name: args[3]))
+    let chunk = [Float](repeating: 0.1, count: input / 50)
+    var out = [Float](repeating: 0, count: output / 50 + Int(r.latency.rounded(.up)) + 8)
+    var lags: [Double] = []
+    for _ in 0..<Int(seconds * 50) {
+        _ = chunk.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { r.process(src, into: $0) } }
+        lags.append(1000 * (Double(r.inputCount) / Double(input) - Double(r.outputCount) / Double(output)))
+    }
+    let steady = lags.dropFirst(50)
+    let mean = steady.reduce(0, +) / Double(steady.count), most = steady.max()!
+    func ms(_ v: Double) -> String { "\((v * 100).rounded() / 100)" }
+    print("lag \(input)->\(output) \(args[3]): mean \(ms(mean)) ms, max \(ms(most)) ms")
 case "vad":
     let rate = Int(args[1])!
     var vad = try ServerVAD(sampleRate: SampleRate(hertz: rate))

@@ -3,15 +3,16 @@
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
 /// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; ratios with small `L`
 ///   and `M` compute sixteen outputs per pass, four per vector (decimations with the symmetric filter folded, exact
-///   halvings on a ÷2 half-band when that is shorter).
+///   halvings on a ÷2 half-band when that is shorter); `high` runs its long filters by FFT convolution, in frames.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
 /// - **Exact counts, no drift**: output `k` is computed from the integer pair `(k × M) / L`, so the
 ///   cumulative output follows the exact rational ratio over any length. ``finish(into:)`` drains the tail
 ///   (reading zeros past the end) so a stream of `n` inputs yields exactly `round(n × outRate / inRate)` outputs.
-/// - **Chunking never changes the output**: each output is one dot product over the same samples whatever the
-///   chunk boundaries, so any chunking is bit-identical to one block. An empty output is a normal result.
+/// - **Chunking never changes the output**: each output is computed from the same samples in the same order
+///   whatever the chunk boundaries (FFT frames sit at fixed positions of the stream), so any chunking is
+///   bit-identical to one block. An empty output is a normal result.
 /// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters: one bad sample costs a click, never a
 ///   stream of NaN.
 ///
@@ -21,10 +22,12 @@ public struct Resampler: Sendable {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
-    /// The polyphase stage, the folded decimator or the block polyphase stage (see ``ResamplerFilter``): one is set.
+    /// The polyphase stage, the folded decimator, the block polyphase stage or the FFT convolution (see
+    /// ``ResamplerFilter``): one is set.
     private var polyphase: PolyphaseStage?
     private var folded: FoldedDecimator?
     private var block: BlockPolyphase?
+    private var fast: FastConvolution?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -40,6 +43,7 @@ public struct Resampler: Sendable {
         polyphase = filter.polyphase.map(PolyphaseStage.init)
         folded = filter.folded.map(FoldedDecimator.init)
         block = filter.block.map(BlockPolyphase.init)
+        fast = filter.fast.map(FastConvolution.init)
     }
 
     /// The input rate in hertz.
@@ -47,28 +51,31 @@ public struct Resampler: Sendable {
     /// The output rate in hertz.
     public var outputRate: Int { filter.outputRate }
 
-    /// The lookahead, in output samples: how far output lags the input it has been given (the filters' half
-    /// lengths). Content is not delayed (see the type's documentation); this is the streaming latency.
+    /// The lookahead, in output samples: how far output lags, at most, the input it has been given (the filters'
+    /// half lengths; for `high`'s FFT convolution, that plus the frames it waits for, the lag then varying between
+    /// the two). Content is not delayed (see the type's documentation); this is the streaming latency, and one
+    /// `process` call never writes more than `count × outRate / inRate + latency` (rounded up) outputs.
     public var latency: Double { filter.latencySeconds * Double(filter.outputRate) }
 
     /// ``latency`` in seconds.
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? block!.consumed }
+    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? block?.consumed ?? fast!.consumed }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? block!.produced }
+    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast!.produced }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
         polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
-            ?? block!.outputCapacity(forInput: count)
+            ?? block?.outputCapacity(forInput: count) ?? fast!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
     public var pendingOutputCount: Int {
-        polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block!.pendingOutputCount
+        polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block?.pendingOutputCount
+            ?? fast!.pendingOutputCount
     }
 
     /// Converts a chunk.
@@ -83,7 +90,8 @@ public struct Resampler: Sendable {
     ) -> (consumed: Int, produced: Int) {
         if polyphase != nil { return polyphase!.process(input, into: output) }
         if folded != nil { return folded!.process(input, into: output) }
-        return block!.process(input, into: output)
+        if block != nil { return block!.process(input, into: output) }
+        return fast!.process(input, into: output)
     }
 
     /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
@@ -97,7 +105,8 @@ public struct Resampler: Sendable {
         let room = UnsafeMutableBufferPointer(rebasing: output[..<owed])
         if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
         if folded != nil { return folded!.finish(into: room, count: owed) }
-        return block!.finish(into: room, count: owed)
+        if block != nil { return block!.finish(into: room, count: owed) }
+        return fast!.finish(into: room, count: owed)
     }
 
     /// Drops the history and starts a new stream (barge-in). Allocation-free.
@@ -105,6 +114,7 @@ public struct Resampler: Sendable {
         polyphase?.reset()
         folded?.reset()
         block?.reset()
+        fast?.reset()
     }
 }
 

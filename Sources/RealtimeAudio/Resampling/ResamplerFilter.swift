@@ -9,28 +9,32 @@ import Synchronization
 /// speech energy nor the peers' "strict" measurement lies, may alias less.
 ///
 /// Measured figures (score_resampler.py, float path, worst over its nine pairs; latency is the lookahead, half the
-/// filter; instructions per output sample under callgrind for 8k→24k / 24k→8k / 16k→24k / 48k→24k / 44.1k→24k;
-/// BENCHMARKS.md has every pair):
+/// filter, except for `high`'s FFT convolution, whose output comes a frame at a time: there it is the mean lag at
+/// 20 ms pushes and, in parentheses, the longest; instructions per output sample under callgrind for 8k→24k /
+/// 24k→8k / 16k→24k / 48k→24k / 44.1k→24k; BENCHMARKS.md has every pair):
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 45 / 100 / 46 / 61 / 98 |
-/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 59 / 137 / 61 / 78 / 129 |
-/// | `high`  | 0.93 fold | −131.3 dB | 5.0 ms | ≤ 2.9 ms | 88 / 209 / 90 / 121 / 205 |
+/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 94 / 43 / 60 / 98 |
+/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 55 / 127 / 57 / 77 / 129 |
+/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 205 |
+///
+/// soxr HQ, the reference for `high`, costs 53 / 143 / 90 / 66 on the first four pairs and holds 43 / 43 / 21 / 21 ms
+/// back at 20 ms pushes.
 ///
 /// Filter banks are designed once per process and configuration (`shared`): microseconds to milliseconds for most
 /// pairs, about 0.25 s (`voice`) and 1 s (`high`) for the many-phase 44.1 kHz <-> 24 kHz pairs. A resampler on a
 /// designed bank costs one or two allocations: its history, 5 to 60 KB (14 KB for 8k→24k `voice`, 34 KB for
 /// 24k→8k: the block stages keep their input expanded four-fold, the decimators twice over).
 ///
-/// For comparison, soxr HQ holds 21 to 64 ms back when fed 20 ms chunks, and speexdsp's VoIP default (quality 3)
-/// reaches −86 dB with a 7 dB droop at 0.9 of the fold.
+/// For comparison, speexdsp's VoIP default (quality 3) reaches −86 dB with a 7 dB droop at 0.9 of the fold.
 public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Cheapest; for previews and non-speech monitoring.
     case fast
     /// The default for live sessions: speech is clean and the lookahead stays a few milliseconds.
     case voice
-    /// Mastering-grade: soxr HQ's passband and stopband at a fraction of its streaming latency.
+    /// Mastering-grade: soxr HQ's passband and stopband at no more than its cost and half its streaming latency
+    /// (FFT convolution: the output comes a frame at a time, 8 to 16 ms behind on average).
     case high
 
     /// Parses a preset name (`fast`, `voice`, `high`).
@@ -103,7 +107,12 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// ``Resampler`` with that configuration.
 ///
 /// A conversion is one FIR stage (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run one
-/// of three ways:
+/// of four ways:
+/// - `high` with small `L` and `M` (both at most 8: 8 kHz <-> 24 kHz, 16 kHz <-> 24 kHz, 48 kHz -> 24 kHz,
+///   48 kHz -> 16 kHz, 24 kHz -> 48 kHz) runs **FFT convolution** (``FastConvolution``), in frames whose size is
+///   picked so the mean lag stays within half of soxr HQ's streaming latency: its 80 to 240-tap filters cost
+///   40 to 58 % fewer instructions than on the direct stages below (BENCHMARKS.md). Where no frame size fits that
+///   lag, `high` stays on the direct stages;
 /// - an **integer decimation** (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz) runs the
 ///   ``FoldedDecimator``: sixteen consecutive outputs per pass, four per vector, the symmetric filter folded so a
 ///   pair of taps costs one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter
@@ -114,8 +123,9 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147) run the **polyphase** stage, one dot product per output
 ///   (``PolyphaseStage``): a group of sixteen would span too many outputs.
 ///
-/// The first two compute outputs in groups with no horizontal reduction per output, which is what a dot product
-/// pays at baseline x86-64 (about 35 instructions on top of its taps); BENCHMARKS.md has the figures.
+/// The folded decimator and the block polyphase stage compute outputs in groups with no horizontal reduction per
+/// output, which is what a dot product pays at baseline x86-64 (about 35 instructions on top of its taps);
+/// BENCHMARKS.md has the figures.
 ///
 /// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
 /// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
@@ -143,20 +153,28 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     let folded: FoldedDecimatorBank?
     /// The sixteen-outputs-per-pass polyphase stage (``BlockPolyphaseBank``: small `L >= 2` and `M`), or nil.
     let block: BlockPolyphaseBank?
+    /// The FFT convolution stage (``FastConvolutionBank``: `high` with small `L` and `M`), or nil.
+    let fast: FastConvolutionBank?
 
-    /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"` or
-    /// `"halfband ÷2 (72 taps)"`.
+    /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"`,
+    /// `"halfband ÷2 (72 taps)"` or `"equiripple 3/1 (80 taps), FFT frames of 256 (halves)"`.
     public let designMethod: String
     /// Multiplies per output sample (a copied phase is free; a half-band's zeros are skipped; a folded decimator
-    /// multiplies once per pair of taps).
+    /// multiplies once per pair of taps; FFT convolution counts its butterflies and pointwise products).
     public let multiplyAddsPerOutput: Double
-    /// The lookahead, in seconds: how far the output lags the input it has been given (half the filter).
+    /// The lookahead, in seconds: how far the output lags, at most, the input it has been given (half the filter;
+    /// for FFT convolution, that plus the frames it waits for).
     public let latencySeconds: Double
 
     /// Designs the filter (microseconds to a second, see ``ResamplerQuality``).
     ///
     /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
-    public init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
+    public convenience init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
+        try self.init(from: input, to: output, quality: quality, convolution: quality == .high)
+    }
+
+    /// The same filter, with FFT convolution allowed or not (tests run `high`'s filters on the direct stages too).
+    init(from input: Int, to output: Int, quality: ResamplerQuality, convolution allowed: Bool) throws(ResamplerError) {
         guard (1...SampleRate.maximumHertz).contains(input) else { throw .invalidRate(input) }
         guard (1...SampleRate.maximumHertz).contains(output) else { throw .invalidRate(output) }
         let (L, M) = reducedRatio(input, output)
@@ -180,17 +198,31 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
             folded = bank
             block = nil
             polyphase = nil
+            fast = nil
             designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
             multiplyAddsPerOutput = bank.cost
             latencySeconds = Double(bank.lookahead) / Double(input)
         } else {
             let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: pass, stop: stop, attenuation: attenuation)
-            designMethod = "\(bank.designMethod) \(L)/\(M) (\(bank.taps) taps)"
-            if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
+            let design = "\(bank.designMethod) \(L)/\(M) (\(bank.taps) taps)"
+            // `high`'s long filters run by FFT convolution, within half of soxr HQ's streaming latency (21.3 ms at
+            // an 8 kHz side, 10.6 ms otherwise: the mean lag is held to 20 and 10).
+            let convolution = allowed
+                ? FastConvolutionBank(bank, meanLag: min(input, output) < 16000 ? 0.020 : 0.010) : nil
+            designMethod = convolution.map { "\(design), FFT frames of \($0.size) (\($0.packing))" } ?? design
+            if let convolution {
+                fast = convolution
+                folded = nil
+                block = nil
+                polyphase = nil
+                multiplyAddsPerOutput = convolution.cost
+                latencySeconds = Double(convolution.maximumLag) / Double(input)
+            } else if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
                 folded = decimator
                 block = nil
                 polyphase = nil
+                fast = nil
                 multiplyAddsPerOutput = decimator.cost
                 latencySeconds = Double(decimator.lookahead) / Double(input)
             } else if L >= 2, L <= BlockPolyphaseBank.maximumPhases, M <= BlockPolyphaseBank.maximumStep {
@@ -198,12 +230,14 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
                 block = blocked
                 folded = nil
                 polyphase = nil
+                fast = nil
                 multiplyAddsPerOutput = blocked.cost
                 latencySeconds = Double(blocked.lookahead) / Double(input)
             } else {
                 block = nil
                 folded = nil
                 polyphase = bank
+                fast = nil
                 multiplyAddsPerOutput = bank.cost
                 latencySeconds = Double(bank.taps / 2) / Double(input)
             }
