@@ -50,7 +50,8 @@ struct AllocationTests {
         }
         for (input, output, quality) in [(8000, 24000, ResamplerQuality.voice), (24000, 8000, .voice),
                                          (44100, 24000, .voice), (48000, 24000, .voice),
-                                         (8000, 24000, .high), (24000, 8000, .high), (48000, 24000, .high)] {
+                                         (8000, 24000, .high), (24000, 8000, .high), (48000, 24000, .high),
+                                         (44100, 8000, .voice)] {
             var resampler = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
             let signal = speechLike(seconds: 0.5, rate: input)
             var position = 0

@@ -136,7 +136,9 @@ struct ResamplerTests {
                       (48000, 16000, .voice), (22050, 32000, .voice), (48000, 24000, .voice), (16000, 24000, .voice),
                       (24000, 16000, .voice),
                       // FFT convolution: one, two and three input streams, one to three output phases.
-                      (8000, 24000, .high), (24000, 8000, .high), (48000, 24000, .high), (16000, 24000, .high)])
+                      (8000, 24000, .high), (24000, 8000, .high), (48000, 24000, .high), (16000, 24000, .high),
+                      // A ÷2 prestage ahead of the main stage, once and twice.
+                      (48000, 8000, .voice), (44100, 8000, .voice)])
     func chunkingIsExact(input: Int, output: Int, quality: ResamplerQuality) throws {
         var rng = SplitMix64(seed: UInt64(input * 7 + output))
         let x = (0..<(input / 3)).map { _ in Float.random(in: -0.9...0.9, using: &rng) }
@@ -165,9 +167,9 @@ struct ResamplerTests {
     }
 
     @Test("no drift: 10^8 input samples in odd chunks give exactly round(n × out / in) outputs",
-          arguments: [44100, 24000])
+          arguments: [44100, 24000, 48000])
     func noDrift(input: Int) throws {
-        // 44.1k -> 24k runs the polyphase stage, 24k -> 8k the folded decimator.
+        // 44.1k -> 24k runs the polyphase stage, 24k -> 8k the folded decimator, 48k -> 8k a ÷2 prestage first.
         let output = input == 44100 ? 24000 : 8000
         var r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: .fast)
         let chunkSizes = [881, 882, 883, 1, 4410, 127]
@@ -226,7 +228,7 @@ struct ResamplerTests {
         var x = sine(700, rate: 16000, count: 4000)
         var cleaned = x
         for i in [100, 2000, 2001, 3999] { x[i] = [Float.nan, .infinity, -.infinity, .nan][i % 4]; cleaned[i] = 0 }
-        for (input, output) in [(16000, 24000), (16000, 8000), (48000, 16000), (8000, 24000)] {
+        for (input, output) in [(16000, 24000), (16000, 8000), (48000, 16000), (8000, 24000), (48000, 8000)] {
             for quality in [ResamplerQuality.voice, .high] {
                 let y = try resampleWhole(x, from: input, to: output, quality: quality)
                 #expect(y.allSatisfy { $0.isFinite })
@@ -257,7 +259,7 @@ struct ResamplerTests {
         (16000, 24000, .voice), (16000, 24000, .high), (24000, 16000, .voice), (32000, 24000, .high),
     ])
     func blockStagesMatchPolyphase(input: Int, output: Int, quality: ResamplerQuality) throws {
-        let filter = try ResamplerFilter(from: input, to: output, quality: quality, convolution: false)
+        let filter = try ResamplerFilter(from: input, to: output, quality: quality, direct: true)
         #expect(filter.polyphase == nil && (filter.folded != nil) == (filter.phases == 1) && (filter.block != nil) == (filter.phases > 1))
         let fold = Double(min(input, output)) / 2 / Double(input)
         let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: quality.passbandEdge * fold,

@@ -3,7 +3,8 @@
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
 /// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; ratios with small `L`
 ///   and `M` compute sixteen outputs per pass, four per vector (decimations with the symmetric filter folded, exact
-///   halvings on a ÷2 half-band when that is shorter); `high` runs its long filters by FFT convolution, in frames.
+///   halvings on a ÷2 half-band when that is shorter); `high` runs its long filters by FFT convolution, in frames;
+///   downsamplings by 3.4 or more halve the rate first with a short ÷2 prestage.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
@@ -28,6 +29,7 @@ public struct Resampler: Sendable {
     private var folded: FoldedDecimator?
     private var block: BlockPolyphase?
     private var fast: FastConvolution?
+    private var chain: ChainStage?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -44,6 +46,7 @@ public struct Resampler: Sendable {
         folded = filter.folded.map(FoldedDecimator.init)
         block = filter.block.map(BlockPolyphase.init)
         fast = filter.fast.map(FastConvolution.init)
+        chain = filter.chain.map { ChainStage(pre: $0.pre, next: $0.next, phases: filter.phases, step: filter.step) }
     }
 
     /// The input rate in hertz.
@@ -61,21 +64,26 @@ public struct Resampler: Sendable {
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
-    public var inputCount: Int { polyphase?.consumed ?? folded?.consumed ?? block?.consumed ?? fast!.consumed }
+    public var inputCount: Int {
+        polyphase?.consumed ?? folded?.consumed ?? block?.consumed ?? fast?.consumed ?? chain!.consumed
+    }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
-    public var outputCount: Int { polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast!.produced }
+    public var outputCount: Int {
+        polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast?.produced ?? chain!.produced
+    }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
         polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
-            ?? block?.outputCapacity(forInput: count) ?? fast!.outputCapacity(forInput: count)
+            ?? block?.outputCapacity(forInput: count) ?? fast?.outputCapacity(forInput: count)
+            ?? chain!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
     public var pendingOutputCount: Int {
         polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block?.pendingOutputCount
-            ?? fast!.pendingOutputCount
+            ?? fast?.pendingOutputCount ?? chain!.pendingOutputCount
     }
 
     /// Converts a chunk.
@@ -91,7 +99,8 @@ public struct Resampler: Sendable {
         if polyphase != nil { return polyphase!.process(input, into: output) }
         if folded != nil { return folded!.process(input, into: output) }
         if block != nil { return block!.process(input, into: output) }
-        return fast!.process(input, into: output)
+        if fast != nil { return fast!.process(input, into: output) }
+        return chain!.process(input, into: output)
     }
 
     /// Ends the stream: writes the outputs still owed (``pendingOutputCount``), reading zeros past the end, then
@@ -106,7 +115,8 @@ public struct Resampler: Sendable {
         if polyphase != nil { return polyphase!.finish(into: room, count: owed) }
         if folded != nil { return folded!.finish(into: room, count: owed) }
         if block != nil { return block!.finish(into: room, count: owed) }
-        return fast!.finish(into: room, count: owed)
+        if fast != nil { return fast!.finish(into: room, count: owed) }
+        return chain!.finish(into: room, count: owed)
     }
 
     /// Drops the history and starts a new stream (barge-in). Allocation-free.
@@ -115,6 +125,7 @@ public struct Resampler: Sendable {
         folded?.reset()
         block?.reset()
         fast?.reset()
+        chain?.reset()
     }
 }
 

@@ -106,8 +106,14 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// The filters of one (input rate, output rate, quality): immutable, built once and shared read-only by every
 /// ``Resampler`` with that configuration.
 ///
-/// A conversion is one FIR stage (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run one
-/// of four ways:
+/// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first halves
+/// the rate with a short **÷2 prestage** (``HalfbandPrestageBank``: it only has to keep what would fold onto the
+/// output's band, so 8 to 16 non-zero taps do), once or twice, and the stage below then runs at the lower rate with
+/// fewer taps: 32 kHz -> 8 kHz `voice` 182 -> 127 instructions per output, 44.1 kHz -> 8 kHz 419 -> 249
+/// (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
+///
+/// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
+/// one of four ways:
 /// - `high` with small `L` and `M` (both at most 8: 8 kHz <-> 24 kHz, 16 kHz <-> 24 kHz, 48 kHz -> 24 kHz,
 ///   48 kHz -> 16 kHz, 24 kHz -> 48 kHz) runs **FFT convolution** (``FastConvolution``), in frames whose size is
 ///   picked so the mean lag stays within half of soxr HQ's streaming latency: its 80 to 240-tap filters cost
@@ -155,6 +161,11 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     let block: BlockPolyphaseBank?
     /// The FFT convolution stage (``FastConvolutionBank``: `high` with small `L` and `M`), or nil.
     let fast: FastConvolutionBank?
+    /// A ÷2 prestage and the filter that follows it at half the rate (large downsamplings), or nil.
+    let chain: (pre: HalfbandPrestageBank, next: ResamplerFilter)?
+    /// Prestages run when what they must keep, `[0, stopbandEdge × fold]`, is at most this fraction of their input
+    /// rate: their transition then spans at least a tenth of it, so they stay short.
+    static let prestageLimit = 0.16
 
     /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"`,
     /// `"halfband ÷2 (72 taps)"` or `"equiripple 3/1 (80 taps), FFT frames of 256 (halves)"`.
@@ -170,11 +181,12 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     ///
     /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
     public convenience init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
-        try self.init(from: input, to: output, quality: quality, convolution: quality == .high)
+        try self.init(from: input, to: output, quality: quality, direct: false)
     }
 
-    /// The same filter, with FFT convolution allowed or not (tests run `high`'s filters on the direct stages too).
-    init(from input: Int, to output: Int, quality: ResamplerQuality, convolution allowed: Bool) throws(ResamplerError) {
+    /// The same filter; with `direct`, on one direct stage (no FFT convolution, no prestage), as tests compare.
+    init(from input: Int, to output: Int, quality: ResamplerQuality, direct: Bool) throws(ResamplerError) {
+        let allowed = !direct && quality == .high
         guard (1...SampleRate.maximumHertz).contains(input) else { throw .invalidRate(input) }
         guard (1...SampleRate.maximumHertz).contains(output) else { throw .invalidRate(output) }
         let (L, M) = reducedRatio(input, output)
@@ -189,6 +201,24 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         let fold = Double(min(input, output)) / 2 / Double(input)
         let pass = quality.passbandEdge * fold, stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
+        // Downsampling by much more than two: halve the rate first with a short half-band (`high` keeps FFT
+        // convolution where its ratio allows it).
+        let keep = quality.stopbandEdge * Double(output) / 2 / Double(input)
+        if !direct, input > output, input % 2 == 0, keep <= Self.prestageLimit,
+           !(allowed && L <= FastConvolutionBank.maximumPhases && M <= FastConvolutionBank.maximumStep) {
+            let pre = HalfbandPrestageBank(keep: keep, attenuation: attenuation)
+            let next = try ResamplerFilter(from: input / 2, to: output, quality: quality, direct: false)
+            chain = (pre, next)
+            polyphase = nil
+            folded = nil
+            block = nil
+            fast = nil
+            designMethod = "\(pre.design.method) ÷2 prestage (\(pre.design.taps.count) taps), then \(next.designMethod)"
+            multiplyAddsPerOutput = pre.cost * Double(input / 2) / Double(output) + next.multiplyAddsPerOutput
+            latencySeconds = Double(pre.lookahead) / Double(input) + next.latencySeconds
+            return
+        }
+        chain = nil
         // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's, its
         // stopband starts no later than the preset's. An exact halving takes it when it has fewer non-zero taps.
         let halfband = input == 2 * output

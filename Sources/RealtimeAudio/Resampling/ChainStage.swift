@@ -1,0 +1,71 @@
+/// A ``HalfbandPrestage`` feeding a ``Resampler`` at half the input rate: the two-stage form of a large
+/// downsampling (see ``HalfbandPrestageBank``).
+///
+/// Both stages are exact and delay compensated, so the chain is too. `process` hands the prestage only as much input
+/// as the output can take: the largest slice whose outputs, through both stages' exact ``outputCapacity``, fit the
+/// room left; so a full output still takes the input that completes no further output, as every stage does, and
+/// nothing waits in between.
+struct ChainStage: BlockStage {
+    private var pre: HalfbandPrestage
+    /// The second stage, in a one-element array: a `Resampler` cannot hold a `Resampler` inline, and an array keeps
+    /// value semantics where a class box would share one stream between copies.
+    private var rest: [Resampler]
+    /// The prestage's output for one slice.
+    private var middle: [Float]
+    /// The overall reduced ratio `L / M`, for the outputs owed.
+    private let phases: Int
+    private let step: Int
+    private static let slice = 1024
+
+    init(pre: HalfbandPrestageBank, next: ResamplerFilter, phases: Int, step: Int) {
+        self.pre = HalfbandPrestage(bank: pre)
+        rest = [Resampler(filter: next)]
+        middle = [Float](repeating: 0, count: Self.slice / 2 + 8)
+        self.phases = phases
+        self.step = step
+    }
+
+    var consumed: Int { pre.consumed }
+    var produced: Int { rest[0].outputCount }
+
+    func outputCapacity(forInput count: Int) -> Int {
+        rest[0].outputCapacity(forInput: pre.outputCapacity(forInput: count))
+    }
+
+    var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }
+
+    mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
+        var used = 0, written = 0
+        // The buffer out of `self` while the stages run (they are `self`'s too); swapping moves no samples.
+        var buffer: [Float] = []
+        swap(&buffer, &self.middle)
+        defer { swap(&buffer, &self.middle) }
+        buffer.withUnsafeMutableBufferPointer { middle in
+            while used < input.count {
+                let room = output.count - written
+                var n = min(input.count - used, Self.slice)
+                if outputCapacity(forInput: n) > room {
+                    // The largest slice that fits (outputCapacity grows with the input).
+                    var low = 0, high = n
+                    while low < high {
+                        let mid = (low + high + 1) / 2
+                        if outputCapacity(forInput: mid) <= room { low = mid } else { high = mid - 1 }
+                    }
+                    n = low
+                }
+                if n == 0 { break }
+                let (_, halved) = pre.process(UnsafeBufferPointer(rebasing: input[used..<(used + n)]), into: middle)
+                let (_, made) = rest[0].process(UnsafeBufferPointer(rebasing: middle[..<halved]),
+                                                into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                used += n
+                written += made
+            }
+        }
+        return (used, written)
+    }
+
+    mutating func reset() {
+        pre.reset()
+        rest[0].reset()
+    }
+}
