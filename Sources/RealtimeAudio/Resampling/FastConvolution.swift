@@ -125,12 +125,12 @@ final class FastConvolutionBank: @unchecked Sendable {   // immutable after init
         cost = best.cost
         lookahead = M * (hi + 1) - 1
         maximumLag = M * (hi + framesPerStep * (N - span + 1)) - 1
-        // Where each bin's negative lies.
+        // Where each bin's negative lies (halves only).
         let bins = fft.bins
         var position = [Int](repeating: 0, count: H)
         for (p, k) in bins.enumerated() { position[k] = p }
-        let negative = bins.map { position[(H - $0) % H] }
-        mirrorVector = (0..<n).map { v in
+        let negative = packing == .halves ? bins.map { position[(H - $0) % H] } : []
+        mirrorVector = negative.isEmpty ? [] : (0..<n).map { v in
             let w = negative[4 * v + 3] / 4
             return (0..<4).allSatisfy({ negative[4 * v + $0] == 4 * w + 3 - $0 }) ? w : -1
         }
