@@ -308,18 +308,22 @@ func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
 /// 32-byte aligned, so its loads fold into the multiplies.
 @inline(__always)
 func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
     var xp = UnsafeRawPointer(x), hp = UnsafeRawPointer(h)
     var remaining = count
+    // An odd eight first, as the accumulator's starting value: no zeroing and no tail after the loop.
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+    if remaining & 8 != 0 {
+        a0 = xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
+        xp += 32
+        hp += 32
+        remaining &-= 8
+    }
     while remaining >= 16 {
         a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
         a1 += (xp + 32).loadUnaligned(as: SIMD8<Float>.self) * (hp + 32).load(as: SIMD8<Float>.self)
         xp += 64
         hp += 64
         remaining &-= 16
-    }
-    if remaining > 0 {
-        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
     }
     let s = a0 + a1
     let q = s.lowHalf + s.highHalf
