@@ -56,9 +56,8 @@ final class FastConvolutionBank: @unchecked Sendable {   // immutable after init
     let mirrorLanes: [Int]
     /// Real multiplies per output sample (butterflies and pointwise products).
     let cost: Double
-    /// Input samples past an output's position that it waits for when it is the last of its step (the filter's
-    /// lookahead), and when it is the first (plus a step).
-    let lookahead: Int
+    /// Input samples past an output's position that it waits for, at most: when it is the first of its step (the
+    /// filter's lookahead plus a step).
     let maximumLag: Int
 
     /// Ratios this stage takes (as the block polyphase stage).
@@ -123,7 +122,6 @@ final class FastConvolutionBank: @unchecked Sendable {   // immutable after init
         fft = SplitFFT(size: best.packing == .halves ? N / 2 : N)
         let H = fft.size, n = H / 4
         cost = best.cost
-        lookahead = M * (hi + 1) - 1
         maximumLag = M * (hi + framesPerStep * (N - span + 1)) - 1
         // Where each bin's negative lies (halves only).
         let bins = fft.bins

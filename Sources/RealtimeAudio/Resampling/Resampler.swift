@@ -42,11 +42,13 @@ public struct Resampler: Sendable {
     /// Creates a resampler on a filter bank the caller holds.
     public init(filter: ResamplerFilter) {
         self.filter = filter
-        polyphase = filter.polyphase.map(PolyphaseStage.init)
-        folded = filter.folded.map(FoldedDecimator.init)
-        block = filter.block.map(BlockPolyphase.init)
-        fast = filter.fast.map(FastConvolution.init)
-        chain = filter.chain.map { ChainStage(pre: $0.pre, next: $0.next, phases: filter.phases, step: filter.step) }
+        switch filter.stage {
+        case .polyphase(let bank): polyphase = PolyphaseStage(bank: bank)
+        case .folded(let bank): folded = FoldedDecimator(bank: bank)
+        case .block(let bank): block = BlockPolyphase(bank: bank)
+        case .fast(let bank): fast = FastConvolution(bank: bank)
+        case .chain(let pre, let next): chain = ChainStage(pre: pre, next: next, phases: filter.phases, step: filter.step)
+        }
     }
 
     /// The input rate in hertz.

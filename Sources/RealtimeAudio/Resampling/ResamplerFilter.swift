@@ -153,16 +153,24 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     public let phases: Int
     /// Downsampling factor `M`.
     public let step: Int
-    /// The one-output-at-a-time polyphase stage (ratios with many phases, such as 44.1 kHz <-> 24 kHz), or nil.
-    let polyphase: PolyphaseBank?
-    /// The folded four-outputs-per-vector decimator (``FoldedDecimatorBank``: `L = 1`), or nil.
-    let folded: FoldedDecimatorBank?
-    /// The sixteen-outputs-per-pass polyphase stage (``BlockPolyphaseBank``: small `L >= 2` and `M`), or nil.
-    let block: BlockPolyphaseBank?
-    /// The FFT convolution stage (``FastConvolutionBank``: `high` with small `L` and `M`), or nil.
-    let fast: FastConvolutionBank?
-    /// A ÷2 prestage and the filter that follows it at half the rate (large downsamplings), or nil.
-    let chain: (pre: HalfbandPrestageBank, next: ResamplerFilter)?
+    /// How the conversion runs: exactly one stage (see the type's documentation).
+    enum Stage {
+        /// One output at a time (ratios with many phases, such as 44.1 kHz <-> 24 kHz).
+        case polyphase(PolyphaseBank)
+        /// Four outputs per vector, the symmetric filter folded (``FoldedDecimatorBank``: `L = 1`).
+        case folded(FoldedDecimatorBank)
+        /// Sixteen outputs per pass (``BlockPolyphaseBank``: small `L >= 2` and `M`).
+        case block(BlockPolyphaseBank)
+        /// FFT convolution (``FastConvolutionBank``: `high` with small `L` and `M`).
+        case fast(FastConvolutionBank)
+        /// A ÷2 prestage and the filter that follows it at half the rate (large downsamplings).
+        case chain(pre: HalfbandPrestageBank, next: ResamplerFilter)
+    }
+    let stage: Stage
+    var polyphase: PolyphaseBank? { if case .polyphase(let bank) = stage { bank } else { nil } }
+    var folded: FoldedDecimatorBank? { if case .folded(let bank) = stage { bank } else { nil } }
+    var block: BlockPolyphaseBank? { if case .block(let bank) = stage { bank } else { nil } }
+    var fast: FastConvolutionBank? { if case .fast(let bank) = stage { bank } else { nil } }
     /// Prestages run when what they must keep, `[0, stopbandEdge × fold]`, is at most this fraction of their input
     /// rate: their transition then spans at least a tenth of it, so they stay short.
     static let prestageLimit = 0.16
@@ -208,27 +216,19 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
            !(allowed && L <= FastConvolutionBank.maximumPhases && M <= FastConvolutionBank.maximumStep) {
             let pre = HalfbandPrestageBank(keep: keep, attenuation: attenuation)
             let next = try ResamplerFilter(from: input / 2, to: output, quality: quality, direct: false)
-            chain = (pre, next)
-            polyphase = nil
-            folded = nil
-            block = nil
-            fast = nil
+            stage = .chain(pre: pre, next: next)
             designMethod = "\(pre.design.method) ÷2 prestage (\(pre.design.taps.count) taps), then \(next.designMethod)"
             multiplyAddsPerOutput = pre.cost * Double(input / 2) / Double(output) + next.multiplyAddsPerOutput
             latencySeconds = Double(pre.lookahead) / Double(input) + next.latencySeconds
             return
         }
-        chain = nil
         // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's, its
         // stopband starts no later than the preset's. An exact halving takes it when it has fewer non-zero taps.
         let halfband = input == 2 * output
             ? HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation) : nil
         if let halfband, halfband.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) {
             let bank = FoldedDecimatorBank(halfband: halfband)
-            folded = bank
-            block = nil
-            polyphase = nil
-            fast = nil
+            stage = .folded(bank)
             designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
             multiplyAddsPerOutput = bank.cost
             latencySeconds = Double(bank.lookahead) / Double(input)
@@ -241,33 +241,21 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
                 ? FastConvolutionBank(bank, meanLag: min(input, output) < 16000 ? 0.020 : 0.010) : nil
             designMethod = convolution.map { "\(design), FFT frames of \($0.size) (\($0.packing))" } ?? design
             if let convolution {
-                fast = convolution
-                folded = nil
-                block = nil
-                polyphase = nil
+                stage = .fast(convolution)
                 multiplyAddsPerOutput = convolution.cost
                 latencySeconds = Double(convolution.maximumLag) / Double(input)
             } else if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
-                folded = decimator
-                block = nil
-                polyphase = nil
-                fast = nil
+                stage = .folded(decimator)
                 multiplyAddsPerOutput = decimator.cost
                 latencySeconds = Double(decimator.lookahead) / Double(input)
             } else if L >= 2, L <= BlockPolyphaseBank.maximumPhases, M <= BlockPolyphaseBank.maximumStep {
                 let blocked = BlockPolyphaseBank(bank)
-                block = blocked
-                folded = nil
-                polyphase = nil
-                fast = nil
+                stage = .block(blocked)
                 multiplyAddsPerOutput = blocked.cost
                 latencySeconds = Double(blocked.lookahead) / Double(input)
             } else {
-                block = nil
-                folded = nil
-                polyphase = bank
-                fast = nil
+                stage = .polyphase(bank)
                 multiplyAddsPerOutput = bank.cost
                 latencySeconds = Double(bank.taps / 2) / Double(input)
             }
