@@ -43,7 +43,7 @@ switch kind {
 case "design":
     // The plan of every benchmarked pair: design, multiplies per output, lookahead.
     for quality in ResamplerQuality.allCases {
-        for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000), (8000, 16000), (48000, 16000), (32000, 8000), (44100, 8000), (48000, 11025)] {
+        for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000), (8000, 16000), (48000, 16000), (32000, 8000), (44100, 8000), (48000, 11025), (22050, 8000), (32000, 11025), (44100, 16000), (48000, 8000)] {
             let f = try ResamplerFilter(from: a, to: b, quality: quality)
             print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
         }

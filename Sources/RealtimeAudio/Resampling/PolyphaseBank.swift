@@ -22,12 +22,13 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// its window starts later, so the per-output step needs no division. A phase that is a unit impulse (the
     /// output is a copy of one input sample) says so, and costs nothing.
     let steps: [PhaseStep]
+    /// For each phase, the four outputs from one using it on, as `dot4` takes them (see ``PhaseGroup``).
+    let groups: [PhaseGroup]
     /// `"equiripple"`, `"equiripple/N"` (designed at N phases, read between them by Lagrange interpolation),
     /// or `"kaiser"`.
     let designMethod: String
     /// Multiply-adds per output sample, averaged over the phases (impulse phases are free).
     let cost: Double
-
     /// A low-pass stage. `pass` and `stop` are in cycles per input sample.
     convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double) {
         let (L, M) = reducedRatio(inputRate, outputRate)
@@ -74,6 +75,15 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
                       row: Int32(p * taps))
         }
         cost = Double(taps * impulseTap.filter { $0 < 0 }.count) / Double(L)
+        let steps = self.steps
+        groups = (0..<L).map { p in
+            let s0 = steps[p], s1 = steps[Int(s0.next)], s2 = steps[Int(s1.next)], s3 = steps[Int(s2.next)]
+            return PhaseGroup(row0: s0.row, row1: s1.row, row2: s2.row, row3: s3.row,
+                              offset1: s0.advance, offset2: s0.advance + s1.advance,
+                              offset3: s0.advance + s1.advance + s2.advance,
+                              advance: s0.advance + s1.advance + s2.advance + s3.advance, next: s3.next,
+                              copies: s0.impulse & s1.impulse & s2.impulse & s3.impulse < 0 ? 0 : 1)
+        }
     }
 
     deinit { coefficients.deallocate() }
@@ -175,6 +185,19 @@ struct PhaseStep: Sendable {
     let impulse: Int32
     /// Offset of the phase's coefficient row.
     let row: Int32
+}
+
+/// Four consecutive outputs from one phase on, for ``dot4``: their rows, their windows' offsets from the first
+/// one's, and where the output after them starts. One record per group replaces four dependent ``PhaseStep`` reads.
+struct PhaseGroup: Sendable {
+    let row0: Int32, row1: Int32, row2: Int32, row3: Int32
+    let offset1: Int32, offset2: Int32, offset3: Int32
+    /// Input samples from the first window to the next group's.
+    let advance: Int32
+    /// The phase of the output after the four.
+    let next: Int32
+    /// 1 when one of the four is a unit impulse (they then go one at a time, copies as copies).
+    let copies: Int32
 }
 
 /// The shortest length (a multiple of 8) for which `attempt` gives a design, searched from `start`: down while

@@ -222,28 +222,46 @@ struct PolyphaseStage {
         var produced = self.produced, position = self.position, phase = self.phase
         let h = bank.coefficients
         bank.steps.withUnsafeBufferPointer { steps in
+        bank.groups.withUnsafeBufferPointer { groups in
             buffer.withUnsafeMutableBufferPointer { buf in
                 let x = buf.baseAddress!
                 while true {
-                    // Tight loop: a pointer to the next output's window, and its phase's precomputed step.
+                    // Tight loops: a pointer to the next output's window, and its phase's precomputed steps.
                     if written < output.count, position + half - bufferStart < filled {
                         var window = x + (position - half + 1 - bufferStart)
                         let lastWindow = x + (filled - taps)
                         let out = output.baseAddress!
                         var n = written
                         let end = output.count
-                        var step = steps[phase]
+                        var p = phase
+                        // Four outputs per pass while their windows have all arrived: they share the loop and the
+                        // final reduction (see `dot4`). The last few go one at a time; they come out the same.
+                        while end &- n >= 4 {
+                            let g = groups[p]
+                            let w3 = window + Int(g.offset3)
+                            if w3 > lastWindow || g.copies != 0 { break }
+                            let v = dot4(window, window + Int(g.offset1), window + Int(g.offset2), w3,
+                                         h + Int(g.row0), h + Int(g.row1), h + Int(g.row2), h + Int(g.row3), taps)
+                            UnsafeMutableRawPointer(out + n).storeBytes(of: v, as: SIMD4<Float>.self)
+                            n &+= 4
+                            window += Int(g.advance)
+                            p = Int(g.next)
+                        }
                         while n < end, window <= lastWindow {
+                            let step = steps[p]
                             out[n] = step.impulse >= 0 ? window[Int(step.impulse)] : dot(window, h + Int(step.row), taps)
                             n &+= 1
                             window += Int(step.advance)
-                            step = steps[Int(step.next)]
+                            p = Int(step.next)
+                            // Back to groups after a copy.
+                            if step.impulse >= 0, end &- n >= 4, window + Int(groups[p].offset3) <= lastWindow { break }
                         }
                         let made = n - written
                         written = n
                         produced += made
                         position = window - x + half - 1 + bufferStart
-                        phase = Int(step.row) / taps
+                        phase = p
+                        if made > 0 { continue }
                     }
                     // A full output still takes the input that completes no further window, so a caller who
                     // sized `output` with `outputCapacity(forInput:)` always has all input consumed.
@@ -270,6 +288,7 @@ struct PolyphaseStage {
                     }
                 }
             }
+        }
         }
         self.filled = filled
         self.bufferStart = bufferStart
@@ -304,30 +323,59 @@ func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     }
 }
 
-/// Dot product of `count` (a multiple of 8) floats, with two independent SIMD accumulators: a Float reduction
-/// does not vectorize by itself (no reassociation without fast-math), and one accumulator would wait on the
-/// add latency every step. Pointers advance instead of indices, so the loop carries no overflow checks; `h` is
-/// 32-byte aligned, so its loads fold into the multiplies.
+/// Dot product of `count` (a multiple of 8) floats: one eight-lane accumulator (two vectors at baseline x86-64),
+/// taking eight products per step in order, then `s = low + high` and `(s0 + s2) + (s1 + s3)`. ``dot4`` computes
+/// four of them with exactly these operations per lane, so an output is the same whichever of the two computes it
+/// (chunking never changes the output). `h` is 32-byte aligned, so its loads fold into the multiplies.
 @inline(__always)
 func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
-    var xp = UnsafeRawPointer(x), hp = UnsafeRawPointer(h)
-    var remaining = count
-    // An odd eight first, as the accumulator's starting value: no zeroing and no tail after the loop.
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    if remaining & 8 != 0 {
-        a0 = xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
-        xp += 32
-        hp += 32
-        remaining &-= 8
+    let n = count &* 4
+    let xp = UnsafeRawPointer(x) + n, hp = UnsafeRawPointer(h) + n
+    var i = 0 &- n
+    var a = xp.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * hp.load(fromByteOffset: i, as: SIMD8<Float>.self)
+    i &+= 32
+    while i != 0 {
+        a += xp.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * hp.load(fromByteOffset: i, as: SIMD8<Float>.self)
+        i &+= 32
     }
-    while remaining >= 16 {
-        a0 += xp.loadUnaligned(as: SIMD8<Float>.self) * hp.load(as: SIMD8<Float>.self)
-        a1 += (xp + 32).loadUnaligned(as: SIMD8<Float>.self) * (hp + 32).load(as: SIMD8<Float>.self)
-        xp += 64
-        hp += 64
-        remaining &-= 16
+    let s = a.lowHalf + a.highHalf
+    return (s[0] + s[2]) + (s[1] + s[3])
+}
+
+/// Four dot products of `count` (a multiple of 8) floats, `x0 · h0 ... x3 · h3`, as four lanes of the result.
+///
+/// Why: a lone dot product pays its loop control and a horizontal reduction per output (about 25 instructions at
+/// baseline x86-64 on top of its taps); four side by side share the loop, and their four reductions become one
+/// 4x4 transpose and a few adds. Per lane the operations are ``dot(_:_:_:)``'s, in its order.
+@inline(__always)
+func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
+          _ h0: UnsafePointer<Float>, _ h1: UnsafePointer<Float>, _ h2: UnsafePointer<Float>, _ h3: UnsafePointer<Float>,
+          _ count: Int) -> SIMD4<Float> {
+    let n = count &* 4
+    // Bases at the ends and one negative byte offset climbing to zero: one register steps all eight arrays.
+    let p0 = UnsafeRawPointer(x0) + n, p1 = UnsafeRawPointer(x1) + n
+    let p2 = UnsafeRawPointer(x2) + n, p3 = UnsafeRawPointer(x3) + n
+    let c0 = UnsafeRawPointer(h0) + n, c1 = UnsafeRawPointer(h1) + n
+    let c2 = UnsafeRawPointer(h2) + n, c3 = UnsafeRawPointer(h3) + n
+    @inline(__always)
+    func product(_ p: UnsafeRawPointer, _ c: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
+        p.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * c.load(fromByteOffset: i, as: SIMD8<Float>.self)
     }
-    let s = a0 + a1
-    let q = s.lowHalf + s.highHalf
-    return (q[0] + q[2]) + (q[1] + q[3])
+    var i = 0 &- n
+    var a0 = product(p0, c0, i), a1 = product(p1, c1, i), a2 = product(p2, c2, i), a3 = product(p3, c3, i)
+    i &+= 32
+    while i != 0 {
+        a0 += product(p0, c0, i); a1 += product(p1, c1, i); a2 += product(p2, c2, i); a3 += product(p3, c3, i)
+        i &+= 32
+    }
+    return transposedSums(a0.lowHalf + a0.highHalf, a1.lowHalf + a1.highHalf,
+                          a2.lowHalf + a2.highHalf, a3.lowHalf + a3.highHalf)
+}
+
+/// Lane `k` is `(a_k[0] + a_k[2]) + (a_k[1] + a_k[3])`, as `dot` sums, by a 4x4 transpose.
+@inline(__always)
+func transposedSums(_ a0: SIMD4<Float>, _ a1: SIMD4<Float>, _ a2: SIMD4<Float>, _ a3: SIMD4<Float>) -> SIMD4<Float> {
+    let u0 = SIMD4(a0[0], a1[0], a0[1], a1[1]) + SIMD4(a0[2], a1[2], a0[3], a1[3])
+    let u1 = SIMD4(a2[0], a3[0], a2[1], a3[1]) + SIMD4(a2[2], a3[2], a2[3], a3[3])
+    return SIMD4(lowHalf: u0.lowHalf, highHalf: u1.lowHalf) + SIMD4(lowHalf: u0.highHalf, highHalf: u1.highHalf)
 }
