@@ -257,7 +257,8 @@ struct ResamplerTests {
         #expect(filter.polyphase == nil && (filter.folded != nil) == (filter.phases == 1) && (filter.block != nil) == (filter.phases > 1))
         let fold = Double(min(input, output)) / 2 / Double(input)
         let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: quality.passbandEdge * fold,
-                                 stop: quality.stopbandEdge * fold, attenuation: quality.designAttenuation)
+                                 stop: quality.stopbandEdge * fold, attenuation: quality.designAttenuation,
+                                 ripple: quality.designPassRipple)
         var reference = PolyphaseStage(bank: bank)
         let x: [Float] = (0..<5000).map { i in
             let t = Double(i)
@@ -283,7 +284,7 @@ struct ResamplerTests {
         #expect(filter.fast != nil && filter.polyphase == nil && filter.folded == nil && filter.block == nil)
         let fold = Double(min(input, output)) / 2 / Double(input)
         let bank = PolyphaseBank(inputRate: input, outputRate: output, pass: 0.93 * fold, stop: 1.07 * fold,
-                                 attenuation: ResamplerQuality.high.designAttenuation)
+                                 attenuation: ResamplerQuality.high.designAttenuation, ripple: ResamplerQuality.high.designPassRipple)
         var rng = SplitMix64(seed: UInt64(input + 3 * output))
         let x = (0..<(input / 4)).map { _ in Float.random(in: -0.9...0.9, using: &rng) }
         var reference = PolyphaseStage(bank: bank)

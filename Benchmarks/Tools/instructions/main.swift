@@ -10,6 +10,7 @@ import Glibc
 //
 //   instructions resample <in> <out> <fast|voice|high> <seconds>
 //   instructions lag <in> <out> <fast|voice|high> <seconds>   (the streaming lag at 20 ms pushes)
+//   instructions plans <fast|voice|high> 1       (the plan of every pair of the issue's rates)
 //   instructions vad <rate> <seconds>            (prints input samples: the VAD makes no output samples)
 //   instructions speed <speed> <rate> <seconds>  (prints input samples: the issue counts per input sample)
 //   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
@@ -48,6 +49,14 @@ case "design":
             print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
         }
     }
+case "plans":
+    // The plan of every pair of the issue's rates at one preset: design, multiplies per output, lookahead in ms.
+    let quality = try ResamplerQuality(name: args[1])
+    let rates = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000]
+    for a in rates { for b in rates where a != b {
+        let f = try ResamplerFilter(from: a, to: b, quality: quality)
+        print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
+    } }
 case "resample":
     let input = Int(args[1])!, output = Int(args[2])!
     let quality = try ResamplerQuality(name: args[3])

@@ -30,7 +30,8 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// Multiply-adds per output sample, averaged over the phases (impulse phases are free).
     let cost: Double
     /// A low-pass stage. `pass` and `stop` are in cycles per input sample.
-    convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double) {
+    /// `ripple` is the passband's allowed deviation, linear (``ResamplerQuality/designPassRipple``).
+    convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double, ripple: Double) {
         let (L, M) = reducedRatio(inputRate, outputRate)
         let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
         // A windowed sinc cut at the input's Nyquist frequency is a Nyquist filter: one phase in L is a plain copy,
@@ -39,7 +40,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc (its
         // copied phase also skips the fixed cost of a dot product).
         let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
-        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
+        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation, ripple: ripple)
         let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
         self.init(inputRate: inputRate, outputRate: outputRate, design: design)
     }
@@ -99,29 +100,27 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     static let maximumEquirippleLength = 1535
     /// Longest prototype designed for Lagrange interpolation (many phases): 12 phases of the `high` preset's taps.
     static let maximumInterpolatedLength = 2047
-    /// Passband ripple of the equiripple designs: ±0.035 dB, a third of the presets' ±0.1 dB promise, which leaves
-    /// room for a second stage and float32 coefficients.
-    static let passRipple = 0.004
 
     /// Kaiser's estimate of the taps (a multiple of 8) an equiripple stage needs; `pass` and `stop` in cycles per
     /// input sample. ``ResamplerFilter`` plans its stages with it before designing any.
-    static func estimatedTaps(pass: Double, stop: Double, attenuation: Double) -> Int {
+    static func estimatedTaps(pass: Double, stop: Double, attenuation: Double, ripple: Double) -> Int {
         let stopRipple = Double.pow(10, -attenuation / 20)
-        let estimate = (-10 * Double.log10(passRipple * stopRipple) - 13) / (14.6 * (stop - pass)) + 1
+        let estimate = (-10 * Double.log10(ripple * stopRipple) - 13) / (14.6 * (stop - pass)) + 1
         return max(8, Int(estimate.rounded(.up) + 7) / 8 * 8)
     }
 
     /// An equiripple prototype with the fewest taps per phase (a multiple of 8) that keeps the passband within
-    /// ±0.035 dB and the stopband at `attenuation`; nil when even the interpolated design below cannot be made.
+    /// `passRipple` and the stopband at `attenuation`; nil when even the interpolated design below cannot be made.
     ///
     /// Remez exchange costs the square of the prototype length, so ratios with many phases (44.1 kHz <-> 24 kHz
     /// has 80) cannot be designed at full length in milliseconds. They are designed at `L0 >= 12` phases instead
     /// and the continuous prototype is read between its samples by 12-point Lagrange interpolation: the
     /// prototype's band occupies under 1/24 of its own rate there, where that interpolator's error is below
     /// -140 dB, so the result keeps the equiripple's 1/3 fewer taps than a Kaiser window needs for the same figures.
-    private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double) -> Design? {
+    private static func equirippleDesign(phases L: Int, pass: Double, stop: Double, attenuation: Double,
+                                         ripple passRipple: Double) -> Design? {
         let stopRipple = Double.pow(10, -attenuation / 20)
-        let taps = max(8, estimatedTaps(pass: pass, stop: stop, attenuation: attenuation) - 8)
+        let taps = max(8, estimatedTaps(pass: pass, stop: stop, attenuation: attenuation, ripple: passRipple) - 8)
         // Phases the Remez design runs at: all of them when short enough, else interpolate from fewer.
         let fitting = (maximumInterpolatedLength + 1) / (taps + 16)
         let L0 = L * (taps + 16) - 1 <= maximumEquirippleLength ? L : min(fitting, 12)
