@@ -30,8 +30,10 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// Multiply-adds per output sample, averaged over the phases (impulse phases are free).
     let cost: Double
     /// A low-pass stage. `pass` and `stop` are in cycles per input sample.
-    /// `ripple` is the passband's allowed deviation, linear (``ResamplerQuality/designPassRipple``).
-    convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double, ripple: Double) {
+    /// `ripple` is the passband's allowed deviation, linear (``ResamplerQuality/designPassRipple``); `kaiserOnly`
+    /// skips the equiripple design (tests use it to get a many-phase bank with a copied phase).
+    convenience init(inputRate: Int, outputRate: Int, pass: Double, stop: Double, attenuation: Double, ripple: Double,
+                     kaiserOnly: Bool = false) {
         let (L, M) = reducedRatio(inputRate, outputRate)
         let kaiser = Self.kaiserDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation)
         // A windowed sinc cut at the input's Nyquist frequency is a Nyquist filter: one phase in L is a plain copy,
@@ -40,7 +42,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         // Costs compared as multiply-adds per L outputs, in integers: a tie keeps the flatter windowed sinc (its
         // copied phase also skips the fixed cost of a dot product).
         let kaiserCost = kaiser.taps * (nyquist ? L - 1 : L)
-        let equiripple = Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation, ripple: ripple)
+        let equiripple = kaiserOnly ? nil : Self.equirippleDesign(phases: L, pass: pass, stop: stop, attenuation: attenuation, ripple: ripple)
         let design = equiripple.map { $0.taps * L < kaiserCost ? $0 : kaiser } ?? kaiser
         self.init(inputRate: inputRate, outputRate: outputRate, design: design)
     }

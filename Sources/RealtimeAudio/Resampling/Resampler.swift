@@ -377,7 +377,11 @@ func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePo
 /// instructions instead of about 20).
 @inline(never)
 func transposedSums(_ a0: SIMD4<Float>, _ a1: SIMD4<Float>, _ a2: SIMD4<Float>, _ a3: SIMD4<Float>) -> SIMD4<Float> {
-    let u0 = SIMD4(a0[0], a1[0], a0[1], a1[1]) + SIMD4(a0[2], a1[2], a0[3], a1[3])
-    let u1 = SIMD4(a2[0], a3[0], a2[1], a3[1]) + SIMD4(a2[2], a3[2], a2[3], a3[3])
-    return SIMD4(lowHalf: u0.lowHalf, highHalf: u1.lowHalf) + SIMD4(lowHalf: u0.highHalf, highHalf: u1.highHalf)
+    // Columns first (the unpack/move-halves transpose), then the adds: shuffles after adds, LLVM would move them
+    // ahead of the adds and double them.
+    let t0 = SIMD4(a0[0], a1[0], a0[1], a1[1]), t1 = SIMD4(a2[0], a3[0], a2[1], a3[1])
+    let t2 = SIMD4(a0[2], a1[2], a0[3], a1[3]), t3 = SIMD4(a2[2], a3[2], a2[3], a3[3])
+    let c0 = SIMD4(lowHalf: t0.lowHalf, highHalf: t1.lowHalf), c1 = SIMD4(lowHalf: t0.highHalf, highHalf: t1.highHalf)
+    let c2 = SIMD4(lowHalf: t2.lowHalf, highHalf: t3.lowHalf), c3 = SIMD4(lowHalf: t2.highHalf, highHalf: t3.highHalf)
+    return (c0 + c2) + (c1 + c3)
 }
