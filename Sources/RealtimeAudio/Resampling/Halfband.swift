@@ -5,17 +5,17 @@ import RealModule
 /// interpolator or a ÷2 decimator needs it: the presets' passband and stopband edges mirror each other about the
 /// fold (0.9 / 1.1, 0.93 / 1.07).
 struct HalfbandDesign: Sendable {
-    /// The non-zero taps around the centre (at odd distances `-(2J-1) ... 2J-1`), `2J` of them (a multiple of 8),
+    /// The non-zero taps around the centre (at odd distances `-(2J-1) ... 2J-1`), `2J` of them (a multiple of 4),
     /// normalized to sum 1: the odd phase of the ×2 interpolator. The decimator uses them halved.
     let taps: [Double]
     /// `"halfband"` (equiripple) or `"halfband-kaiser"`.
     let method: String
 
     /// Kaiser's length estimate with equal ripples in both bands, as a count `2J` of non-zero taps (a multiple
-    /// of 8).
+    /// of 4: the kernels take any `J`).
     static func estimatedTaps(pass: Double, attenuation: Double) -> Int {
         let length = (attenuation - 13) / (14.6 * (0.5 - 2 * pass)) + 1
-        return max(8, Int((length + 1) / 2 + 7) / 8 * 8)
+        return max(8, Int((length + 1) / 2 + 3) / 4 * 4)
     }
 
     /// The shortest half-band with its passband to `pass` (cycles per sample, below 1/4) and `attenuation` dB
@@ -48,9 +48,9 @@ struct HalfbandDesign: Sendable {
             return g.map { $0 / sum }
         }
         func meets(_ g: [Double]) -> Bool { Self.stopbandLevel(normalized(g), from: stop) <= -attenuation }
-        // The shortest count (a multiple of 8) that meets the attenuation, searched from the estimate.
+        // The shortest count (a multiple of 4) that meets the attenuation, searched from the estimate.
         func shortest(_ design: @escaping (Int) -> [Double]?) -> [Double]? {
-            shortestLength(from: estimate) { count in design(count).flatMap { meets($0) ? $0 : nil } }?.1
+            shortestLength(from: estimate, granule: 4) { count in design(count).flatMap { meets($0) ? $0 : nil } }?.1
         }
         if let g = shortest(remez) {
             taps = normalized(g)

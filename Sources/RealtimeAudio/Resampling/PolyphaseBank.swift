@@ -201,17 +201,17 @@ struct PhaseGroup: Sendable {
     let copies: Int32
 }
 
-/// The shortest length (a multiple of 8) for which `attempt` gives a design, searched from `start`: down while
-/// designs keep coming, else up to six steps of 8. Returns the length and its design.
-func shortestLength(from start: Int, _ attempt: (Int) -> [Double]?) -> (Int, [Double])? {
+/// The shortest length (a multiple of `granule`) for which `attempt` gives a design, searched from `start`: down
+/// while designs keep coming, else up to six steps. Returns the length and its design.
+func shortestLength(from start: Int, granule: Int = 8, _ attempt: (Int) -> [Double]?) -> (Int, [Double])? {
     var length = start
     if let first = attempt(length) {
         var best = (length, first)
-        while length > 8, let shorter = attempt(length - 8) { length -= 8; best = (length, shorter) }
+        while length > granule, let shorter = attempt(length - granule) { length -= granule; best = (length, shorter) }
         return best
     }
     for _ in 0..<6 {
-        length += 8
+        length += granule
         if let design = attempt(length) { return (length, design) }
     }
     return nil
