@@ -96,8 +96,12 @@ struct BlockPolyphase: BlockStage {
     private(set) var consumed = 0
     private(set) var produced = 0
 
-    init(bank: BlockPolyphaseBank) {
+    /// Input another stage has already cleaned of NaN and ±infinity (in a ``ChainStage``): not checked again.
+    private let cleanInput: Bool
+
+    init(bank: BlockPolyphaseBank, cleanInput: Bool = false) {
         self.bank = bank
+        self.cleanInput = cleanInput
         history = [Float](repeating: 0, count: bank.size + 4 * bank.step + 8)
         vectors = [SIMD4<Float>](repeating: .zero, count: bank.size)
         start = -bank.lookback
@@ -142,7 +146,7 @@ struct BlockPolyphase: BlockStage {
                         }
                         let n = min(limit, bank.capacity - (consumed - start))
                         if n <= 0 { break }
-                        bank.append(input.baseAddress! + used, n, to: x, vectors: v, at: consumed - start)
+                        bank.append(input.baseAddress! + used, n, clean: cleanInput, to: x, vectors: v, at: consumed - start)
                         used += n
                         consumed += n
                     }
@@ -174,11 +178,11 @@ extension BlockPolyphaseBank {
     /// Appends `count` input samples at history position `at`, NaN and ±infinity as 0 (``zeroNonFinite``, as
     /// every path), and rebuilds the expanded vectors the new samples appear in.
     @inline(__always)
-    func append(_ source: UnsafePointer<Float>, _ count: Int, to x: UnsafeMutablePointer<Float>,
+    func append(_ source: UnsafePointer<Float>, _ count: Int, clean: Bool, to x: UnsafeMutablePointer<Float>,
                 vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int) {
         let M = step
         (x + at).update(from: source, count: count)
-        zeroNonFinite(x + at, count)
+        if !clean { zeroNonFinite(x + at, count) }
         if M == 1 {
             // Vectors from at - 3 on include a new sample.
             for m in max(0, at - 3)..<(at + count) { v[m] = UnsafeRawPointer(x + m).loadUnaligned(as: SIMD4<Float>.self) }

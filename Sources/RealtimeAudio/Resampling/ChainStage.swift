@@ -19,17 +19,21 @@ struct ChainStage: BlockStage {
 
     init(pre: HalfbandPrestageBank, next: ResamplerFilter, phases: Int, step: Int) {
         self.pre = HalfbandPrestage(bank: pre)
-        rest = [Resampler(filter: next)]
+        // The prestage hands on only finite samples (it zeroes NaN and ±infinity as they enter).
+        rest = [Resampler(filter: next, cleanInput: true)]
         middle = [Float](repeating: 0, count: Self.slice / 2 + 8)
         self.phases = phases
         self.step = step
     }
 
     var consumed: Int { pre.consumed }
-    var produced: Int { rest[0].outputCount }
+    // The second stage is read in place: `rest[0]` as a value would copy the resampler (a retain and release of
+    // each of its buffers) on every call.
+    var produced: Int { rest.withUnsafeBufferPointer { $0[0].outputCount } }
 
     func outputCapacity(forInput count: Int) -> Int {
-        rest[0].outputCapacity(forInput: pre.outputCapacity(forInput: count))
+        let halved = pre.outputCapacity(forInput: count)
+        return rest.withUnsafeBufferPointer { $0[0].outputCapacity(forInput: halved) }
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }

@@ -136,8 +136,12 @@ struct FoldedDecimator: BlockStage {
     private(set) var consumed = 0
     private(set) var produced = 0
 
-    init(bank: FoldedDecimatorBank) {
+    /// Input another stage has already cleaned of NaN and ±infinity (in a ``ChainStage``): not checked again.
+    private let cleanInput: Bool
+
+    init(bank: FoldedDecimatorBank, cleanInput: Bool = false) {
         self.bank = bank
+        self.cleanInput = cleanInput
         history = [Float](repeating: 0, count: bank.step * (bank.stride + 4) + 8)
         vectors = [SIMD4<Float>](repeating: .zero, count: 2 * bank.step * bank.stride)
         base = bank.firstOffset
@@ -193,7 +197,7 @@ struct FoldedDecimator: BlockStage {
                     }
                     let n = min(limit, M * bank.capacity - (consumed - base * M))
                     if n <= 0 { break }
-                    bank.append(input.baseAddress! + used, n, to: x, vectors: v, at: consumed - base * M)
+                    bank.append(input.baseAddress! + used, n, clean: cleanInput, to: x, vectors: v, at: consumed - base * M)
                     used += n
                     consumed += n
                 }
@@ -266,11 +270,11 @@ extension FoldedDecimatorBank {
     /// Appends `count` input samples at history position `at`, NaN and ±infinity as 0 (``zeroNonFinite``, as
     /// every path), and rebuilds the expanded vectors the new samples appear in.
     @inline(__always)
-    func append(_ source: UnsafePointer<Float>, _ count: Int, to x: UnsafeMutablePointer<Float>,
+    func append(_ source: UnsafePointer<Float>, _ count: Int, clean: Bool, to x: UnsafeMutablePointer<Float>,
                 vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int) {
         let M = step, G = groups, W = step / groups * stride
         (x + at).update(from: source, count: count)
-        zeroNonFinite(x + at, count)
+        if !clean { zeroNonFinite(x + at, count) }
         // E[p] reads x[p ... p + 3M]: rows from at - 3M on see a new sample. Four rows per step, from a multiple
         // of four (a few rows before the first new one are rebuilt unchanged; rows past the end read stale
         // history and are rebuilt when it arrives).

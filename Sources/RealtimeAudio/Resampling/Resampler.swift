@@ -41,11 +41,16 @@ public struct Resampler: Sendable {
 
     /// Creates a resampler on a filter bank the caller holds.
     public init(filter: ResamplerFilter) {
+        self.init(filter: filter, cleanInput: false)
+    }
+
+    /// With `cleanInput`, the input is known free of NaN and ±infinity (a prestage's output) and is not checked.
+    init(filter: ResamplerFilter, cleanInput: Bool) {
         self.filter = filter
         switch filter.stage {
-        case .polyphase(let bank): polyphase = PolyphaseStage(bank: bank)
-        case .folded(let bank): folded = FoldedDecimator(bank: bank)
-        case .block(let bank): block = BlockPolyphase(bank: bank)
+        case .polyphase(let bank): polyphase = PolyphaseStage(bank: bank, cleanInput: cleanInput)
+        case .folded(let bank): folded = FoldedDecimator(bank: bank, cleanInput: cleanInput)
+        case .block(let bank): block = BlockPolyphase(bank: bank, cleanInput: cleanInput)
         case .fast(let bank): fast = FastConvolution(bank: bank)
         case .chain(let pre, let next): chain = ChainStage(pre: pre, next: next, phases: filter.phases, step: filter.step)
         }
@@ -152,8 +157,12 @@ struct PolyphaseStage {
     /// Input samples consumed since the start of the stream.
     private(set) var consumed = 0
 
-    init(bank: PolyphaseBank) {
+    /// Input another stage has already cleaned of NaN and ±infinity (in a ``ChainStage``): not checked again.
+    private let cleanInput: Bool
+
+    init(bank: PolyphaseBank, cleanInput: Bool = false) {
         self.bank = bank
+        self.cleanInput = cleanInput
         buffer = [Float](repeating: 0, count: bank.taps + Self.block)
         filled = bank.taps / 2 - 1
         bufferStart = -filled
@@ -175,11 +184,12 @@ struct PolyphaseStage {
     ) -> (consumed: Int, produced: Int) {
         var used = 0
         var written = 0
+        let clean = cleanInput
         run(into: output, written: &written) { room in
             let n = min(room.count, input.count - used)
             if n > 0, let src = input.baseAddress, let dst = room.baseAddress {
                 dst.update(from: src + used, count: n)
-                zeroNonFinite(dst, n)
+                if !clean { zeroNonFinite(dst, n) }
             }
             used += n
             return n
