@@ -1,8 +1,8 @@
 /// A decimator by an integer `M` (`L = 1`: 24k -> 8k, 48k -> 16k, and the ÷2 half-band for 48k -> 24k) laid out
 /// to compute sixteen consecutive outputs per pass, four per vector, with its symmetric filter folded.
 ///
-/// Why: the one-output dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output
-/// on top of its taps. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart: with the input
+/// Why: a dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output on top of its
+/// taps, and multiplies every tap. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart: with the input
 /// **expanded** so that vector `E[p]` holds `x[p], x[p + M], x[p + 2M], x[p + 3M]`, their four windows are one
 /// vector per tap, `E[kM + d]`, and no reduction is left. The filter is symmetric, so the four outputs are
 /// `Σ h[d] (E[kM + d] + E[kM - d])`: the two vectors a coefficient weighs are added before the multiply, halving

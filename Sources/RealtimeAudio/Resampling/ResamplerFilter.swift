@@ -131,12 +131,13 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// - other ratios with small `L >= 2` and `M` (both at most 8: 8 kHz -> 24 kHz, 16 kHz -> 24 kHz,
 ///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
 ///   four per vector;
-/// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147) run the **polyphase** stage, one dot product per output
-///   (``PolyphaseStage``): a group of sixteen would span too many outputs.
+/// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147; 22.05 kHz -> 8 kHz, 160/441) run the **polyphase**
+///   stage (``PolyphaseStage``): a dot product per output, four outputs side by side (`dot4`: one loop and one 4x4
+///   transposed reduction for the four, where a lone dot product pays about 25 instructions of loop and reduction
+///   on top of its taps); a group of sixteen of one phase would span too many outputs.
 ///
 /// The folded decimator and the block polyphase stage compute outputs in groups with no horizontal reduction per
-/// output, which is what a dot product pays at baseline x86-64 (about 35 instructions on top of its taps);
-/// BENCHMARKS.md has the figures.
+/// output; BENCHMARKS.md has the figures.
 ///
 /// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
 /// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
