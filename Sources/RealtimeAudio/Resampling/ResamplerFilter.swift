@@ -15,9 +15,9 @@ import Synchronization
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 94 / 43 / 60 / 95 |
-/// | `voice` | 0.90 fold | −104.5 dB | 4.5 ms | ≤ 2.25 ms | 55 / 127 / 57 / 77 / 122 |
-/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 186 |
+/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 94 / 43 / 60 / 70 |
+/// | `voice` | 0.90 fold | −104.3 dB | 4.5 ms | ≤ 2.25 ms | 55 / 123 / 57 / 75 / 91 |
+/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 158 |
 ///
 /// soxr HQ, the reference for `high`, costs 53 / 143 / 90 / 66 on the first four pairs and holds 43 / 43 / 21 / 21 ms
 /// back at 20 ms pushes.
