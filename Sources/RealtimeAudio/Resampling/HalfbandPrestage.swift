@@ -4,7 +4,7 @@
 /// Why: the main stage's sharp transition sits next to the output's fold, and its filter is long in proportion to
 /// the input rate: 44.1 kHz -> 8 kHz `voice` reads about 380 input samples per output. Halving the rate first only
 /// has to keep what would fold onto the output's band, `[0, stopbandEdge × fold]`, so its transition spans most of
-/// the band and a few taps do (12 to 24 non-zero), and the main stage then runs at half the rate with half the taps.
+/// the band and a few taps do (10 to 24 non-zero), and the main stage then runs at half the rate with half the taps.
 ///
 /// Output `n` is the input at time `2n` (the filter is centred, so the delay is compensated like the other stages):
 /// `y[n] = x[2n] / 2 + Σ_j w_j (x[2n + 2j + 1] + x[2n - 2j - 1])`. The input is kept de-interleaved, even samples
@@ -20,7 +20,7 @@ final class HalfbandPrestageBank: @unchecked Sendable {   // immutable after ini
     /// The prestage that keeps `[0, keep]` (cycles per input sample, below 1/4) flat and rejects by `attenuation` dB
     /// everything that would fold onto it.
     init(keep: Double, attenuation: Double) {
-        let design = HalfbandDesign(pass: keep, attenuation: attenuation)
+        let design = HalfbandDesign(pass: keep, attenuation: attenuation, granule: 2)
         let J = design.taps.count / 2
         weights = (0..<J).map { SIMD4(repeating: Float(design.taps[J + $0] / 2)) }
         self.design = design

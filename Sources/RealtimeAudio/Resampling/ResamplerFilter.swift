@@ -113,9 +113,9 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///
 /// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first halves
 /// the rate with a short **÷2 prestage** (``HalfbandPrestageBank``: it only has to keep what would fold onto the
-/// output's band, so 12 to 24 non-zero taps do), again while the ratio stays that large, and the stage below then
+/// output's band, so 10 to 24 non-zero taps do), again while the ratio stays that large, and the stage below then
 /// runs at the lower rate with fewer taps: 32 kHz -> 8 kHz `voice` 182 -> 121 instructions per output,
-/// 44.1 kHz -> 8 kHz 419 -> 179 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
+/// 44.1 kHz -> 8 kHz 419 -> 175 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
 ///
 /// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
 /// one of four ways:
