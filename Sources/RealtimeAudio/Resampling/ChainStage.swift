@@ -27,13 +27,10 @@ struct ChainStage: BlockStage {
     }
 
     var consumed: Int { pre.consumed }
-    // The second stage is read in place: `rest[0]` as a value would copy the resampler (a retain and release of
-    // each of its buffers) on every call.
-    var produced: Int { rest.withUnsafeBufferPointer { $0[0].outputCount } }
+    var produced: Int { rest[0].outputCount }
 
     func outputCapacity(forInput count: Int) -> Int {
-        let halved = pre.outputCapacity(forInput: count)
-        return rest.withUnsafeBufferPointer { $0[0].outputCapacity(forInput: halved) }
+        rest[0].outputCapacity(forInput: pre.outputCapacity(forInput: count))
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }

@@ -44,7 +44,9 @@ public struct Resampler: Sendable {
         self.init(filter: filter, cleanInput: false)
     }
 
-    /// With `cleanInput`, the input is known free of NaN and ±infinity (a prestage's output) and is not checked.
+    /// With `cleanInput`, the input is known free of NaN and ±infinity (a prestage's output) and is not checked by
+    /// the direct stages a chain ends in (polyphase, folded, block); FFT convolution keeps its check, fused into its
+    /// de-interleave, and no chain ends in one.
     init(filter: ResamplerFilter, cleanInput: Bool) {
         self.filter = filter
         switch filter.stage {

@@ -79,7 +79,7 @@ public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConver
     var designAttenuation: Double { stopbandAttenuation + (self == .high ? 6 : 4) }
 
     /// Passband deviation the equiripple designs may use, linear: ±0.069 dB for `voice` (its taps are what its cost
-    /// is made of: 8 to 16 fewer than at ±0.035 dB), ±0.035 dB for the others (`high`'s 0.93 edge sits closer to
+    /// is made of: 8 to 24 fewer than at ±0.035 dB), ±0.035 dB for the others (`high`'s 0.93 edge sits closer to
     /// its transition, where float32 coefficients add their own error to the design's).
     var designPassRipple: Double { self == .voice ? 0.008 : 0.004 }
 
