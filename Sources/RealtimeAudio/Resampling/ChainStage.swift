@@ -1,12 +1,12 @@
-/// A ``HalfbandPrestage`` feeding a ``Resampler`` at half the input rate: the two-stage form of a large
-/// downsampling (see ``HalfbandPrestageBank``).
+/// A ``DealtDecimator`` prestage feeding a ``Resampler`` at a half or a third of the input rate: the two-stage
+/// form of a large downsampling (see ``ResamplerFilter``).
 ///
 /// Both stages are exact and delay compensated, so the chain is too. `process` hands the prestage only as much input
 /// as the output can take: the largest slice whose outputs, through both stages' exact ``outputCapacity``, fit the
 /// room left; so a full output still takes the input that completes no further output, as every stage does, and
 /// nothing waits in between.
 struct ChainStage: BlockStage {
-    private var pre: HalfbandPrestage
+    private var pre: DealtDecimator
     /// The second stage, in a one-element array: a `Resampler` cannot hold a `Resampler` inline, and an array keeps
     /// value semantics where a class box would share one stream between copies.
     private var rest: [Resampler]
@@ -17,17 +17,19 @@ struct ChainStage: BlockStage {
     private let step: Int
     private static let slice = 1024
 
-    init(pre: HalfbandPrestageBank, next: ResamplerFilter, phases: Int, step: Int) {
-        self.pre = HalfbandPrestage(bank: pre)
+    init(pre: DealtDecimatorBank, next: ResamplerFilter, phases: Int, step: Int) {
+        self.pre = DealtDecimator(bank: pre)
         // The prestage hands on only finite samples (it zeroes NaN and ±infinity as they enter).
         rest = [Resampler(filter: next, cleanInput: true)]
-        middle = [Float](repeating: 0, count: Self.slice / 2 + 8)
+        middle = [Float](repeating: 0, count: Self.slice / pre.step + 8)
         self.phases = phases
         self.step = step
     }
 
     var consumed: Int { pre.consumed }
-    var produced: Int { rest[0].outputCount }
+    /// Outputs written since the start of the stream, counted here: reading the second stage's own count goes
+    /// through the array and copies the resampler.
+    private(set) var produced = 0
 
     func outputCapacity(forInput count: Int) -> Int {
         rest[0].outputCapacity(forInput: pre.outputCapacity(forInput: count))
@@ -45,7 +47,9 @@ struct ChainStage: BlockStage {
             while used < input.count {
                 let room = output.count - written
                 var n = min(input.count - used, Self.slice)
-                if outputCapacity(forInput: n) > room {
+                // Output k needs input past k × M / L, so n more inputs yield at most (consumed + n) L / M + 1 - produced
+                // outputs in all: where that fits, the exact count (through both stages) is not needed.
+                if ((pre.consumed + n) * phases) / step + 1 - produced > room, outputCapacity(forInput: n) > room {
                     // The largest slice that fits (outputCapacity grows with the input).
                     var low = 0, high = n
                     while low < high {
@@ -60,6 +64,7 @@ struct ChainStage: BlockStage {
                                                 into: UnsafeMutableBufferPointer(rebasing: output[written...]))
                 used += n
                 written += made
+                produced += made
             }
         }
         return (used, written)
@@ -68,5 +73,6 @@ struct ChainStage: BlockStage {
     mutating func reset() {
         pre.reset()
         rest[0].reset()
+        produced = 0
     }
 }

@@ -111,15 +111,6 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
         for (i, c) in coefficients.enumerated() { self.coefficients[i] = SIMD4(repeating: c) }
     }
 
-    /// A ÷2 decimator for a half-band: its prototype row has the centre 1/2 and the halved taps at odd distances.
-    convenience init(halfband design: HalfbandDesign) {
-        let J = design.taps.count / 2
-        var row = [Float](repeating: 0, count: 4 * J)
-        row[2 * J - 1] = 0.5
-        for (i, g) in design.taps.enumerated() { row[2 * i] = Float(g / 2) }
-        self.init(step: 2, row: row)!   // symmetric by construction
-    }
-
     deinit { coefficients.deallocate() }
 }
 

@@ -5,9 +5,8 @@ import RealModule
 /// interpolator or a ÷2 decimator needs it: the presets' passband and stopband edges mirror each other about the
 /// fold (0.9 / 1.1, 0.93 / 1.07).
 struct HalfbandDesign: Sendable {
-    /// The non-zero taps around the centre (at odd distances `-(2J-1) ... 2J-1`), `2J` of them (a multiple of 4, or
-    /// of 2 for a prestage),
-    /// normalized to sum 1: the odd phase of the ×2 interpolator. The decimator uses them halved.
+    /// The non-zero taps around the centre (at odd distances `-(2J-1) ... 2J-1`), `2J` of them (a multiple of
+    /// `granule`), normalized to sum 1: the odd phase of the ×2 interpolator. The decimator uses them halved.
     let taps: [Double]
     /// `"halfband"` (equiripple) or `"halfband-kaiser"`.
     let method: String
@@ -27,8 +26,7 @@ struct HalfbandDesign: Sendable {
     /// of a dB. Past about 200 taps the exchange stops converging in double precision; a Kaiser-windowed half-band
     /// sinc (zeros on the even taps by construction, about 8 % longer) takes over. Either is accepted only once its
     /// response, evaluated on a dense grid, meets the attenuation.
-    /// `granule`: 2 for a prestage, whose kernel takes any `J`; 4 for the folded decimator, whose two-stream
-    /// layout pays for an odd `J` (48 kHz -> 24 kHz `fast`: 54 taps cost 67 instructions per output where 56 cost 60).
+    /// `granule`: the step of `2J` in the search; the ``DealtDecimator`` takes any `J`, so its designs use 2.
     init(pass: Double, attenuation: Double, granule: Int = 4) {
         let stop = 0.5 - pass
         let estimate = Self.estimatedTaps(pass: pass, attenuation: attenuation, granule: granule)

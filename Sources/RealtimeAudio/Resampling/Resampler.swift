@@ -4,7 +4,7 @@
 /// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; ratios with small `L`
 ///   and `M` compute sixteen outputs per pass, four per vector (decimations with the symmetric filter folded, exact
 ///   halvings on a ÷2 half-band when that is shorter); `high` runs its long filters by FFT convolution, in frames;
-///   downsamplings by 3.4 or more halve the rate first with a short ÷2 prestage.
+///   downsamplings by 3.4 or more divide the rate first with a short ÷2 or ÷3 prestage.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
@@ -23,13 +23,14 @@ public struct Resampler: Sendable {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
-    /// The polyphase stage, the folded decimator, the block polyphase stage or the FFT convolution (see
-    /// ``ResamplerFilter``): one is set.
+    /// The polyphase stage, the folded or dealt decimator, the block polyphase stage, the FFT convolution or a
+    /// prestage chain (see ``ResamplerFilter``): one is set.
     private var polyphase: PolyphaseStage?
     private var folded: FoldedDecimator?
     private var block: BlockPolyphase?
     private var fast: FastConvolution?
     private var chain: ChainStage?
+    private var dealt: DealtDecimator?
 
     /// Creates a resampler, sharing the filter bank of its configuration (built on first use).
     ///
@@ -54,6 +55,7 @@ public struct Resampler: Sendable {
         case .folded(let bank): folded = FoldedDecimator(bank: bank, cleanInput: cleanInput)
         case .block(let bank): block = BlockPolyphase(bank: bank, cleanInput: cleanInput)
         case .fast(let bank): fast = FastConvolution(bank: bank)
+        case .dealt(let bank): dealt = DealtDecimator(bank: bank, cleanInput: cleanInput)
         case .chain(let pre, let next): chain = ChainStage(pre: pre, next: next, phases: filter.phases, step: filter.step)
         }
     }
@@ -74,25 +76,25 @@ public struct Resampler: Sendable {
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
     public var inputCount: Int {
-        polyphase?.consumed ?? folded?.consumed ?? block?.consumed ?? fast?.consumed ?? chain!.consumed
+        polyphase?.consumed ?? folded?.consumed ?? block?.consumed ?? fast?.consumed ?? dealt?.consumed ?? chain!.consumed
     }
     /// Output samples produced since the start of the stream (or the last `finish` / `reset`).
     public var outputCount: Int {
-        polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast?.produced ?? chain!.produced
+        polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast?.produced ?? dealt?.produced ?? chain!.produced
     }
 
     /// The number of samples `process` writes when given `count` more input samples and enough room.
     public func outputCapacity(forInput count: Int) -> Int {
         polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
             ?? block?.outputCapacity(forInput: count) ?? fast?.outputCapacity(forInput: count)
-            ?? chain!.outputCapacity(forInput: count)
+            ?? dealt?.outputCapacity(forInput: count) ?? chain!.outputCapacity(forInput: count)
     }
 
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
     /// ``outputCount``.
     public var pendingOutputCount: Int {
         polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block?.pendingOutputCount
-            ?? fast?.pendingOutputCount ?? chain!.pendingOutputCount
+            ?? fast?.pendingOutputCount ?? dealt?.pendingOutputCount ?? chain!.pendingOutputCount
     }
 
     /// Converts a chunk.
@@ -109,6 +111,7 @@ public struct Resampler: Sendable {
         if folded != nil { return folded!.process(input, into: output) }
         if block != nil { return block!.process(input, into: output) }
         if fast != nil { return fast!.process(input, into: output) }
+        if dealt != nil { return dealt!.process(input, into: output) }
         return chain!.process(input, into: output)
     }
 
@@ -125,6 +128,7 @@ public struct Resampler: Sendable {
         if folded != nil { return folded!.finish(into: room, count: owed) }
         if block != nil { return block!.finish(into: room, count: owed) }
         if fast != nil { return fast!.finish(into: room, count: owed) }
+        if dealt != nil { return dealt!.finish(into: room, count: owed) }
         return chain!.finish(into: room, count: owed)
     }
 
@@ -135,6 +139,7 @@ public struct Resampler: Sendable {
         block?.reset()
         fast?.reset()
         chain?.reset()
+        dealt?.reset()
     }
 }
 

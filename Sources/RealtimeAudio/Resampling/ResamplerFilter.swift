@@ -111,11 +111,13 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// The filters of one (input rate, output rate, quality): immutable, built once and shared read-only by every
 /// ``Resampler`` with that configuration.
 ///
-/// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first halves
-/// the rate with a short **÷2 prestage** (``HalfbandPrestageBank``: it only has to keep what would fold onto the
-/// output's band, so 10 to 24 non-zero taps do), again while the ratio stays that large, and the stage below then
-/// runs at the lower rate with fewer taps: 32 kHz -> 8 kHz `voice` 182 -> 121 instructions per output,
-/// 44.1 kHz -> 8 kHz 419 -> 175 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
+/// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first divides
+/// the rate with a short **prestage** (``DealtDecimatorBank``): it only has to keep what would fold onto the
+/// output's band, so a wide transition and few taps do. It divides by 3 where a third of the rate still leaves it a
+/// transition of at least a tenth of its rate (48 kHz -> 16 kHz, 33 taps, ahead of the 16 kHz -> 8 kHz half-band;
+/// 44.1 kHz -> 14.7 kHz ahead of 14.7 kHz -> 8 kHz), else by 2 on a half-band (10 to 24 non-zero taps), and the
+/// stage below runs at the lower rate with fewer taps: 48 kHz -> 8 kHz `voice` 139 instructions per output,
+/// 44.1 kHz -> 8 kHz 419 on one stage -> 169 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
 ///
 /// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
 /// one of four ways:
@@ -124,10 +126,13 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///   picked so the mean lag stays within half of soxr HQ's streaming latency: its 80 to 240-tap filters cost
 ///   40 to 58 % fewer instructions than on the direct stages below (BENCHMARKS.md). Where no frame size fits that
 ///   lag, `high` stays on the direct stages;
-/// - an **integer decimation** (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz) runs the
-///   ``FoldedDecimator``: sixteen consecutive outputs per pass, four per vector, the symmetric filter folded so a
-///   pair of taps costs one multiply; an exact halving takes a **÷2 half-band** design there when it is shorter
-///   (half its taps are zero and are skipped, its equal ripples keep the passband flat to millionths of a dB);
+/// - an **integer decimation** by 2 or 3 (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz,
+///   16 kHz -> 8 kHz) runs the ``DealtDecimator``: the input dealt into `M` streams, thirty-two consecutive outputs
+///   per pass, eight per vector set, the symmetric filter folded so a pair of taps costs one multiply; an exact
+///   halving takes a **÷2 half-band** design there when it is shorter (half its taps are zero and are skipped, its
+///   equal ripples keep the passband flat to millionths of a dB). Decimations by 4 to 8 run the ``FoldedDecimator``
+///   (the input expanded four-fold so each pair is one aligned load; for `M <= 3` the dealt layout, with no
+///   expansion, costs 13 to 21 % fewer instructions per output);
 /// - other ratios with small `L >= 2` and `M` (both at most 8: 8 kHz -> 24 kHz, 16 kHz -> 24 kHz,
 ///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
 ///   four per vector;
@@ -136,8 +141,8 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///   transposed reduction for the four, where a lone dot product pays about 25 instructions of loop and reduction
 ///   on top of its taps); a group of sixteen of one phase would span too many outputs.
 ///
-/// The folded decimator and the block polyphase stage compute outputs in groups with no horizontal reduction per
-/// output; BENCHMARKS.md has the figures.
+/// The dealt and folded decimators and the block polyphase stage compute outputs in groups with no horizontal
+/// reduction per output; BENCHMARKS.md has the figures.
 ///
 /// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
 /// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
@@ -169,17 +174,36 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         case block(BlockPolyphaseBank)
         /// FFT convolution (``FastConvolutionBank``: `high` with small `L` and `M`).
         case fast(FastConvolutionBank)
-        /// A ÷2 prestage and the filter that follows it at half the rate (large downsamplings).
-        case chain(pre: HalfbandPrestageBank, next: ResamplerFilter)
+        /// Thirty-two outputs per pass from the input dealt into `M` streams (``DealtDecimatorBank``: `L = 1`).
+        case dealt(DealtDecimatorBank)
+        /// A ÷2 or ÷3 prestage and the filter that follows it at the lower rate (large downsamplings).
+        case chain(pre: DealtDecimatorBank, next: ResamplerFilter)
     }
     let stage: Stage
     var polyphase: PolyphaseBank? { if case .polyphase(let bank) = stage { bank } else { nil } }
     var folded: FoldedDecimatorBank? { if case .folded(let bank) = stage { bank } else { nil } }
     var block: BlockPolyphaseBank? { if case .block(let bank) = stage { bank } else { nil } }
     var fast: FastConvolutionBank? { if case .fast(let bank) = stage { bank } else { nil } }
+    var dealt: DealtDecimatorBank? { if case .dealt(let bank) = stage { bank } else { nil } }
     /// Prestages run when what they must keep, `[0, stopbandEdge × fold]`, is at most this fraction of their input
     /// rate: their transition then spans at least a tenth of it, so they stay short.
     static let prestageLimit = 0.16
+    /// The narrowest transition, in cycles per input sample, a ÷3 prestage may have (48 kHz -> 11.025 kHz `voice`:
+    /// 0.104, 53 taps); narrower, the ÷2 prestage and the longer stage after it cost less.
+    static let thirdTransition = 0.1
+
+    /// The prestage of a large downsampling: ÷3 when the input rate divides by 3 and the transition left,
+    /// `1/3 - keep - pass`, is at least ``thirdTransition``, else the ÷2 half-band (its zero taps make it the
+    /// cheaper of the two where both fit); nil when the input rate divides by neither.
+    static func prestage(input: Int, pass: Double, keep: Double, quality: ResamplerQuality) -> DealtDecimatorBank? {
+        if input % 3 == 0, 1.0 / 3 - keep - pass >= thirdTransition,
+           let third = DealtDecimatorBank(step: 3, pass: pass, keep: keep, attenuation: quality.designAttenuation,
+                                          ripple: quality.designPassRipple / 32) {
+            return third
+        }
+        guard input % 2 == 0 else { return nil }
+        return DealtDecimatorBank(halfbandKeeping: keep, attenuation: quality.designAttenuation)
+    }
 
     /// How the filter was designed and its length, such as `"equiripple 3/2 (48 taps)"`,
     /// `"halfband ÷2 (72 taps)"` or `"equiripple 3/1 (80 taps), FFT frames of 256 (halves)"`.
@@ -215,27 +239,29 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         let fold = Double(min(input, output)) / 2 / Double(input)
         let pass = quality.passbandEdge * fold, stop = quality.stopbandEdge * fold
         let attenuation = quality.designAttenuation
-        // Downsampling by much more than two: halve the rate first with a short half-band (`high` keeps FFT
-        // convolution where its ratio allows it).
+        // Downsampling by much more than two: divide the rate first with a short prestage (`high` keeps FFT
+        // convolution where its ratio allows it): by 3 where a third of the rate still leaves the prestage a wide
+        // transition, else by 2.
         let keep = quality.stopbandEdge * Double(output) / 2 / Double(input)
-        if !direct, input > output, input % 2 == 0, keep <= Self.prestageLimit,
-           !(allowed && L <= FastConvolutionBank.maximumPhases && M <= FastConvolutionBank.maximumStep) {
-            let pre = HalfbandPrestageBank(keep: keep, attenuation: attenuation)
-            let next = try ResamplerFilter(from: input / 2, to: output, quality: quality, direct: false)
+        if !direct, input > output, keep <= Self.prestageLimit,
+           !(allowed && L <= FastConvolutionBank.maximumPhases && M <= FastConvolutionBank.maximumStep),
+           let pre = Self.prestage(input: input, pass: pass, keep: keep, quality: quality) {
+            let next = try ResamplerFilter(from: input / pre.step, to: output, quality: quality, direct: false)
             stage = .chain(pre: pre, next: next)
-            designMethod = "\(pre.design.method) ÷2 prestage (\(pre.design.taps.count) taps), then \(next.designMethod)"
-            multiplyAddsPerOutput = pre.cost * Double(input / 2) / Double(output) + next.multiplyAddsPerOutput
+            designMethod = "\(pre.method) prestage, then \(next.designMethod)"
+            multiplyAddsPerOutput = pre.cost * Double(input / pre.step) / Double(output) + next.multiplyAddsPerOutput
             latencySeconds = Double(pre.lookahead) / Double(input) + next.latencySeconds
             return
         }
         // The half-band's edges mirror each other about the fold: its passband reaches at least the preset's, its
         // stopband starts no later than the preset's. An exact halving takes it when it has fewer non-zero taps.
         let halfband = input == 2 * output
-            ? HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation) : nil
+            ? HalfbandDesign(pass: max(quality.passbandEdge, 2 - quality.stopbandEdge) / 4, attenuation: attenuation, granule: 2)
+            : nil
         if let halfband, halfband.taps.count < PolyphaseBank.estimatedTaps(pass: pass, stop: stop, attenuation: attenuation,
                                                                                            ripple: quality.designPassRipple) {
-            let bank = FoldedDecimatorBank(halfband: halfband)
-            stage = .folded(bank)
+            let bank = DealtDecimatorBank(halfband: halfband)
+            stage = .dealt(bank)
             designMethod = "\(halfband.method) ÷2 (\(halfband.taps.count) taps)"
             multiplyAddsPerOutput = bank.cost
             latencySeconds = Double(bank.lookahead) / Double(input)
@@ -252,6 +278,11 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
                 stage = .fast(convolution)
                 multiplyAddsPerOutput = convolution.cost
                 latencySeconds = Double(convolution.maximumLag) / Double(input)
+            } else if L == 1, M <= 3,
+               let decimator = DealtDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }, method: design) {
+                stage = .dealt(decimator)
+                multiplyAddsPerOutput = decimator.cost
+                latencySeconds = Double(decimator.lookahead) / Double(input)
             } else if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
                 stage = .folded(decimator)
