@@ -15,8 +15,8 @@ import Synchronization
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 94 / 43 / 60 / 70 |
-/// | `voice` | 0.90 fold | −104.3 dB | 4.5 ms | ≤ 2.25 ms | 55 / 123 / 57 / 75 / 91 |
+/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 72 / 43 / 47 / 70 |
+/// | `voice` | 0.90 fold | −104.3 dB | 4.5 ms | ≤ 2.25 ms | 55 / 107 / 57 / 58 / 91 |
 /// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 158 |
 ///
 /// soxr HQ, the reference for `high`, costs 53 / 143 / 90 / 66 on the first four pairs and holds 43 / 43 / 21 / 21 ms
@@ -132,7 +132,7 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///   halving takes a **÷2 half-band** design there when it is shorter (half its taps are zero and are skipped, its
 ///   equal ripples keep the passband flat to millionths of a dB). Decimations by 4 to 8 run the ``FoldedDecimator``
 ///   (the input expanded four-fold so each pair is one aligned load; for `M <= 3` the dealt layout, with no
-///   expansion, costs 13 to 21 % fewer instructions per output);
+///   expansion, costs 13 to 23 % fewer instructions per output);
 /// - other ratios with small `L >= 2` and `M` (both at most 8: 8 kHz -> 24 kHz, 16 kHz -> 24 kHz,
 ///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
 ///   four per vector;
