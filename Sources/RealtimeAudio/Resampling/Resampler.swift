@@ -390,16 +390,14 @@ func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePo
                           a2.lowHalf + a2.highHalf, a3.lowHalf + a3.highHalf)
 }
 
-/// Lane `k` is `(a_k[0] + a_k[2]) + (a_k[1] + a_k[3])`, as `dot` sums, by a 4x4 transpose. Not inlined: inlined,
-/// LLVM moves the shuffles ahead of `dot4`'s last additions, transposing eight vectors instead of four (45
-/// instructions instead of about 20).
-@inline(never)
+/// Lane `k` is `(a_k[0] + a_k[2]) + (a_k[1] + a_k[3])`, as `dot` sums: half a 4x4 transpose, two adds, the halves
+/// moved, one add (eleven instructions).
+@inline(__always)
 func transposedSums(_ a0: SIMD4<Float>, _ a1: SIMD4<Float>, _ a2: SIMD4<Float>, _ a3: SIMD4<Float>) -> SIMD4<Float> {
-    // Columns first (the unpack/move-halves transpose), then the adds: shuffles after adds, LLVM would move them
-    // ahead of the adds and double them.
-    let t0 = SIMD4(a0[0], a1[0], a0[1], a1[1]), t1 = SIMD4(a2[0], a3[0], a2[1], a3[1])
-    let t2 = SIMD4(a0[2], a1[2], a0[3], a1[3]), t3 = SIMD4(a2[2], a3[2], a2[3], a3[3])
-    let c0 = SIMD4(lowHalf: t0.lowHalf, highHalf: t1.lowHalf), c1 = SIMD4(lowHalf: t0.highHalf, highHalf: t1.highHalf)
-    let c2 = SIMD4(lowHalf: t2.lowHalf, highHalf: t3.lowHalf), c3 = SIMD4(lowHalf: t2.highHalf, highHalf: t3.highHalf)
-    return (c0 + c2) + (c1 + c3)
+    // Half a transpose, the first adds, then the halves moved: u01 = (a0₀+a0₂, a1₀+a1₂, a0₁+a0₃, a1₁+a1₃).
+    let u01 = SIMD4(a0[0], a1[0], a0[1], a1[1]) + SIMD4(a0[2], a1[2], a0[3], a1[3])
+    let u23 = SIMD4(a2[0], a3[0], a2[1], a3[1]) + SIMD4(a2[2], a3[2], a2[3], a3[3])
+    // The halves move as doubles: as float shuffles LLVM moves them ahead of the adds (23 instructions, not 14).
+    let d01 = unsafeBitCast(u01, to: SIMD2<Double>.self), d23 = unsafeBitCast(u23, to: SIMD2<Double>.self)
+    return unsafeBitCast(SIMD2(d01[0], d23[0]), to: SIMD4<Float>.self) + unsafeBitCast(SIMD2(d01[1], d23[1]), to: SIMD4<Float>.self)
 }
