@@ -160,9 +160,12 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
 /// full (a full output still takes the input that completes no further output), as every stage.
 struct DealtDecimator: BlockStage {
     let bank: DealtDecimatorBank
-    /// `M` segments of `bank.segment` floats: segment `p` holds `S_p[m] = x[Mm + p]` for `m` from `base` on, NaN and
-    /// ±infinity as 0 (unless the input is known clean); the slack past `capacity` is read, never used, by the lanes
-    /// of a last partial group.
+    /// `M` segments of `bank.segment` floats: segment `p` holds `S_p[m] = x[Mm + p]` for `m` from `base` on; the slack
+    /// past `capacity` is read, never used, by the lanes of a last partial vector. NaN and ±infinity are stored as
+    /// they come and zeroed when an output reads one: a non-finite input makes every output that reads it
+    /// non-finite, so checking the outputs (a sum and a compare per thirty-two) finds each before it is written, and
+    /// the outputs are those of the input with 0 in its place, as a check on entry (a compare per input sample)
+    /// would give.
     private var streams: [Float]
     /// Stream index `m` of each segment's first value (negative at the start: the zeros before the stream).
     private var base: Int
@@ -199,9 +202,27 @@ struct DealtDecimator: BlockStage {
                         let lastInput = consumed - 1 - D
                         let ready = lastInput < 0 ? 0 : lastInput / M + 1
                         let end = min(ready, produced + output.count - written)
+                        var done = produced
+                        while done < end {
+                            // Checked groups stop at the first that holds a NaN or an infinity: its window is
+                            // cleaned and it is computed again, unchecked (a finite overflow stays as it came).
+                            let head = streams + (done - base)
+                            done += compute(head, runs, w.baseAddress!, centre: bank.centre, count: end - done,
+                                            check: !clean, into: output.baseAddress! + written + (done - produced))
+                            if done < end {
+                                let width = end - done >= 32 ? 32 : min(4, end - done)
+                                for p in 0..<M {
+                                    let first = streams + p * segment + (done - base - bank.reachBack)
+                                    for i in 0..<(bank.reachBack + width + bank.reachAhead) where first[i] - first[i] != 0 {
+                                        first[i] = 0
+                                    }
+                                }
+                                let again = streams + (done - base)
+                                done += compute(again, runs, w.baseAddress!, centre: bank.centre, count: width,
+                                                check: false, into: output.baseAddress! + written + (done - produced))
+                            }
+                        }
                         if end > produced {
-                            compute(streams + (produced - base), runs, w.baseAddress!, centre: bank.centre,
-                                    count: end - produced, into: output.baseAddress! + written)
                             written += end - produced
                             produced = end
                         }
@@ -224,8 +245,7 @@ struct DealtDecimator: BlockStage {
                         }
                         let n = min(limit, M * (base + capacity) - consumed)
                         if n <= 0 { break }
-                        deal(input.baseAddress! + used, n, from: consumed, step: M, clean: clean,
-                             into: streams - base, segment: segment)
+                        deal(input.baseAddress! + used, n, from: consumed, step: M, into: streams - base, segment: segment)
                         used += n
                         consumed += n
                     }
@@ -249,9 +269,12 @@ struct DealtDecimator: BlockStage {
 /// Writes `count` outputs, the first at stream index `s[0]` of stream 0: thirty-two at a time (eight vectors share
 /// each weight's load and each run's set-up), then four at a time; a last partial vector computes four and stores
 /// what was asked. Every lane runs the same operations in the same order, whichever group it falls in.
+/// With `check`, stops before storing a group with an output that is not finite (or a finite sum that overflowed);
+/// returns the outputs written.
 @inline(__always)
 private func compute(_ s: UnsafePointer<Float>, _ runs: UnsafeBufferPointer<DealtDecimatorBank.Run>,
-                     _ weights: UnsafePointer<SIMD4<Float>>, centre: Float, count: Int, into out: UnsafeMutablePointer<Float>) {
+                     _ weights: UnsafePointer<SIMD4<Float>>, centre: Float, count: Int, check: Bool,
+                     into out: UnsafeMutablePointer<Float>) -> Int {
     let h0 = SIMD4<Float>(repeating: centre)
     var k = 0
     while count &- k >= 32 {
@@ -291,6 +314,11 @@ private func compute(_ s: UnsafePointer<Float>, _ runs: UnsafeBufferPointer<Deal
                 c += 1
             }
         }
+        if check {
+            // x - x is 0 for every finite x: a non-finite lane anywhere makes the sum's lane non-finite.
+            let sum = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+            if any(sum - sum .!= 0) { return k }
+        }
         let o = UnsafeMutableRawPointer(out + k)
         o.storeBytes(of: a0, as: SIMD4<Float>.self)
         o.storeBytes(of: a1, toByteOffset: 16, as: SIMD4<Float>.self)
@@ -316,31 +344,27 @@ private func compute(_ s: UnsafePointer<Float>, _ runs: UnsafeBufferPointer<Deal
             }
         }
         if count &- k >= 4 {
+            if check, any(a - a .!= 0) { return k }
             UnsafeMutableRawPointer(out + k).storeBytes(of: a, as: SIMD4<Float>.self)
         } else {
+            // The lanes past the last output read values not yet arrived: only the stored ones are checked.
+            for j in 0..<(count &- k) where check && a[j] - a[j] != 0 { return k }
             for j in 0..<(count &- k) { out[k &+ j] = a[j] }
         }
         k &+= 4
     }
+    return count
 }
 
 /// Deals `count` input samples, the first being input index `first`, to the streams: input `i` goes to
-/// `s[(i mod M) × segment + i / M]` (`s` offset so stream index `m` is `s[m]`), NaN and ±infinity as 0 unless
-/// `clean`.
+/// `s[(i mod M) × segment + i / M]` (`s` offset so stream index `m` is `s[m]`).
 @inline(__always)
-private func deal(_ source: UnsafePointer<Float>, _ count: Int, from first: Int, step M: Int, clean: Bool,
+private func deal(_ source: UnsafePointer<Float>, _ count: Int, from first: Int, step M: Int,
                   into s: UnsafeMutablePointer<Float>, segment: Int) {
-    @inline(__always) func cleaned(_ v: Float) -> Float { clean || v - v == 0 ? v : 0 }
-    @inline(__always) func cleaned(_ v: SIMD4<Float>) -> SIMD4<Float> {
-        if clean { return v }
-        var v = v
-        v.replace(with: 0, where: (v - v) .!= 0)
-        return v
-    }
     var i = 0, index = first
     // One at a time up to a multiple of M.
     while i < count, index % M != 0 {
-        s[(index % M) &* segment &+ index / M] = cleaned(source[i])
+        s[(index % M) &* segment &+ index / M] = source[i]
         i &+= 1
         index &+= 1
     }
@@ -350,8 +374,8 @@ private func deal(_ source: UnsafePointer<Float>, _ count: Int, from first: Int,
         let s0 = s, s1 = s + segment
         // Eight samples at a time: four of each stream.
         while i &+ 8 <= count {
-            let u = cleaned(q.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD4<Float>.self))
-            let v = cleaned(q.loadUnaligned(fromByteOffset: 4 &* i &+ 16, as: SIMD4<Float>.self))
+            let u = q.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD4<Float>.self)
+            let v = q.loadUnaligned(fromByteOffset: 4 &* i &+ 16, as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(s0 + m).storeBytes(of: SIMD4(u[0], u[2], v[0], v[2]), as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(s1 + m).storeBytes(of: SIMD4(u[1], u[3], v[1], v[3]), as: SIMD4<Float>.self)
             i &+= 8
@@ -362,9 +386,9 @@ private func deal(_ source: UnsafePointer<Float>, _ count: Int, from first: Int,
         let s0 = s, s1 = s + segment, s2 = s + 2 &* segment
         // Twelve samples at a time: four of each stream.
         while i &+ 12 <= count {
-            let u = cleaned(q.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD4<Float>.self))
-            let v = cleaned(q.loadUnaligned(fromByteOffset: 4 &* i &+ 16, as: SIMD4<Float>.self))
-            let w = cleaned(q.loadUnaligned(fromByteOffset: 4 &* i &+ 32, as: SIMD4<Float>.self))
+            let u = q.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD4<Float>.self)
+            let v = q.loadUnaligned(fromByteOffset: 4 &* i &+ 16, as: SIMD4<Float>.self)
+            let w = q.loadUnaligned(fromByteOffset: 4 &* i &+ 32, as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(s0 + m).storeBytes(of: SIMD4(u[0], u[3], v[2], w[1]), as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(s1 + m).storeBytes(of: SIMD4(u[1], v[0], v[3], w[2]), as: SIMD4<Float>.self)
             UnsafeMutableRawPointer(s2 + m).storeBytes(of: SIMD4(u[2], v[1], w[0], w[3]), as: SIMD4<Float>.self)
@@ -374,7 +398,7 @@ private func deal(_ source: UnsafePointer<Float>, _ count: Int, from first: Int,
         }
     }
     while i < count {
-        s[(index % M) &* segment &+ index / M] = cleaned(source[i])
+        s[(index % M) &* segment &+ index / M] = source[i]
         i &+= 1
         index &+= 1
     }

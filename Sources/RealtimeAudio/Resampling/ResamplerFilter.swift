@@ -198,7 +198,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     static func prestage(input: Int, pass: Double, keep: Double, quality: ResamplerQuality) -> DealtDecimatorBank? {
         if input % 3 == 0, 1.0 / 3 - keep - pass >= thirdTransition,
            let third = DealtDecimatorBank(step: 3, pass: pass, keep: keep, attenuation: quality.designAttenuation,
-                                          ripple: quality.designPassRipple / 32) {
+                                          ripple: quality.designPassRipple / 8) {
             return third
         }
         guard input % 2 == 0 else { return nil }
