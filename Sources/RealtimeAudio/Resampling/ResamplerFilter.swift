@@ -15,9 +15,9 @@ import Synchronization
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 72 / 43 / 47 / 70 |
-/// | `voice` | 0.90 fold | −104.3 dB | 4.5 ms | ≤ 2.25 ms | 55 / 107 / 57 / 58 / 91 |
-/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 158 |
+/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 69 / 43 / 46 / 67 |
+/// | `voice` | 0.90 fold | −104.2 dB | 4.5 ms | ≤ 2.25 ms | 55 / 104 / 57 / 56 / 88 |
+/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 155 |
 ///
 /// soxr HQ, the reference for `high`, costs 53 / 143 / 90 / 66 on the first four pairs and holds 43 / 43 / 21 / 21 ms
 /// back at 20 ms pushes.
@@ -114,10 +114,10 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first divides
 /// the rate with a short **prestage** (``DealtDecimatorBank``): it only has to keep what would fold onto the
 /// output's band, so a wide transition and few taps do. It divides by 3 where a third of the rate still leaves it a
-/// transition of at least a tenth of its rate (48 kHz -> 16 kHz, 33 taps, ahead of the 16 kHz -> 8 kHz half-band;
-/// 44.1 kHz -> 14.7 kHz ahead of 14.7 kHz -> 8 kHz), else by 2 on a half-band (10 to 24 non-zero taps), and the
-/// stage below runs at the lower rate with fewer taps: 48 kHz -> 8 kHz `voice` 139 instructions per output,
-/// 44.1 kHz -> 8 kHz 419 on one stage -> 169 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
+/// transition of at least a tenth of its rate (48 kHz -> 16 kHz, 31 taps, ahead of the 16 kHz -> 8 kHz half-band;
+/// 44.1 kHz -> 14.7 kHz, 33 taps, ahead of 14.7 kHz -> 8 kHz), else by 2 on a half-band (12 to 16 non-zero taps),
+/// and the stage below runs at the lower rate with fewer taps: 48 kHz -> 8 kHz `voice` 125 instructions per output,
+/// 44.1 kHz -> 8 kHz 419 on one stage -> 154 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
 ///
 /// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
 /// one of four ways:
@@ -189,7 +189,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     /// rate: their transition then spans at least a tenth of it, so they stay short.
     static let prestageLimit = 0.16
     /// The narrowest transition, in cycles per input sample, a ÷3 prestage may have (48 kHz -> 11.025 kHz `voice`:
-    /// 0.104, 53 taps); narrower, the ÷2 prestage and the longer stage after it cost less.
+    /// 0.104, 51 taps); narrower, the ÷2 prestage and the longer stage after it cost less.
     static let thirdTransition = 0.1
 
     /// The prestage of a large downsampling: ÷3 when the input rate divides by 3 and the transition left,
