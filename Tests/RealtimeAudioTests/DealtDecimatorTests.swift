@@ -46,6 +46,21 @@ struct DealtDecimatorTests {
         }
     }
 
+    @Test("finite input whose sums overflow passes through as infinity, and the stream goes on")
+    func overflow() throws {
+        // Every group's check fires and finds nothing to clean: each group is computed again, unchecked, once.
+        let bank = DealtDecimatorBank(step: 3, centre: 0.6, pairs: [0.5, 0.4, 0.3, 0.2], method: "test")
+        var stage = DealtDecimator(bank: bank)
+        var x = [Float](repeating: 3e38, count: 900) + [Float](repeating: 0.25, count: 900)
+        x[1] = -3e38
+        var out = [Float](repeating: 0, count: 700)
+        let (used, made) = x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { stage.process(src, into: $0) } }
+        #expect(used == x.count && made == stage.produced && made == (x.count - 1 - 4) / 3 + 1)
+        #expect(out[100].isInfinite)
+        // Past the huge samples' reach, plain arithmetic again: 0.25 × (0.6 + 2 × 1.4).
+        #expect(abs(out[made - 1] - 0.25 * 3.4) < 1e-6)
+    }
+
     @Test("the ÷3 prestage keeps its passband and rejects what would fold onto the kept band")
     func thirdPrestage() throws {
         // 48 kHz -> 16 kHz ahead of 16 kHz -> 8 kHz voice: keep 3.6 kHz, reject from 16 - 4.4 kHz on.
