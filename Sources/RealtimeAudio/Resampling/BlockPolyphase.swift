@@ -7,8 +7,8 @@
 /// apart: with the input **expanded** so that vector `E[m]` holds `x[m], x[m + M], x[m + 2M], x[m + 3M]` (as the
 /// ``FoldedDecimator`` keeps it), four of them read one aligned vector per tap, and a tap for sixteen outputs is four
 /// loads, multiplies and adds with no reduction. A phase that is a plain copy (a windowed sinc cut at the input's
-/// Nyquist frequency has one) copies vectors. Decimations (`L = 1`) go to the ``FoldedDecimator`` instead, whose
-/// symmetric taps fold.
+/// Nyquist frequency has one) copies vectors. Decimations (`L = 1`) go to the ``DealtDecimator`` (by 2 or 3) or the
+/// ``FoldedDecimator`` (4 to 8) instead, whose symmetric taps fold.
 ///
 /// Each output is the same sequence of lane-wise operations wherever it falls in a group, so the result does not
 /// depend on the chunking.

@@ -1,8 +1,9 @@
 import RealModule
 
-/// A decimator by a small integer `M` with a symmetric filter, its input dealt into `M` streams so that sixteen
-/// consecutive outputs read sixteen consecutive values of each: the ÷2 and ÷3 prestages of large downsamplings
-/// (48 kHz -> 16 kHz ahead of 16 kHz -> 8 kHz, 44.1 kHz -> 14.7 kHz ahead of 14.7 kHz -> 8 kHz).
+/// A decimator by a small integer `M` with a symmetric filter, its input dealt into `M` streams so that thirty-two
+/// consecutive outputs read thirty-two consecutive values of each: the decimations by 2 and 3 (24 kHz -> 8 kHz,
+/// every exact halving) and the ÷2 and ÷3 prestages of large downsamplings (48 kHz -> 16 kHz ahead of
+/// 16 kHz -> 8 kHz, 44.1 kHz -> 14.7 kHz ahead of 14.7 kHz -> 8 kHz).
 ///
 /// Why: output `n` is `y[n] = h_0 x[Mn] + Σ_d h_d (x[Mn + d] + x[Mn - d])`. With stream `S_p[m] = x[Mm + p]`,
 /// `x[Mn ± d]` is one stream read at `n` plus a fixed offset, so four consecutive outputs' samples are four
@@ -11,8 +12,8 @@ import RealModule
 /// run in `M` runs (`r = 0 ... M - 1`), each walking one stream forward and its mirror backward; a half-band's
 /// even run is all zero and skipped.
 ///
-/// Each output is the same sequence of lane-wise operations wherever it falls in a group of sixteen, so chunking
-/// never changes the result.
+/// Each output is the same sequence of lane-wise operations wherever it falls, in a group of thirty-two or of four,
+/// so chunking never changes the result.
 final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init: safe to share
     /// Pairs of taps at distances `d = r + tM` for `t` in the run: forward reads stream `r` at `n + t`, backward
     /// reads stream `(M - r) mod M` at `n - t` (`r = 0`) or `n - t - 1`. Offsets are in floats from stream 0's value
@@ -56,24 +57,17 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
         self.method = method
         let D = pairs.count
         lookahead = D
+        // Run r takes t from t0 (1 for r = 0: d = 0 is the centre) to the last with r + tM <= D.
+        let spans = (0..<M).map { r in Array(stride(from: r == 0 ? 1 : 0, through: r <= D ? (D - r) / M : -1, by: 1)) }
         // Stream-index reach of the runs, to size the segments first.
-        var back = 0, ahead = 0
-        for r in 0..<M {
-            let first = r == 0 ? 1 : 0
-            guard r + first * M <= D else { continue }
-            let last = (D - r) / M
-            ahead = max(ahead, last)
-            back = max(back, last + (r == 0 ? 0 : 1))
-        }
-        reachBack = back
-        reachAhead = ahead
-        capacity = back + ahead + Self.block + 16
-        segment = capacity + ahead + 32
+        reachAhead = spans.compactMap { $0.last }.max() ?? 0
+        reachBack = spans.indices.compactMap { r in spans[r].last.map { $0 + (r == 0 ? 0 : 1) } }.max() ?? 0
+        capacity = reachBack + reachAhead + Self.block + 16
+        segment = capacity + reachAhead + 32
         var runs: [Run] = [], weights: [SIMD4<Float>] = []
         var multiplies = 1
         for r in 0..<M {
-            let first = r == 0 ? 1 : 0
-            let ts = Array(stride(from: first, through: (D - r) / M, by: 1)).filter { r + $0 * M >= 1 && r + $0 * M <= D }
+            let ts = spans[r]
             let values = ts.map { pairs[r + $0 * M - 1] }
             // A half-band's even distances are all zero: no run.
             guard !ts.isEmpty, values.contains(where: { $0 != 0 }) else { continue }

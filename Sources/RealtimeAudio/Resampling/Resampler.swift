@@ -2,8 +2,9 @@
 ///
 /// Design (see ``ResamplerFilter`` for the filters and ``ResamplerQuality`` for their measured figures):
 /// - **One FIR stage**: a polyphase filter with exact phases for the reduced ratio `L / M`; ratios with small `L`
-///   and `M` compute sixteen outputs per pass, four per vector (decimations with the symmetric filter folded, exact
-///   halvings on a ÷2 half-band when that is shorter); `high` runs its long filters by FFT convolution, in frames;
+///   and `M` compute sixteen outputs per pass (decimations by 2 and 3 thirty-two), four per vector (decimations
+///   with the symmetric filter folded, exact halvings on a ÷2 half-band when that is shorter); `high` runs its long
+///   filters by FFT convolution, in frames;
 ///   downsamplings by 3.4 or more divide the rate first with a short ÷2 or ÷3 prestage.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
 ///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
