@@ -125,7 +125,7 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
             guard D >= 2, let result = remezLowpass(length: 2 * D + 1, passbandEdge: pass, stopbandEdge: stop,
                                                     stopbandWeight: ripple / stopRipple),
                   result.passbandRipple <= ripple else { return nil }
-            let sum = result.taps.reduce(0, +)
+            let sum = result.taps.reduce(0, +) / result.dcGain
             let taps = result.taps.map { $0 / sum }
             // Checked on a dense grid, as the half-band designs are.
             guard Self.stopbandLevel(taps, from: stop) <= -attenuation else { return nil }

@@ -12,18 +12,25 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     let phases: Int
     /// Downsampling factor `M`.
     let step: Int
-    /// Taps per output sample (a multiple of 8), spanning `taps` input samples.
+    /// Taps per output sample (a multiple of 4, at least 8), spanning `taps` input samples.
     let taps: Int
     /// `phases × taps` coefficients, phase-major: phase `p` weighs inputs `n - taps/2 + 1 ... n + taps/2` for the
-    /// output at input time `n + p / phases`. 64-byte aligned, so the dot product's loads of them fold into its
-    /// multiplies.
+    /// output at input time `n + p / phases`. 64-byte aligned. The other stages built from a bank read these.
     let coefficients: UnsafePointer<Float>
-    /// For each phase, what follows the output that uses it: the next output's phase and how many input samples
-    /// its window starts later, so the per-output step needs no division. A phase that is a unit impulse (the
-    /// output is a copy of one input sample) says so, and costs nothing.
+    /// The same coefficients as ``PolyphaseStage`` reads them: rows in *output order* (row `j` is phase
+    /// `j × M mod L`, the phase of every output `k ≡ j mod L`), cut into blocks of four taps, and block-major:
+    /// block `b` of row `j` is at `(b × orderedRows + j) × 4`. Eight consecutive outputs then read one contiguous
+    /// 128 bytes per block, from one pointer. Rows `L ..< L + 7` repeat rows `0 ..< 7`, so eight rows from any `j`
+    /// are contiguous.
+    let ordered: UnsafePointer<Float>
+    /// Rows per block of ``ordered``: `L + 7`.
+    let orderedRows: Int
+    /// For each output-order row `j`, what the output that uses it needs alone: its input step to output `j + 1`
+    /// (no division per output), and for a unit-impulse row (the output is a copy of one input sample), the tap.
     let steps: [PhaseStep]
-    /// For each phase, the four outputs from one using it on, as `dot4` takes them (see ``PhaseGroup``).
-    let groups: [PhaseGroup]
+    /// For each output-order row `j`, the eight outputs from one using it on, as ``dot8`` takes them (see
+    /// ``PhaseOctet``).
+    let octets: [PhaseOctet]
     /// `"equiripple"`, `"equiripple/N"` (designed at N phases, read between them by Lagrange interpolation),
     /// or `"kaiser"`.
     let designMethod: String
@@ -61,7 +68,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         var impulseTap = [Int](repeating: -1, count: L)
         for p in 0..<L {
             var row = design.row(p)
-            let sum = row.reduce(0, +)
+            let sum = row.reduce(0, +) / design.dcGain
             for j in 0..<taps { row[j] /= sum }
             // Taps of 1e-12 and below are sin(pi k) rounding noise, far under float precision: a row that is
             // otherwise a single 1 is an exact copy.
@@ -73,28 +80,51 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
             for j in 0..<taps { coefficients[p * taps + j] = Float(row[j]) }
         }
         self.coefficients = UnsafePointer(coefficients)
-        steps = (0..<L).map { p in
-            PhaseStep(next: Int32((p + M) % L), advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]),
-                      row: Int32(p * taps))
+        // Output order: row j is phase j M mod L.
+        let rows = L + 7, blocks = taps / 4
+        orderedRows = rows
+        let ordered = UnsafeMutableRawPointer.allocate(byteCount: 16 * rows * blocks, alignment: 64)
+            .bindMemory(to: Float.self, capacity: 4 * rows * blocks)
+        for j in 0..<rows {
+            let p = (j % L) * M % L
+            for b in 0..<blocks {
+                for t in 0..<4 { ordered[(b * rows + j) * 4 + t] = coefficients[p * taps + 4 * b + t] }
+            }
         }
+        self.ordered = UnsafePointer(ordered)
+        // Output k's window starts floor(k M / L) - taps/2 + 1: from row j to j + 1 that moves by the carry.
+        let steps = (0..<L).map { j in
+            let p = j * M % L
+            return PhaseStep(advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]), row: Int32(4 * j))
+        }
+        self.steps = steps
         cost = Double(taps * impulseTap.filter { $0 < 0 }.count) / Double(L)
-        let steps = self.steps
-        groups = (0..<L).map { p in
-            let s0 = steps[p], s1 = steps[Int(s0.next)], s2 = steps[Int(s1.next)], s3 = steps[Int(s2.next)]
-            return PhaseGroup(row0: s0.row, row1: s1.row, row2: s2.row, row3: s3.row,
-                              offset1: s0.advance, offset2: s0.advance + s1.advance,
-                              offset3: s0.advance + s1.advance + s2.advance,
-                              advance: s0.advance + s1.advance + s2.advance + s3.advance, next: s3.next,
-                              copies: s0.impulse & s1.impulse & s2.impulse & s3.impulse < 0 ? 0 : 1)
+        octets = (0..<L).map { j in
+            var offsets = [Int32](repeating: 0, count: 8)
+            var copies: Int32 = 0
+            for k in 0..<8 {
+                let step = steps[(j + k) % L]
+                if step.impulse >= 0 { copies = 1 }
+                if k < 7 { offsets[k + 1] = offsets[k] + step.advance } else { offsets[0] = offsets[7] + step.advance }
+            }
+            return PhaseOctet(offset1: offsets[1], offset2: offsets[2], offset3: offsets[3], offset4: offsets[4],
+                              offset5: offsets[5], offset6: offsets[6], offset7: offsets[7], advance: offsets[0],
+                              next: Int32((j + 8) % L), copies: copies)
         }
     }
 
-    deinit { coefficients.deallocate() }
+    deinit {
+        coefficients.deallocate()
+        ordered.deallocate()
+    }
 
     /// A prototype design: taps per phase and each phase's row (before normalization).
     struct Design {
         let taps: Int
         let method: String
+        /// The gain at DC each phase is normalized to: 1, or for an equiripple design the one that centres its
+        /// passband on 1 (``remezLowpass``).
+        var dcGain = 1.0
         let row: (Int) -> [Double]
     }
 
@@ -127,18 +157,20 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         let fitting = (maximumInterpolatedLength + 1) / (taps + 16)
         let L0 = L * (taps + 16) - 1 <= maximumEquirippleLength ? L : min(fitting, 12)
         guard L0 == L || L0 >= 12, stop / Double(L0) < 0.5 else { return nil }
+        var gains: [Int: Double] = [:]
         func attempt(_ taps: Int) -> [Double]? {
-            guard let result = remezLowpass(length: L0 * taps - 1, passbandEdge: pass / Double(L0),
+            guard taps >= 8, let result = remezLowpass(length: L0 * taps - 1, passbandEdge: pass / Double(L0),
                                             stopbandEdge: stop / Double(L0), stopbandWeight: passRipple / stopRipple,
                                             stopbandSlope: L0 < L),
                   result.passbandRipple <= passRipple else { return nil }
+            gains[taps] = result.dcGain
             return result.taps
         }
-        let best = shortestLength(from: taps, attempt)
-        guard let (t, h) = best else { return nil }
+        let best = shortestLength(from: taps, granule: 4, attempt)
+        guard let (t, h) = best, let gain = gains[t] else { return nil }
         if L0 == L {
             // Phase p's tap j sits (j + 1) L - 1 - p samples into the odd-length prototype (centre L t / 2 - 1).
-            return Design(taps: t, method: "equiripple") { p in
+            return Design(taps: t, method: "equiripple", dcGain: gain) { p in
                 (0..<t).map { j in
                     let index = (j + 1) * L - 1 - p
                     return index < h.count ? h[index] : 0
@@ -147,7 +179,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         }
         // Tap j of phase p is the prototype at input time j + 1 - t/2 - p/L, which is L0 × that past its centre.
         let centre = Double(L0 * t / 2 - 1)
-        return Design(taps: t, method: "equiripple/\(L0)") { p in
+        return Design(taps: t, method: "equiripple/\(L0)", dcGain: gain) { p in
             (0..<t).map { j in
                 lagrange(h, at: centre + (Double(j + 1 - t / 2) - Double(p) / Double(L)) * Double(L0))
             }
@@ -176,28 +208,26 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     }
 }
 
-/// One phase's bookkeeping, packed so the per-output step reads one 16-byte record.
+/// One output-order row's bookkeeping, packed so the per-output step reads one 12-byte record.
 struct PhaseStep: Sendable {
-    /// The phase of the next output.
-    let next: Int32
     /// Input samples between this output's window and the next one's.
     let advance: Int32
-    /// The only non-zero tap when the phase is a unit impulse, or -1.
+    /// The only non-zero tap when the row is a unit impulse, or -1.
     let impulse: Int32
-    /// Offset of the phase's coefficient row.
+    /// Offset of the row's first block in ``PolyphaseBank/ordered``.
     let row: Int32
 }
 
-/// Four consecutive outputs from one phase on, for ``dot4``: their rows, their windows' offsets from the first
-/// one's, and where the output after them starts. One record per group replaces four dependent ``PhaseStep`` reads.
-struct PhaseGroup: Sendable {
-    let row0: Int32, row1: Int32, row2: Int32, row3: Int32
-    let offset1: Int32, offset2: Int32, offset3: Int32
-    /// Input samples from the first window to the next group's.
+/// Eight consecutive outputs from one output-order row on, for ``dot8``: their windows' offsets from the first
+/// one's and where the output after them starts. One record per eight outputs replaces eight dependent
+/// ``PhaseStep`` reads.
+struct PhaseOctet: Sendable {
+    let offset1: Int32, offset2: Int32, offset3: Int32, offset4: Int32, offset5: Int32, offset6: Int32, offset7: Int32
+    /// Input samples from the first window to the next octet's.
     let advance: Int32
-    /// The phase of the output after the four.
+    /// The output-order row after the eight.
     let next: Int32
-    /// 1 when one of the four is a unit impulse (they then go one at a time, copies as copies).
+    /// 1 when one of the eight is a unit impulse (they then go one at a time, copies as copies).
     let copies: Int32
 }
 

@@ -8,10 +8,13 @@ import RealModule
 /// sample. The design runs once per configuration (`ResamplerFilter.shared`), in milliseconds for the lengths used.
 ///
 /// Frequencies are in cycles per sample (0 ... 0.5). Returns nil when the exchange fails to converge (the caller
-/// then keeps the windowed sinc).
+/// then keeps the windowed sinc). The banks normalize a filter's gain at DC; left at 1 there, the passband would
+/// swing up to twice the equiripple level when DC sits at one extreme and a peak at the other. `dcGain` is the DC
+/// gain that centres the passband on 1 instead, and `passbandRipple` the deviation left from 1 at that gain
+/// (largest over the design grid), which the callers hold to their budget.
 func remezLowpass(length n: Int, passbandEdge fp: Double, stopbandEdge fs: Double,
                   stopbandWeight: Double, stopbandSlope: Bool = false,
-                  gridDensity: Int = 16) -> (taps: [Double], passbandRipple: Double)? {
+                  gridDensity: Int = 16) -> (taps: [Double], passbandRipple: Double, dcGain: Double)? {
     precondition(n % 2 == 1 && n >= 3 && fp < fs && fs < 0.5)
     let r = (n + 1) / 2                       // cosine terms; r + 1 extremal frequencies
     let wp = 2 * Double.pi * fp, ws = 2 * Double.pi * fs
@@ -113,6 +116,13 @@ func remezLowpass(length n: Int, passbandEdge fp: Double, stopbandEdge fs: Doubl
         }
     }
     guard converged else { return nil }
+    var low = Double.infinity, high = -Double.infinity
+    for i in 0..<passCount {
+        let a = response(gx[i])
+        low = min(low, a)
+        high = max(high, a)
+    }
+    let centre = (low + high) / 2
 
     // Impulse response from the amplitude response at r equally spaced frequencies (frequency sampling of a
     // Type I filter: exact for its r degrees of freedom).
@@ -124,5 +134,5 @@ func remezLowpass(length n: Int, passbandEdge fp: Double, stopbandEdge fs: Doubl
         for k in 1..<r { sum += 2 * amplitude[k] * Double.cos(2 * Double.pi * Double(k) * (Double(i) - m) / Double(n)) }
         taps[i] = sum / Double(n)
     }
-    return (taps, abs(delta))
+    return (taps, (high - low) / 2 / centre, response(1) / centre)
 }

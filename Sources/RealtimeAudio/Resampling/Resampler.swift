@@ -159,10 +159,10 @@ struct PolyphaseStage {
     private var filled: Int
     /// Absolute input index of `buffer[0]` (negative at the start: the zeros before the stream).
     private var bufferStart: Int
-    /// Index of the next output sample, and its input position `(k × M) / L` as integer part and phase.
+    /// Index `k` of the next output sample, its input position `(k × M) / L`, and its output-order row `k mod L`.
     private(set) var produced = 0
     private var position = 0
-    private var phase = 0
+    private var row = 0
     /// Input samples consumed since the start of the stream.
     private(set) var consumed = 0
 
@@ -225,7 +225,7 @@ struct PolyphaseStage {
         bufferStart = -zeros
         produced = 0
         position = 0
-        phase = 0
+        row = 0
         consumed = 0
     }
 
@@ -238,48 +238,52 @@ struct PolyphaseStage {
         let taps = bank.taps, half = taps / 2
         let capacity = buffer.count
         var filled = self.filled, bufferStart = self.bufferStart
-        var produced = self.produced, position = self.position, phase = self.phase
-        let h = bank.coefficients
+        var produced = self.produced, position = self.position, row = self.row
+        let h = UnsafeRawPointer(bank.ordered), stride = 16 * bank.orderedRows, rows = bank.phases
         bank.steps.withUnsafeBufferPointer { steps in
-        bank.groups.withUnsafeBufferPointer { groups in
+        bank.octets.withUnsafeBufferPointer { octets in
             buffer.withUnsafeMutableBufferPointer { buf in
                 let x = buf.baseAddress!
                 while true {
-                    // Tight loops: a pointer to the next output's window, and its phase's precomputed steps.
+                    // Tight loops: a pointer to the next output's window, and its row's precomputed steps.
                     if written < output.count, position + half - bufferStart < filled {
                         var window = x + (position - half + 1 - bufferStart)
                         let lastWindow = x + (filled - taps)
                         let out = output.baseAddress!
                         var n = written
                         let end = output.count
-                        var p = phase
-                        // Four outputs per pass while their windows have all arrived: they share the loop and the
-                        // final reduction (see `dot4`). The last few go one at a time; they come out the same.
-                        while end &- n >= 4 {
-                            let g = groups[p]
-                            let w3 = window + Int(g.offset3)
-                            if w3 > lastWindow || g.copies != 0 { break }
-                            let v = dot4(window, window + Int(g.offset1), window + Int(g.offset2), w3,
-                                         h + Int(g.row0), h + Int(g.row1), h + Int(g.row2), h + Int(g.row3), taps)
-                            UnsafeMutableRawPointer(out + n).storeBytes(of: v, as: SIMD4<Float>.self)
-                            n &+= 4
+                        var j = row
+                        // Eight outputs per pass while their windows have all arrived: they share the loop, one
+                        // coefficient pointer and the final reductions (see `dot8`). The last few go one at a
+                        // time; they come out the same.
+                        while end &- n >= 8 {
+                            let g = octets[j]
+                            let w7 = window + Int(g.offset7)
+                            if w7 > lastWindow || g.copies != 0 { break }
+                            let (low, high) = dot8(window, window + Int(g.offset1), window + Int(g.offset2),
+                                                   window + Int(g.offset3), window + Int(g.offset4),
+                                                   window + Int(g.offset5), window + Int(g.offset6), w7,
+                                                   h + 16 &* j, stride, taps)
+                            UnsafeMutableRawPointer(out + n).storeBytes(of: low, as: SIMD4<Float>.self)
+                            UnsafeMutableRawPointer(out + n + 4).storeBytes(of: high, as: SIMD4<Float>.self)
+                            n &+= 8
                             window += Int(g.advance)
-                            p = Int(g.next)
+                            j = Int(g.next)
                         }
                         while n < end, window <= lastWindow {
-                            let step = steps[p]
-                            out[n] = step.impulse >= 0 ? window[Int(step.impulse)] : dot(window, h + Int(step.row), taps)
+                            let step = steps[j]
+                            out[n] = step.impulse >= 0 ? window[Int(step.impulse)] : dot(window, h + 16 &* j, stride, taps)
                             n &+= 1
                             window += Int(step.advance)
-                            p = Int(step.next)
-                            // Back to groups after a copy.
-                            if step.impulse >= 0, end &- n >= 4, window + Int(groups[p].offset3) <= lastWindow { break }
+                            j = j &+ 1 == rows ? 0 : j &+ 1
+                            // Back to octets after a copy.
+                            if step.impulse >= 0, end &- n >= 8, window + Int(octets[j].offset7) <= lastWindow { break }
                         }
                         let made = n - written
                         written = n
                         produced += made
                         position = window - x + half - 1 + bufferStart
-                        phase = p
+                        row = j
                         if made > 0 { continue }
                     }
                     // A full output still takes the input that completes no further window, so a caller who
@@ -313,7 +317,7 @@ struct PolyphaseStage {
         self.bufferStart = bufferStart
         self.produced = produced
         self.position = position
-        self.phase = phase
+        self.row = row
     }
 }
 
@@ -342,53 +346,59 @@ func zeroNonFinite(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     }
 }
 
-/// Dot product of `count` (a multiple of 8) floats: one eight-lane accumulator (two vectors at baseline x86-64),
-/// taking eight products per step in order, then `s = low + high` and `(s0 + s2) + (s1 + s3)`. ``dot4`` computes
-/// four of them with exactly these operations per lane, so an output is the same whichever of the two computes it
-/// (chunking never changes the output). `h` is 32-byte aligned, so its loads fold into the multiplies.
+/// Dot product of `count` (a multiple of 4) floats `x` with a row of ``PolyphaseBank/ordered`` (`h` its first
+/// block, the next `stride` bytes on): one four-lane accumulator taking four products per step in order, then
+/// `(a0 + a2) + (a1 + a3)`. ``dot8`` computes eight of them with exactly these operations per lane, so an output is
+/// the same whichever of the two computes it (chunking never changes the output).
 @inline(__always)
-func dot(_ x: UnsafePointer<Float>, _ h: UnsafePointer<Float>, _ count: Int) -> Float {
+func dot(_ x: UnsafePointer<Float>, _ h: UnsafeRawPointer, _ stride: Int, _ count: Int) -> Float {
     let n = count &* 4
-    let xp = UnsafeRawPointer(x) + n, hp = UnsafeRawPointer(h) + n
+    let xp = UnsafeRawPointer(x) + n
+    var hp = h
     var i = 0 &- n
-    var a = xp.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * hp.load(fromByteOffset: i, as: SIMD8<Float>.self)
-    i &+= 32
+    var a = xp.loadUnaligned(fromByteOffset: i, as: SIMD4<Float>.self) * hp.load(as: SIMD4<Float>.self)
+    i &+= 16
     while i != 0 {
-        a += xp.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * hp.load(fromByteOffset: i, as: SIMD8<Float>.self)
-        i &+= 32
+        hp += stride
+        a += xp.loadUnaligned(fromByteOffset: i, as: SIMD4<Float>.self) * hp.load(as: SIMD4<Float>.self)
+        i &+= 16
     }
-    let s = a.lowHalf + a.highHalf
-    return (s[0] + s[2]) + (s[1] + s[3])
+    return (a[0] + a[2]) + (a[1] + a[3])
 }
 
-/// Four dot products of `count` (a multiple of 8) floats, `x0 · h0 ... x3 · h3`, as four lanes of the result.
+/// Eight dot products of `count` (a multiple of 4) floats, `x0 ... x7` with eight consecutive rows of
+/// ``PolyphaseBank/ordered`` from `h` (`stride` bytes per block), as the lanes of two vectors.
 ///
 /// Why: a lone dot product pays its loop control and a horizontal reduction per output (about 25 instructions at
-/// baseline x86-64 on top of its taps); four side by side share the loop, and their four reductions become one
-/// 4x4 transpose and a few adds. Per lane the operations are ``dot(_:_:_:)``'s, in its order.
+/// baseline x86-64 on top of its taps); eight side by side share the loop and one coefficient pointer (their rows'
+/// blocks are one contiguous 128 bytes), and their reductions become two 4x4 transposes and a few adds. Per lane
+/// the operations are ``dot(_:_:_:_:)``'s, in its order.
 @inline(__always)
-func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
-          _ h0: UnsafePointer<Float>, _ h1: UnsafePointer<Float>, _ h2: UnsafePointer<Float>, _ h3: UnsafePointer<Float>,
-          _ count: Int) -> SIMD4<Float> {
+func dot8(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
+          _ x4: UnsafePointer<Float>, _ x5: UnsafePointer<Float>, _ x6: UnsafePointer<Float>, _ x7: UnsafePointer<Float>,
+          _ h: UnsafeRawPointer, _ stride: Int, _ count: Int) -> (SIMD4<Float>, SIMD4<Float>) {
     let n = count &* 4
-    // Bases at the ends and one negative byte offset climbing to zero: one register steps all eight arrays.
+    // Window bases at the ends and one negative byte offset climbing to zero steps all eight windows.
     let p0 = UnsafeRawPointer(x0) + n, p1 = UnsafeRawPointer(x1) + n
     let p2 = UnsafeRawPointer(x2) + n, p3 = UnsafeRawPointer(x3) + n
-    let c0 = UnsafeRawPointer(h0) + n, c1 = UnsafeRawPointer(h1) + n
-    let c2 = UnsafeRawPointer(h2) + n, c3 = UnsafeRawPointer(h3) + n
+    let p4 = UnsafeRawPointer(x4) + n, p5 = UnsafeRawPointer(x5) + n
+    let p6 = UnsafeRawPointer(x6) + n, p7 = UnsafeRawPointer(x7) + n
     @inline(__always)
-    func product(_ p: UnsafeRawPointer, _ c: UnsafeRawPointer, _ i: Int) -> SIMD8<Float> {
-        p.loadUnaligned(fromByteOffset: i, as: SIMD8<Float>.self) * c.load(fromByteOffset: i, as: SIMD8<Float>.self)
+    func product(_ p: UnsafeRawPointer, _ i: Int, _ c: UnsafeRawPointer, _ k: Int) -> SIMD4<Float> {
+        p.loadUnaligned(fromByteOffset: i, as: SIMD4<Float>.self) * c.load(fromByteOffset: 16 &* k, as: SIMD4<Float>.self)
     }
+    var hp = h
     var i = 0 &- n
-    var a0 = product(p0, c0, i), a1 = product(p1, c1, i), a2 = product(p2, c2, i), a3 = product(p3, c3, i)
-    i &+= 32
+    var a0 = product(p0, i, hp, 0), a1 = product(p1, i, hp, 1), a2 = product(p2, i, hp, 2), a3 = product(p3, i, hp, 3)
+    var a4 = product(p4, i, hp, 4), a5 = product(p5, i, hp, 5), a6 = product(p6, i, hp, 6), a7 = product(p7, i, hp, 7)
+    i &+= 16
     while i != 0 {
-        a0 += product(p0, c0, i); a1 += product(p1, c1, i); a2 += product(p2, c2, i); a3 += product(p3, c3, i)
-        i &+= 32
+        hp += stride
+        a0 += product(p0, i, hp, 0); a1 += product(p1, i, hp, 1); a2 += product(p2, i, hp, 2); a3 += product(p3, i, hp, 3)
+        a4 += product(p4, i, hp, 4); a5 += product(p5, i, hp, 5); a6 += product(p6, i, hp, 6); a7 += product(p7, i, hp, 7)
+        i &+= 16
     }
-    return transposedSums(a0.lowHalf + a0.highHalf, a1.lowHalf + a1.highHalf,
-                          a2.lowHalf + a2.highHalf, a3.lowHalf + a3.highHalf)
+    return (transposedSums(a0, a1, a2, a3), transposedSums(a4, a5, a6, a7))
 }
 
 /// Lane `k` is `(a_k[0] + a_k[2]) + (a_k[1] + a_k[3])`, as `dot` sums: half a 4x4 transpose, two adds, the halves
