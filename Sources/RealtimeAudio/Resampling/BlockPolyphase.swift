@@ -1,8 +1,8 @@
 /// A polyphase filter for ratios `L / M` with small `L` and `M` (8k -> 24k, 16k -> 24k, 24k -> 16k, 24k -> 48k)
 /// that computes sixteen outputs of one phase per pass, four per vector.
 ///
-/// Why: a dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output (shared by four
-/// there, still about 6 instructions each) and three instructions per four taps.
+/// Why: a dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output (shared by eight
+/// there, still about 4 instructions each) and three and a half instructions per four taps.
 /// Outputs `qL + p` for sixteen consecutive `q` share phase `p`'s coefficients, and their windows start `M` inputs
 /// apart: with the input **expanded** so that vector `E[m]` holds `x[m], x[m + M], x[m + 2M], x[m + 3M]` (as the
 /// ``FoldedDecimator`` keeps it), four of them read one aligned vector per tap, and a tap for sixteen outputs is four

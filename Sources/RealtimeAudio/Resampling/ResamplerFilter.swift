@@ -78,7 +78,8 @@ public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConver
     /// Design attenuation: a few dB above the promise, since float32 coefficients and arithmetic cost some.
     var designAttenuation: Double { stopbandAttenuation + (self == .high ? 6 : 4) }
 
-    /// Passband deviation the equiripple designs may use, linear: ±0.069 dB for `voice` (its taps are what its cost
+    /// Passband deviation the equiripple designs may use, linear, from 1 with the passband centred on it (the DC gain
+    /// then differs from 1 by up to as much): ±0.069 dB for `voice` (its taps are what its cost
     /// is made of: 8 to 24 fewer than at ±0.035 dB), ±0.035 dB for the others (`high`'s 0.93 edge sits closer to
     /// its transition, where float32 coefficients add their own error to the design's).
     var designPassRipple: Double { self == .voice ? 0.008 : 0.004 }
@@ -137,9 +138,10 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 ///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
 ///   four per vector;
 /// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147; 22.05 kHz -> 8 kHz, 160/441) run the **polyphase**
-///   stage (``PolyphaseStage``): a dot product per output, four outputs side by side (`dot4`: one loop and one 4x4
-///   transposed reduction for the four, where a lone dot product pays about 25 instructions of loop and reduction
-///   on top of its taps); a group of sixteen of one phase would span too many outputs.
+///   stage (``PolyphaseStage``): a dot product per output, eight outputs side by side (`dot8`: one loop, one
+///   pointer to the eight rows' taps, kept in output order, and two 4x4 transposed reductions for the eight, where a
+///   lone dot product pays about 25 instructions of loop and reduction on top of its taps); a group of sixteen of
+///   one phase would span too many outputs.
 ///
 /// The dealt and folded decimators and the block polyphase stage compute outputs in groups with no horizontal
 /// reduction per output; BENCHMARKS.md has the figures.
