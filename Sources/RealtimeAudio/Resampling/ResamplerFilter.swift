@@ -15,9 +15,9 @@ import Synchronization
 ///
 /// | preset | flat ±0.1 dB to | stopband, strict | latency, 8 kHz side | latency, both ≥ 16 kHz | instructions per output |
 /// |---|---|---|---|---|---|
-/// | `fast`  | 0.805 fold | −84.1 dB | 2.0 ms | ≤ 1.0 ms | 41 / 69 / 43 / 46 / 67 |
-/// | `voice` | 0.90 fold | −104.2 dB | 4.5 ms | ≤ 2.25 ms | 55 / 104 / 57 / 56 / 88 |
-/// | `high`  | 0.93 fold | −131.0 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 155 |
+/// | `fast`  | 0.805 fold | −84.0 dB | 1.75 ms | ≤ 1.1 ms | 38 / 66 / 40 / 46 / 60 |
+/// | `voice` | 0.90 fold | −103.1 dB | 4.5 ms | ≤ 1.4 ms | 51 / 101 / 54 / 56 / 81 |
+/// | `high`  | 0.93 fold | −134.3 dB | 16 ms (27) | ≤ 9.1 ms (16.6) | 37 / 122 / 50 / 63 / 137 |
 ///
 /// soxr HQ, the reference for `high`, costs 53 / 143 / 90 / 66 on the first four pairs and holds 43 / 43 / 21 / 21 ms
 /// back at 20 ms pushes.
