@@ -96,7 +96,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         // Output k's window starts floor(k M / L) - taps/2 + 1: from row j to j + 1 that moves by the carry.
         let steps = (0..<L).map { j in
             let p = j * M % L
-            return PhaseStep(advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]), row: Int32(4 * j))
+            return PhaseStep(advance: Int32((p + M) / L), impulse: Int32(impulseTap[p]))
         }
         self.steps = steps
         cost = Double(taps * impulseTap.filter { $0 < 0 }.count) / Double(L)
@@ -213,14 +213,13 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     }
 }
 
-/// One output-order row's bookkeeping, packed so the per-output step reads one 12-byte record.
+/// One output-order row's bookkeeping, packed so the per-output step reads one 8-byte record (row `j`'s first block
+/// is at `4 j` in ``PolyphaseBank/ordered``).
 struct PhaseStep: Sendable {
     /// Input samples between this output's window and the next one's.
     let advance: Int32
     /// The only non-zero tap when the row is a unit impulse, or -1.
     let impulse: Int32
-    /// Offset of the row's first block in ``PolyphaseBank/ordered``.
-    let row: Int32
 }
 
 /// Eight consecutive outputs from one output-order row on, for ``dot8``: their windows' offsets from the first
