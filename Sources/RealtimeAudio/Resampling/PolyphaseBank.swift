@@ -101,16 +101,13 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
         self.steps = steps
         cost = Double(taps * impulseTap.filter { $0 < 0 }.count) / Double(L)
         octets = (0..<L).map { j in
-            var offsets = [Int32](repeating: 0, count: 8)
-            var copies: Int32 = 0
-            for k in 0..<8 {
-                let step = steps[(j + k) % L]
-                if step.impulse >= 0 { copies = 1 }
-                if k < 7 { offsets[k + 1] = offsets[k] + step.advance } else { offsets[0] = offsets[7] + step.advance }
-            }
-            return PhaseOctet(offset1: offsets[1], offset2: offsets[2], offset3: offsets[3], offset4: offsets[4],
-                              offset5: offsets[5], offset6: offsets[6], offset7: offsets[7], advance: offsets[0],
-                              next: Int32((j + 8) % L), copies: copies)
+            let eight = (0..<8).map { steps[(j + $0) % L] }
+            // Window starts of the eight and of the output after them, from the first one's.
+            var start: [Int32] = [0]
+            for step in eight { start.append(start.last! + step.advance) }
+            return PhaseOctet(offset1: start[1], offset2: start[2], offset3: start[3], offset4: start[4],
+                              offset5: start[5], offset6: start[6], offset7: start[7], advance: start[8],
+                              next: Int32((j + 8) % L), copies: eight.contains { $0.impulse >= 0 } ? 1 : 0)
         }
     }
 
@@ -143,7 +140,8 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     }
 
     /// An equiripple prototype with the fewest taps per phase (a multiple of 4, at least 8) that keeps the passband
-    /// within `passRipple` of 1 (at the DC gain that centres it) and the stopband at `attenuation`; nil when even the interpolated design below cannot be made.
+    /// within `passRipple` of 1 (at the DC gain that centres it) and the stopband at `attenuation`; nil when even
+    /// the interpolated design below cannot be made.
     ///
     /// Remez exchange costs the square of the prototype length, so ratios with many phases (44.1 kHz <-> 24 kHz
     /// has 80) cannot be designed at full length in milliseconds. They are designed at `L0 >= 12` phases instead
