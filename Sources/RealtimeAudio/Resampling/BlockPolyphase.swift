@@ -122,7 +122,7 @@ struct BlockPolyphase: BlockStage {
             vectors.withUnsafeMutableBufferPointer { vectors in
                 let x = history.baseAddress!, v = vectors.baseAddress!
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * BlockPolyphaseBank.maximumPhases) { scratch in
-                    while true {
+                    used = refill(from: input, consumed: &consumed, emit: { consumed in
                         let end = min(bank.outputs(through: consumed - 1 - lookahead), produced + output.count - written)
                         if end > produced {
                             bank.compute(v, from: produced, to: end, start: start, into: output.baseAddress! + written,
@@ -130,11 +130,9 @@ struct BlockPolyphase: BlockStage {
                             written += end - produced
                             produced = end
                         }
-                        var limit = input.count - used
-                        // A full output still takes the input that completes no further output.
-                        if written == output.count { limit = min(limit, produced * M / L + lookahead - consumed) }
-                        if limit <= 0 { break }
-                        // Keep what the next group reads, then append.
+                        return written == output.count
+                    }, completing: { produced * M / L + lookahead }, makeRoom: { consumed in
+                        // Keep what the next group reads.
                         let keep = min(produced / L * M - bank.lookback, consumed)
                         let drop = keep - start
                         if drop > 0 {
@@ -145,12 +143,10 @@ struct BlockPolyphase: BlockStage {
                             }
                             start = keep
                         }
-                        let n = min(limit, bank.capacity - (consumed - start))
-                        if n <= 0 { break }
-                        bank.append(input.baseAddress! + used, n, clean: cleanInput, to: x, vectors: v, at: consumed - start)
-                        used += n
-                        consumed += n
-                    }
+                        return bank.capacity - (consumed - start)
+                    }, append: { source, n, consumed in
+                        bank.append(source, n, clean: cleanInput, to: x, vectors: v, at: consumed - start)
+                    })
                 }
             }
         }

@@ -192,7 +192,7 @@ struct DealtDecimator: BlockStage {
             bank.runs.withUnsafeBufferPointer { runs in
                 streams.withUnsafeMutableBufferPointer { s in
                     let streams = s.baseAddress!
-                    while true {
+                    used = refill(from: input, consumed: &consumed, emit: { consumed in
                         let lastInput = consumed - 1 - D
                         let ready = lastInput < 0 ? 0 : lastInput / M + 1
                         let end = min(ready, produced + output.count - written)
@@ -220,11 +220,9 @@ struct DealtDecimator: BlockStage {
                             written += end - produced
                             produced = end
                         }
-                        var limit = input.count - used
-                        // A full output still takes the input that completes no further output.
-                        if written == output.count { limit = min(limit, M * produced + D - consumed) }
-                        if limit <= 0 { break }
-                        // Keep each stream from produced - reachBack on, then append.
+                        return written == output.count
+                    }, completing: { M * produced + D }, makeRoom: { consumed in
+                        // Keep each stream from produced - reachBack on.
                         let keep = produced - bank.reachBack
                         if keep > base {
                             let held = (consumed + M - 1) / M - base   // values in the fullest stream
@@ -237,12 +235,10 @@ struct DealtDecimator: BlockStage {
                             }
                             base = keep
                         }
-                        let n = min(limit, M * (base + capacity) - consumed)
-                        if n <= 0 { break }
-                        deal(input.baseAddress! + used, n, from: consumed, step: M, into: streams - base, segment: segment)
-                        used += n
-                        consumed += n
-                    }
+                        return M * (base + capacity) - consumed
+                    }, append: { source, n, consumed in
+                        deal(source, n, from: consumed, step: M, into: streams - base, segment: segment)
+                    })
                 }
             }
         }

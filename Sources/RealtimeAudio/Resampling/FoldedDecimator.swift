@@ -156,7 +156,7 @@ struct FoldedDecimator: BlockStage {
         history.withUnsafeMutableBufferPointer { history in
             vectors.withUnsafeMutableBufferPointer { vectors in
                 let x = history.baseAddress!, v = vectors.baseAddress!
-                while true {
+                used = refill(from: input, consumed: &consumed, emit: { consumed in
                     let lastInput = consumed - 1 - lookahead
                     let ready = lastInput < 0 ? 0 : lastInput / M + 1
                     let end = min(ready, produced + output.count - written)
@@ -165,11 +165,9 @@ struct FoldedDecimator: BlockStage {
                         written += end - produced
                         produced = end
                     }
-                    var limit = input.count - used
-                    // A full output still takes the input that completes no further output.
-                    if written == output.count { limit = min(limit, produced * M + lookahead - consumed) }
-                    if limit <= 0 { break }
-                    // Keep what the next group reads (never past the input that has arrived), then append.
+                    return written == output.count
+                }, completing: { produced * M + lookahead }, makeRoom: { consumed in
+                    // Keep what the next group reads (never past the input that has arrived).
                     let keep = min(produced + bank.firstOffset, consumed / M)
                     let drop = keep - base
                     if drop > 0 {
@@ -186,12 +184,10 @@ struct FoldedDecimator: BlockStage {
                         }
                         base = keep
                     }
-                    let n = min(limit, M * bank.capacity - (consumed - base * M))
-                    if n <= 0 { break }
-                    bank.append(input.baseAddress! + used, n, clean: cleanInput, to: x, vectors: v, at: consumed - base * M)
-                    used += n
-                    consumed += n
-                }
+                    return M * bank.capacity - (consumed - base * M)
+                }, append: { source, n, consumed in
+                    bank.append(source, n, clean: cleanInput, to: x, vectors: v, at: consumed - base * M)
+                })
             }
         }
         self.base = base
@@ -377,6 +373,33 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
 /// The contract of the block stages, as ``PolyphaseStage``'s: `process` consumes input until it runs out or the
 /// output is full (a full output still takes the input that completes no further output), and
 /// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
+/// The loop of every history-keeping stage's `process`: compute what the history completes, then refill it, until
+/// the input runs out or the output is full. A full output still takes the input that completes no further output,
+/// so a caller who sized `output` with `outputCapacity(forInput:)` always has all input consumed.
+/// - `emit(consumed)`: computes the outputs the history completes, as many as the output holds; true when it is full.
+/// - `completing()`: the input count, from the stream's start, that completes the next output.
+/// - `makeRoom(consumed)`: drops the history the next outputs no longer read; returns how many samples fit.
+/// - `append(source, count, consumed)`: adds `count` samples to the history after the `consumed` it holds.
+/// Returns the input samples taken.
+@inline(__always)
+func refill(from input: UnsafeBufferPointer<Float>, consumed: inout Int, emit: (_ consumed: Int) -> Bool,
+            completing: () -> Int, makeRoom: (_ consumed: Int) -> Int,
+            append: (_ source: UnsafePointer<Float>, _ count: Int, _ consumed: Int) -> Void) -> Int {
+    var used = 0
+    while true {
+        let full = emit(consumed)
+        var limit = input.count - used
+        if full { limit = min(limit, completing() - consumed) }
+        if limit <= 0 { break }
+        let n = min(limit, makeRoom(consumed))
+        if n <= 0 { break }
+        append(input.baseAddress! + used, n, consumed)
+        used += n
+        consumed += n
+    }
+    return used
+}
+
 protocol BlockStage {
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int)
     mutating func reset()
