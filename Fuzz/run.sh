@@ -9,7 +9,7 @@ bin=$(swift build --sanitize fuzzer --sanitize address --show-bin-path)/fuzz
 work=$(mktemp -d)
 failed=0
 printf '| target | seconds | executions | coverage | crashes |\n|---|---:|---:|---:|---:|\n'
-for target in ${FUZZ_TARGETS:-base64 pcm16-stream g711 session-json inbound soundfile}; do
+for target in ${FUZZ_TARGETS:-base64 pcm16-stream g711 session-json inbound soundfile resampler speed pipelines}; do
     mkdir -p "$work/$target" "crashes/$target"
     log="$work/$target.log"
     FUZZ_TARGET=$target "$bin" "$work/$target" "corpus/$target" -max_total_time="$seconds" -max_len=8192 \

@@ -119,7 +119,7 @@ struct SessionCommand: ParsableCommand {
                 start = end
             }
             var tail = [UInt8](repeating: 0, count: inbound.finishCapacity + 16)
-            modelBytes += tail.withUnsafeMutableBufferPointer { inbound.finish(into: $0, events: &events) }
+            modelBytes += try tail.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             events.forEach { print($0.json) }
             print("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":\(modelBytes / 48)}")
 
@@ -145,8 +145,8 @@ struct SessionCommand: ParsableCommand {
             }
             let played = outbound.producedSamples
             let audioEnd = outbound.audioEndMs(playedSamples: played)
-            toClient = [UInt8](repeating: 0, count: outbound.outputCapacity(forInputBytes: 0) + 64)
-            try write(toClient.withUnsafeMutableBufferPointer { outbound.finishResponse(into: $0) })
+            toClient = [UInt8](repeating: 0, count: outbound.finishCapacity)
+            try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) })
             try writer.commit()
             print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(model.count / 48),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
         }

@@ -37,8 +37,8 @@ struct Soak: ParsableCommand {
         let caller = G711.muLaw.encode(voice)
         let response = PCM16.encode((0..<(5 * 24000)).map { Float(0.25 * sin(2 * .pi * 180 * Double($0) / 24000)) })
         var events = InboundEvents()
-        var toModel = [UInt8](repeating: 0, count: inbound.outputCapacity(forInputBytes: 160))
-        var toCaller = [UInt8](repeating: 0, count: outbound.outputCapacity(forInputBytes: 960))
+        var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+        var toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
         let chunks = Int(hours * 3600 * 50)
         var modelSamples = 0, callerSamples = 0, clientSamples = 0, responseClient = 0, responses = 0
         var failures: [String] = []
@@ -71,7 +71,7 @@ struct Soak: ParsableCommand {
                 }
                 responseClient += n
             } else if inCall == 250 {
-                responseClient += toCaller.withUnsafeMutableBufferPointer { outbound.finishResponse(into: $0) }
+                responseClient += try toCaller.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
                 let expected = Int((Double(Int((Double(5 * 24000) / 1.25).rounded())) / 3).rounded())
                 if responseClient != expected { failures.append("response \(responses) has \(responseClient) samples, not \(expected)") }
                 clientSamples += responseClient
@@ -80,13 +80,13 @@ struct Soak: ParsableCommand {
             }
             // The inbound stream: 3 model samples per caller sample, but for the resampler's lookahead.
             if c % 50_000 == 0 {
-                let owed = inbound.finishCapacity / 2
+                let owed = inbound.pendingModelSamples
                 if modelSamples + owed != 3 * callerSamples { failures.append("drift at chunk \(c): \(modelSamples) + \(owed) for \(callerSamples)") }
                 peakRSS = max(peakRSS, residentMB())
             }
             if failures.count > 10 { break }
         }
-        let owed = inbound.finishCapacity / 2
+        let owed = inbound.pendingModelSamples
         if modelSamples + owed != 3 * callerSamples { failures.append("drift at the end: \(modelSamples) + \(owed) for \(callerSamples)") }
         let expectedTurns = callerSamples / period
         if abs(turns - expectedTurns) > 1 { failures.append("\(turns) turns for \(expectedTurns) periods") }

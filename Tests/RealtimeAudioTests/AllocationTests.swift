@@ -85,8 +85,8 @@ struct AllocationTests {
         var events = InboundEvents()
         let caller = G711.muLaw.encode(speechLike(seconds: 1, rate: 8000) + silence(1, rate: 8000))
         let model = PCM16.encode(speechLike(seconds: 1, rate: 24000))
-        var toModel = [UInt8](repeating: 0, count: inbound.outputCapacity(forInputBytes: 160))
-        var toCaller = [UInt8](repeating: 0, count: outbound.outputCapacity(forInputBytes: 960))
+        var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+        var toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
         var c = 0
         try steady("full-duplex session") {
             let i = c % 50 * 160, o = c % 25 * 960
@@ -97,6 +97,20 @@ struct AllocationTests {
             _ = try model[o..<(o + 960)].withUnsafeBufferPointer { src in
                 try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
             }
+        }
+        // The safe entry points: arrays and base64 strings in, an array out kept between chunks.
+        var inbound2 = try InboundAudio(format: .g711_ulaw)
+        var outbound2 = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
+        let packets = (0..<50).map { Array(caller[($0 * 160)..<($0 * 160 + 160)]) }
+        let deltas = (0..<25).map { Base64.encode(Array(model[($0 * 960)..<($0 * 960 + 960)])) }
+        var modelBytes: [UInt8] = [], callerBytes: [UInt8] = []
+        var d = 0
+        try steady("full-duplex session, safe entry points") {
+            modelBytes.removeAll(keepingCapacity: true)
+            callerBytes.removeAll(keepingCapacity: true)
+            try inbound2.append(packets[d % 50], to: &modelBytes, events: &events)
+            try outbound2.append(base64: deltas[d % 25], to: &callerBytes)
+            d += 1
         }
     }
 }

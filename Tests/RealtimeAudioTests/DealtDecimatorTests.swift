@@ -31,7 +31,7 @@ struct DealtDecimatorTests {
             var out = [Float](repeating: 0, count: 4000)
             while offset < x.count {
                 let n = min(x.count - offset, Int.random(in: 0...maxChunk, using: &rng))
-                let room = maxChunk == 7 ? Int.random(in: 0...3, using: &rng) : stage.outputCapacity(forInput: n)
+                let room = maxChunk == 7 ? Int.random(in: 0...3, using: &rng) : stage.readyCount(forInput: n)
                 let (used, made) = x[offset..<(offset + n)].withUnsafeBufferPointer { src in
                     out.withUnsafeMutableBufferPointer { stage.process(src, into: UnsafeMutableBufferPointer(rebasing: $0[..<room])) }
                 }

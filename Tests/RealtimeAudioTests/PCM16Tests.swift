@@ -69,14 +69,16 @@ struct PCM16Tests {
             for n in randomChunks(total: bytes.count, maxChunk: trial < 25 ? 7 : 500, using: &rng) {
                 let chunk = Array(bytes[offset..<(offset + n)])
                 offset += n
-                chunk.withUnsafeBufferPointer { src in
+                try chunk.withUnsafeBufferPointer { src in
+                    // Sized once-style from the bound; the exact count is what was decoded.
                     var out = [Int16](repeating: 0, count: decoder.outputCapacity(forInput: n))
-                    let written = out.withUnsafeMutableBufferPointer { decoder.decode(src, into: $0) }
-                    #expect(written == out.count)
-                    gotInt16 += out
+                    let exact = decoder.decodedCount(forInput: n)
+                    let written = try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) }
+                    #expect(written == exact && written <= out.count)
+                    gotInt16 += out[..<written]
                     var outF = [Float](repeating: 0, count: floatDecoder.outputCapacity(forInput: n))
-                    _ = outF.withUnsafeMutableBufferPointer { floatDecoder.decode(src, into: $0) }
-                    gotFloat += outF
+                    let m = try outF.withUnsafeMutableBufferPointer { try floatDecoder.decode(src, into: $0) }
+                    gotFloat += outF[..<m]
                 }
             }
             #expect(gotInt16 == samples)
@@ -86,18 +88,34 @@ struct PCM16Tests {
         }
     }
 
+    @Test("a buffer too small for a chunk is a typed error, nothing taken; the bound fits whatever is pending")
+    func outputTooSmall() throws {
+        var decoder = PCM16StreamDecoder()
+        var one = [Int16](repeating: 0, count: 1)
+        _ = try [UInt8]([7]).withUnsafeBufferPointer { src in try one.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
+        #expect(decoder.pendingByteCount == 1)
+        // 3 bytes with one pending complete 2 samples: a 1-sample buffer is refused, the pending byte kept.
+        #expect(throws: PCM16Error.outputTooSmall(needed: 2, available: 1)) {
+            _ = try [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in try one.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
+        }
+        #expect(decoder.pendingByteCount == 1)
+        var out = [Int16](repeating: 0, count: decoder.outputCapacity(forInput: 3))
+        let n = try [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
+        #expect(n == 2 && out[0] == Int16(bitPattern: 0x0107) && out[1] == Int16(bitPattern: 0x0302))
+    }
+
     @Test("a stream ending mid-sample is reported by finish, and reset drops the byte")
-    func danglingByte() {
+    func danglingByte() throws {
         var decoder = PCM16StreamDecoder()
         var out = [Int16](repeating: 0, count: 4)
-        let n = [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { decoder.decode(src, into: $0) } }
+        let n = try [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
         #expect(n == 1)
         #expect(decoder.pendingByteCount == 1)
         #expect(throws: PCM16Error.danglingByte) { try decoder.finish() }
         #expect(decoder.pendingByteCount == 0)
-        _ = [UInt8]([9]).withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { decoder.decode(src, into: $0) } }
+        _ = try [UInt8]([9]).withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
         decoder.reset()
-        let m = [UInt8]([0x34, 0x12]).withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { decoder.decode(src, into: $0) } }
+        let m = try [UInt8]([0x34, 0x12]).withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
         #expect(m == 1 && out[0] == 0x1234)
     }
 }

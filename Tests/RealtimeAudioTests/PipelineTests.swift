@@ -29,7 +29,7 @@ func runInbound(_ pipeline: inout InboundAudio, _ bytes: [UInt8], chunks: [Int],
         all += events
     }
     var tail = [UInt8](repeating: 0, count: pipeline.finishCapacity)
-    let n = tail.withUnsafeMutableBufferPointer { pipeline.finish(into: $0, events: &events) }
+    let n = try tail.withUnsafeMutableBufferPointer { try pipeline.finish(into: $0, events: &events) }
     return (pcm + tail[..<n], all + events)
 }
 
@@ -44,8 +44,8 @@ func runOutbound(_ pipeline: inout OutboundAudio, _ bytes: [UInt8], chunks: [Int
         let n = try chunk.withUnsafeBufferPointer { c in try buffer.withUnsafeMutableBufferPointer { try pipeline.append(c, into: $0) } }
         out += buffer[..<n]
     }
-    var tail = [UInt8](repeating: 0, count: pipeline.outputCapacity(forInputBytes: 0))
-    let n = tail.withUnsafeMutableBufferPointer { pipeline.finishResponse(into: $0) }
+    var tail = [UInt8](repeating: 0, count: pipeline.finishCapacity)
+    let n = try tail.withUnsafeMutableBufferPointer { try pipeline.finishResponse(into: $0) }
     return out + tail[..<n]
 }
 
@@ -158,7 +158,7 @@ struct PipelineTests {
             _ = try [UInt8](repeating: 0, count: 40000).withUnsafeBufferPointer { c in try out.withUnsafeMutableBufferPointer { try pipeline.append(c, into: $0, events: &events) } }
         }
         try send(Array(Base64.encode(Array(codes[(codes.count / 2)...])).utf8))
-        let n = out.withUnsafeMutableBufferPointer { pipeline.finish(into: $0, events: &events) }
+        let n = try out.withUnsafeMutableBufferPointer { try pipeline.finish(into: $0, events: &events) }
         #expect(pcm + out[..<n] == expected)
         #expect(seen + events == expectedEvents)
         // Between streams the format may change (same wire rate).

@@ -22,6 +22,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case "session-json": sessionJSON(bytes)
     case "inbound": inbound(bytes)
     case "soundfile": soundFile(bytes)
+    case "resampler": resampler(bytes)
+    case "speed": speed(bytes)
+    case "pipelines": pipelines(bytes)
     default:
         print("unknown FUZZ_TARGET \(target)")
         exit(2)
@@ -41,14 +44,14 @@ func pcm16Stream(_ bytes: [UInt8]) {
     let payload = Array(bytes.dropFirst())
     var whole = PCM16StreamDecoder()
     var expected = [Float](repeating: 0, count: payload.count / 2 + 1)
-    let n = payload.withUnsafeBufferPointer { src in expected.withUnsafeMutableBufferPointer { whole.decode(src, into: $0) } }
+    let n = try! payload.withUnsafeBufferPointer { src in try expected.withUnsafeMutableBufferPointer { try whole.decode(src, into: $0) } }
     var split = PCM16StreamDecoder()
     var got: [Float] = []
     var start = 0, step = Int(seed % 7) + 1
     while start < payload.count {
         let end = min(payload.count, start + step)
         var out = [Float](repeating: 0, count: split.outputCapacity(forInput: end - start))
-        let m = payload[start..<end].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { split.decode(src, into: $0) } }
+        let m = try! payload[start..<end].withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try split.decode(src, into: $0) } }
         got += out[..<m]
         start = end
         step = step * 5 % 11 + 1
@@ -126,4 +129,114 @@ func soundFile(_ bytes: [UInt8]) {
         guard let n = try? buffer.withUnsafeMutableBufferPointer({ try reader.read(into: $0) }), n > 0 else { return }
         precondition(n * reader.info.channels <= buffer.count, "soundfile: read more than asked")
     }
+}
+
+/// Reads the fuzzer's bytes as a stream of small numbers: the parameters of one run.
+struct Draws {
+    var bytes: ArraySlice<UInt8>
+    mutating func next(_ range: ClosedRange<Int>) -> Int {
+        let a = Int(bytes.popFirst() ?? 0), b = Int(bytes.popFirst() ?? 0)
+        return range.lowerBound + (a << 8 | b) % (range.count)
+    }
+}
+
+let fuzzRates = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000, 384000, 7999, 1]
+
+/// A random rate pair and preset, random chunk and output sizes (down to 0): every call with input and room makes
+/// progress, a buffer of `outputCapacity` takes the whole chunk, and the output equals one block's, of the exact
+/// length. A refused pair is a typed error.
+func resampler(_ bytes: [UInt8]) {
+    var d = Draws(bytes: bytes[...])
+    let a = fuzzRates[d.next(0...(fuzzRates.count - 1))], b = fuzzRates[d.next(0...(fuzzRates.count - 1))]
+    let quality = ResamplerQuality.allCases[d.next(0...2)]
+    guard let r0 = try? Resampler(from: SampleRate(hertz: a), to: SampleRate(hertz: b), quality: quality) else { return }
+    let n = d.next(0...3000)
+    let x = (0..<n).map { Float(sin(Double($0) * 0.37)) * (($0 % 13 == 0) ? 1.5 : 0.5) }
+    var whole = r0
+    let expected = whole.convert(x)
+    precondition(expected.count == Int((Double(n) * Double(b) / Double(a)).rounded()), "resampler: wrong length")
+    var r = r0
+    var got: [Float] = []
+    var at = 0
+    var calls = 0
+    while at < n {
+        let chunk = min(n - at, d.next(1...700))
+        let sized = d.next(0...1) == 0
+        let room = sized ? r.outputCapacity(forInput: chunk) : d.next(1...40)
+        var out = [Float](repeating: 0, count: room)
+        let (used, made) = x[at..<(at + chunk)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { r.process(src, into: $0) } }
+        precondition(!sized || used == chunk, "resampler: outputCapacity did not take the chunk")
+        precondition(used <= chunk && made <= room)
+        got += out[..<made]
+        at += used
+        calls += 1
+        precondition(calls < 100_000, "resampler: no progress")
+    }
+    var tail = [Float](repeating: 0, count: r.finishCapacity)
+    precondition(r.pendingOutputCount <= r.finishCapacity, "resampler: finishCapacity too small")
+    let m = tail.withUnsafeMutableBufferPointer { r.finish(into: $0) }
+    precondition(got + tail[..<m] == expected, "resampler: chunking changed the output")
+}
+
+/// A random speed and rate, random chunk and output sizes: progress, the bound, the exact length.
+func speed(_ bytes: [UInt8]) {
+    var d = Draws(bytes: bytes[...])
+    let rate = [8000, 16000, 24000, 48000][d.next(0...3)]
+    let speed = 0.25 + Double(d.next(0...125)) / 100
+    guard var s = try? SpeedScaler(sampleRate: SampleRate(hertz: rate), speed: speed) else { return }
+    let n = d.next(0...6000)
+    let x = (0..<n).map { Float(sin(Double($0) * 0.05) * sin(Double($0) * 0.003)) }
+    var got: [Float] = []
+    var at = 0, calls = 0
+    while at < n {
+        let chunk = min(n - at, d.next(1...900))
+        let sized = d.next(0...1) == 0
+        let room = sized ? s.maximumOutputCount(forInput: chunk) : d.next(1...40)
+        var out = [Float](repeating: 0, count: room)
+        let (used, made) = x[at..<(at + chunk)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { s.process(src, into: $0) } }
+        precondition(!sized || used == chunk, "speed: maximumOutputCount did not take the chunk")
+        got += out[..<made]
+        at += used
+        calls += 1
+        precondition(calls < 100_000, "speed: no progress")
+    }
+    precondition(s.pendingOutputCount <= s.finishCapacity, "speed: finishCapacity too small")
+    var tail = [Float](repeating: 0, count: s.finishCapacity)
+    let m = tail.withUnsafeMutableBufferPointer { s.finish(into: $0) }
+    precondition(got.count + m == (speed == 1 ? n : Int((Double(n) / speed).rounded())), "speed: wrong length")
+}
+
+/// Both pipelines with random formats, chunk sizes (past the limit too), output sizes and speed changes: a typed
+/// error or a result, never a trap; one buffer of `maximumOutputBytes` takes every legal chunk.
+func pipelines(_ bytes: [UInt8]) {
+    var d = Draws(bytes: bytes[...])
+    let formats = [AudioFormat.pcm16, .g711_ulaw, .g711_alaw]
+    let limit = d.next(1...40000)
+    guard var inbound = try? InboundAudio(format: formats[d.next(0...2)], maximumChunkBytes: limit),
+          var outbound = try? OutboundAudio(format: formats[d.next(0...2)], speed: 0.25 + Double(d.next(0...125)) / 100, maximumChunkBytes: limit)
+    else { return }
+    var events = InboundEvents()
+    var inOut = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+    var outOut = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
+    for _ in 0..<d.next(0...12) {
+        let size = d.next(0...45000)
+        let chunk = [UInt8](repeating: UInt8(truncatingIfNeeded: size), count: size)
+        let legal = size <= limit
+        do {
+            _ = try chunk.withUnsafeBufferPointer { c in try inOut.withUnsafeMutableBufferPointer { try inbound.append(c, into: $0, events: &events) } }
+            precondition(legal, "inbound took an oversize chunk")
+        } catch { precondition(!legal, "inbound refused a legal chunk: \(error)") }
+        do {
+            _ = try chunk.withUnsafeBufferPointer { c in try outOut.withUnsafeMutableBufferPointer { try outbound.append(c, into: $0) } }
+            precondition(legal, "outbound took an oversize chunk")
+        } catch { precondition(!legal, "outbound refused a legal chunk: \(error)") }
+        // A small buffer: a typed error or a result.
+        var small = [UInt8](repeating: 0, count: d.next(0...200))
+        _ = try? chunk.withUnsafeBufferPointer { c in try small.withUnsafeMutableBufferPointer { try inbound.append(c, into: $0, events: &events) } }
+        _ = try? chunk.withUnsafeBufferPointer { c in try small.withUnsafeMutableBufferPointer { try outbound.append(c, into: $0) } }
+        if d.next(0...3) == 0 { try? outbound.setSpeed(0.25 + Double(d.next(0...125)) / 100) }
+        if d.next(0...5) == 0 { _ = try? outOut.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) } }
+    }
+    _ = try! inOut.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
+    _ = try! outOut.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
 }

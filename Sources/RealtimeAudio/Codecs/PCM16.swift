@@ -215,11 +215,14 @@ public enum PCM16Error: Error, Equatable, Sendable, CustomStringConvertible {
     case oddByteCount(Int)
     /// A stream ended with half a sample left over (``PCM16StreamDecoder/finish()``).
     case danglingByte
+    /// A streaming decode's output buffer holds fewer samples than the chunk completes; nothing was taken.
+    case outputTooSmall(needed: Int, available: Int)
 
     public var description: String {
         switch self {
         case .oddByteCount(let n): "pcm16 data has an odd byte count (\(n)): samples are 2 bytes each"
         case .danglingByte: "pcm16 stream ended in the middle of a sample (one byte left over)"
+        case .outputTooSmall(let needed, let available): "pcm16 output buffer holds \(available) samples, the chunk needs \(needed)"
         }
     }
 }
@@ -240,18 +243,24 @@ public struct PCM16StreamDecoder: Sendable {
     /// Bytes held over from the last chunk: 0 or 1.
     public var pendingByteCount: Int { hasPending ? 1 : 0 }
 
-    /// The number of samples `decode` writes for a chunk of `byteCount` bytes.
-    public func outputCapacity(forInput byteCount: Int) -> Int { (byteCount + pendingByteCount) / 2 }
+    /// The most samples `decode` writes for a chunk of `byteCount` bytes, whatever is pending:
+    /// `(byteCount + 1) / 2`. Size the output once with it for the largest chunk.
+    public func outputCapacity(forInput byteCount: Int) -> Int { byteCount < 0 ? 0 : byteCount / 2 + byteCount % 2 }
+
+    /// The samples `decode` writes for a chunk of `byteCount` bytes now (with the byte pending, if any).
+    public func decodedCount(forInput byteCount: Int) -> Int { (max(0, byteCount) + pendingByteCount) / 2 }
 
     /// Decodes a chunk to `Int16` samples.
     ///
-    /// - Returns: the samples written, ``outputCapacity(forInput:)``.
-    /// - Precondition: `output.count >= outputCapacity(forInput: bytes.count)` (traps otherwise).
-    public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) -> Int {
+    /// - Returns: the samples written, ``decodedCount(forInput:)``.
+    /// - Throws: ``PCM16Error/outputTooSmall(needed:available:)`` when `output` cannot hold them; nothing is
+    ///   taken then (a buffer of ``outputCapacity(forInput:)`` samples always can).
+    public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) throws(PCM16Error) -> Int {
+        let needed = decodedCount(forInput: bytes.count)
+        guard output.count >= needed else { throw .outputTooSmall(needed: needed, available: output.count) }
         var rest = bytes
         var written = 0
         if hasPending, let first = bytes.first {
-            precondition(output.count >= 1, "PCM16StreamDecoder: output buffer too small")
             output[0] = Int16(bitPattern: UInt16(pending) | UInt16(first) << 8)
             hasPending = false
             written = 1
@@ -264,13 +273,15 @@ public struct PCM16StreamDecoder: Sendable {
 
     /// Decodes a chunk to `Float` samples (divided by 32768).
     ///
-    /// - Returns: the samples written, ``outputCapacity(forInput:)``.
-    /// - Precondition: `output.count >= outputCapacity(forInput: bytes.count)` (traps otherwise).
-    public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
+    /// - Returns: the samples written, ``decodedCount(forInput:)``.
+    /// - Throws: ``PCM16Error/outputTooSmall(needed:available:)`` when `output` cannot hold them; nothing is
+    ///   taken then (a buffer of ``outputCapacity(forInput:)`` samples always can).
+    public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) throws(PCM16Error) -> Int {
+        let needed = decodedCount(forInput: bytes.count)
+        guard output.count >= needed else { throw .outputTooSmall(needed: needed, available: output.count) }
         var rest = bytes
         var written = 0
         if hasPending, let first = bytes.first {
-            precondition(output.count >= 1, "PCM16StreamDecoder: output buffer too small")
             output[0] = Float(Int16(bitPattern: UInt16(pending) | UInt16(first) << 8)) * PCM16.inverseScale
             hasPending = false
             written = 1

@@ -44,6 +44,9 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case turnDetection(ServerVADError)
     /// A rate the resampler cannot convert.
     case rate(ResamplerError)
+    /// The caller's output buffer holds fewer bytes than this call may write (see the pipeline's
+    /// `outputCapacity(forInputBytes:)` and `maximumOutputBytes`); nothing was taken.
+    case outputTooSmall(bytes: Int, needed: Int)
 
     public var description: String {
         switch self {
@@ -53,6 +56,7 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
         case .speed(let error): "speed: \(error)"
         case .turnDetection(let error): "turn_detection: \(error)"
         case .rate(let error): "rate: \(error)"
+        case .outputTooSmall(let bytes, let needed): "output buffer of \(bytes) bytes is smaller than the \(needed) this call may write"
         }
     }
 }
@@ -130,23 +134,36 @@ public struct InboundAudio: Sendable {
         if let turnDetection {
             do { vad = try ServerVAD(sampleRate: rate, configuration: turnDetection) } catch { throw .turnDetection(error) }
         }
-        let samples = self.maximumChunkBytes / format.bytesPerSample + 1
+        // Sized for the largest chunk of any format at this rate (pcm16 and G.711 may be swapped between streams):
+        // one sample per byte, plus a pcm16 byte carried over.
+        let samples = self.maximumChunkBytes + 1
         decoded = [Float](repeating: 0, count: samples)
-        resampled = [Float](repeating: 0, count: resampler.map { Int((Double(samples) * 24000 / Double(rate.hertz)).rounded(.up)) + Int($0.latency.rounded(.up)) + 4 } ?? 0)
+        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: samples), $0.finishCapacity) } ?? 0)
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
-    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes can write, whatever the state:
-    /// size the output buffer once with it.
+    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes can write, **whatever the
+    /// state** of the stream (a bound computed from the configuration, not from what has arrived).
+    ///
+    /// A buffer of this size for one chunk size is too small for a larger chunk: size it once with
+    /// ``maximumOutputBytes`` and every legal chunk fits; a smaller buffer gets
+    /// ``PipelineError/outputTooSmall(bytes:needed:)`` for a chunk that might not fit, never a trap.
+    /// - Complexity: O(1).
     public func outputCapacity(forInputBytes byteCount: Int) -> Int {
-        let samples = (byteCount + 1) / format.bytesPerSample
-        guard resampler != nil else { return 2 * samples }
-        // The resampler releases outputs in step with its input: never more than the exact ratio, rounded up.
-        return 2 * (Int((Double(samples) * Double(Self.modelRate.hertz) / Double(inputRate.hertz)).rounded(.up)) + 2)
+        let bytes = min(max(0, byteCount), maximumChunkBytes + 1)
+        let samples = format.bytesPerSample == 2 ? bytes / 2 + 1 : bytes
+        return 2 * (resampler?.outputCapacity(forInput: samples) ?? samples)
     }
 
-    /// The most model bytes ``finish(into:events:)`` writes.
-    public var finishCapacity: Int { 2 * (resampler?.pendingOutputCount ?? 0) }
+    /// The most model bytes any `append` (up to ``maximumChunkBytes``) or ``finish(into:events:)`` writes, in any
+    /// state: size the output buffer once with it.
+    public var maximumOutputBytes: Int { max(outputCapacity(forInputBytes: maximumChunkBytes), finishCapacity) }
+
+    /// The model samples ``finish(into:events:)`` would write now (the resampler's lookahead still owed).
+    public var pendingModelSamples: Int { resampler?.pendingOutputCount ?? 0 }
+
+    /// The most model bytes ``finish(into:events:)`` writes, in any state.
+    public var finishCapacity: Int { 2 * (resampler?.finishCapacity ?? 0) }
 
     /// Whether nothing has been appended since creation, ``clear()`` or ``finish(into:events:)``.
     public var isIdle: Bool { received == 0 }
@@ -162,20 +179,22 @@ public struct InboundAudio: Sendable {
     /// Writes the model-ready pcm16 (little-endian, 24 kHz) to `output` and the events this audio fired to `events`
     /// (emptied first). A pcm16 chunk may end inside a sample: the odd byte waits for the next chunk.
     /// - Returns: the bytes written to `output`.
-    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``; nothing is taken then.
-    /// - Precondition: `output.count >= outputCapacity(forInputBytes: bytes.count)`.
+    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
+    ///   when `output` is smaller than `outputCapacity(forInputBytes: bytes.count)`; nothing is taken then.
     public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>,
                                 events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        precondition(output.count >= outputCapacity(forInputBytes: bytes.count), "InboundAudio.append: output buffer too small")
+        let needed = outputCapacity(forInputBytes: bytes.count)
+        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
         received += bytes.count
         let samples: Int = decoded.withUnsafeMutableBufferPointer { dst in
             if let law = format.g711 {
                 law.decode(bytes, into: UnsafeMutableBufferPointer(rebasing: dst[..<bytes.count]))
                 return bytes.count
             }
-            return pcm.decode(bytes, into: dst)
+            // `decoded` holds a chunk's samples plus the carried byte's: the decode cannot fail.
+            return (try? pcm.decode(bytes, into: dst)) ?? 0
         }
         return deliver(samples, into: output, events: &events)
     }
@@ -197,8 +216,11 @@ public struct InboundAudio: Sendable {
     /// Ends the input stream (`input_audio_buffer.commit` of a finished call, or the end of a file): drains the
     /// resampler's lookahead and ends a turn still open at the end of the audio. Then the pipeline starts a new
     /// stream, times from 0.
-    public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) -> Int {
+    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than ``finishCapacity``;
+    ///   nothing changes then.
+    public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
+        guard output.count >= finishCapacity else { throw .outputTooSmall(bytes: output.count, needed: finishCapacity) }
         var written = 0
         if resampler != nil {
             let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }

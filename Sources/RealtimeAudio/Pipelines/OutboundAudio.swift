@@ -41,27 +41,40 @@ public struct OutboundAudio: Sendable {
         do { resampler = rate == Self.modelRate ? nil : try Resampler(from: Self.modelRate, to: rate) } catch { throw .rate(error) }
         let chunk = self.maximumChunkBytes / 2 + 1
         samples = [Float](repeating: 0, count: chunk)
-        // The scaler may release up to its lookahead on top of the chunk, four times over at speed 0.25.
-        let most = Int(Double(chunk + scaler.latency + 64) / SpeedScaler.speedRange.lowerBound) + 1
+        // Bounds at the slowest speed, so a speed change never outgrows these buffers. Every call gives the scaler
+        // room for its whole output, so it never owes more than its lookahead: the steady bound holds.
+        let most = scaler.steadyOutputCount(forInput: chunk)
         stretched = [Float](repeating: 0, count: most)
-        resampled = [Float](repeating: 0, count: resampler.map { Int((Double(most) * Double(rate.hertz) / 24000).rounded(.up)) + Int($0.latency.rounded(.up)) + 4 } ?? 0)
+        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: most), $0.finishCapacity) } ?? 0)
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
     /// The speed of the response in progress.
     public var speed: Double { scaler.speed }
 
-    /// The most client bytes an `append` of `byteCount` model bytes can write in the response in progress, whatever
-    /// the state (also enough for ``finishResponse(into:)``): size the output buffer once per speed with it.
+    /// The most client bytes an `append` of `byteCount` model bytes can write, **whatever the state and the speed**
+    /// (bounds at the slowest speed, 0.25, so a later ``setSpeed(_:)`` never outgrows a buffer sized before it).
+    ///
+    /// Size the output buffer once with ``maximumOutputBytes`` and every legal chunk fits; a smaller buffer gets
+    /// ``PipelineError/outputTooSmall(bytes:needed:)`` for a chunk that might not fit, never a trap.
+    /// - Complexity: O(1).
     public func outputCapacity(forInputBytes byteCount: Int) -> Int {
-        let count = (byteCount + 1) / 2
-        // The scaler may release its whole lookahead at once (and `finish` the silence-padded rest of the turn).
-        let stretched = Int(Double(count + 2 * scaler.latency + 2) / scaler.speed) + 2
-        let client = resampler.map { r in
-            Int((Double(stretched) * Double(clientRate.hertz) / Double(Self.modelRate.hertz)).rounded(.up)) + Int(r.latency.rounded(.up)) + 4
-        } ?? stretched
-        return client * format.bytesPerSample
+        let count = min(max(0, byteCount), maximumChunkBytes + 1) / 2 + 1
+        let stretched = scaler.steadyOutputCount(forInput: count)
+        let client = resampler.map { $0.outputCapacity(forInput: stretched) } ?? stretched
+        return client * max(format.bytesPerSample, 2)
     }
+
+    /// The most client bytes ``finishResponse(into:)`` writes, in any state and at any speed.
+    public var finishCapacity: Int {
+        let stretched = scaler.steadyOutputCount(forInput: 0)
+        let client = resampler.map { $0.outputCapacity(forInput: stretched) + $0.finishCapacity } ?? stretched
+        return client * max(format.bytesPerSample, 2)
+    }
+
+    /// The most client bytes any `append` (up to ``maximumChunkBytes``) or ``finishResponse(into:)`` writes, in
+    /// any state and at any speed: size the output buffer once with it.
+    public var maximumOutputBytes: Int { max(outputCapacity(forInputBytes: maximumChunkBytes), finishCapacity) }
 
     /// Sets `speed` for the next response (at once when no response is in progress).
     ///
@@ -88,12 +101,14 @@ public struct OutboundAudio: Sendable {
     /// Appends model audio bytes (pcm16, 24 kHz, little-endian; a chunk may end inside a sample).
     ///
     /// - Returns: the client-format bytes written to `output`.
-    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``; nothing is taken then.
-    /// - Precondition: `output.count >= outputCapacity(forInputBytes: bytes.count)`.
+    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
+    ///   when `output` is smaller than `outputCapacity(forInputBytes: bytes.count)`; nothing is taken then.
     public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        precondition(output.count >= outputCapacity(forInputBytes: bytes.count), "OutboundAudio.append: output buffer too small")
-        let count = samples.withUnsafeMutableBufferPointer { pcm.decode(bytes, into: $0) }
+        let needed = outputCapacity(forInputBytes: bytes.count)
+        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        // `samples` holds a chunk's samples plus the carried byte's: the decode cannot fail.
+        let count = samples.withUnsafeMutableBufferPointer { (try? pcm.decode(bytes, into: $0)) ?? 0 }
         modelSamples += count
         let made = samples.withUnsafeBufferPointer { src in
             stretched.withUnsafeMutableBufferPointer { dst in
@@ -125,9 +140,10 @@ public struct OutboundAudio: Sendable {
     /// Ends the response (`response.audio.done`): writes the rest, so the response lasts exactly its audio at its
     /// speed; then a pending speed applies and the playback clock restarts.
     ///
-    /// - Precondition: `output.count >= outputCapacity(forInputBytes: 0)`.
-    public mutating func finishResponse(into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        precondition(output.count >= outputCapacity(forInputBytes: 0), "OutboundAudio.finishResponse: output buffer too small")
+    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than ``finishCapacity``;
+    ///   nothing changes then.
+    public mutating func finishResponse(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
+        guard output.count >= finishCapacity else { throw .outputTooSmall(bytes: output.count, needed: finishCapacity) }
         let made = stretched.withUnsafeMutableBufferPointer { scaler.finish(into: $0) }
         var written = deliver(made, into: output)
         if resampler != nil {

@@ -108,11 +108,13 @@ struct BlockPolyphase: BlockStage {
         start = -bank.lookback
     }
 
-    func outputCapacity(forInput count: Int) -> Int {
+    func readyCount(forInput count: Int) -> Int {
         max(0, bank.outputs(through: consumed + count - 1 - bank.lookahead) - produced)
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
+
+    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: bank.phases, step: bank.step) }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let L = bank.phases, M = bank.step, lookahead = bank.lookahead

@@ -1,17 +1,22 @@
 /// A ``DealtDecimator`` prestage feeding a ``Resampler`` at a half or a third of the input rate: the two-stage
 /// form of a large downsampling (see ``ResamplerFilter``).
 ///
-/// Both stages are exact and delay compensated, so the chain is too. `process` hands the prestage only as much input
-/// as the output can take: the largest slice whose outputs, through both stages' exact ``outputCapacity``, fit the
-/// room left; so a full output still takes the input that completes no further output, as every stage does, and
-/// nothing waits in between.
+/// Both stages are exact and delay compensated, so the chain is too. The prestage takes the input a slice at a
+/// time; the second stage takes its output until the caller's output is full, and what it has not taken waits in
+/// `middle` for the next call. Why a held middle and not a slice sized to fit the output: the second stage may
+/// release outputs in steps (``FastConvolution`` frames), so no slice of input can be sized to fit a room smaller
+/// than a step, and a chain that waits for one spins forever (it did: 96 kHz -> 8 kHz `high`, `finish`). Held
+/// samples are the prestage's outputs of input already consumed, so the counts (``pendingOutputCount``) and the
+/// output do not change: chunking still never changes the result.
 struct ChainStage: BlockStage {
     private var pre: DealtDecimator
     /// The second stage, in a one-element array: a `Resampler` cannot hold a `Resampler` inline, and an array keeps
     /// value semantics where a class box would share one stream between copies.
     private var rest: [Resampler]
-    /// The prestage's output for one slice.
+    /// The prestage's output for one slice; `middle[held..<heldEnd]` waits for the second stage.
     private var middle: [Float]
+    private var held = 0
+    private var heldEnd = 0
     /// The overall reduced ratio `L / M`, for the outputs owed.
     private let phases: Int
     private let step: Int
@@ -21,7 +26,7 @@ struct ChainStage: BlockStage {
         self.pre = DealtDecimator(bank: pre)
         // The prestage hands on only finite samples (it zeroes NaN and ±infinity as they enter).
         rest = [Resampler(filter: next, cleanInput: true)]
-        middle = [Float](repeating: 0, count: Self.slice / pre.step + 8)
+        middle = [Float](repeating: 0, count: self.pre.maximumOutputCount(forInput: Self.slice))
         self.phases = phases
         self.step = step
     }
@@ -31,8 +36,13 @@ struct ChainStage: BlockStage {
     /// through the array and copies the resampler.
     private(set) var produced = 0
 
-    func outputCapacity(forInput count: Int) -> Int {
-        rest[0].outputCapacity(forInput: pre.outputCapacity(forInput: count))
+    /// The second stage's bound for what the prestage can make of `count` inputs plus what waits in the middle.
+    func maximumOutputCount(forInput count: Int) -> Int {
+        rest[0].outputCapacity(forInput: min(Int.max / 4, pre.maximumOutputCount(forInput: count) + middle.count))
+    }
+
+    func readyCount(forInput count: Int) -> Int {
+        rest[0].readyCount(forInput: heldEnd - held + pre.readyCount(forInput: count))
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }
@@ -44,27 +54,24 @@ struct ChainStage: BlockStage {
         swap(&buffer, &self.middle)
         defer { swap(&buffer, &self.middle) }
         buffer.withUnsafeMutableBufferPointer { middle in
-            while used < input.count {
-                let room = output.count - written
-                var n = min(input.count - used, Self.slice)
-                // Output k needs input past k × M / L, so n more inputs yield at most (consumed + n) L / M + 1 - produced
-                // outputs in all: where that fits, the exact count (through both stages) is not needed.
-                if ((pre.consumed + n) * phases) / step + 1 - produced > room, outputCapacity(forInput: n) > room {
-                    // The largest slice that fits (outputCapacity grows with the input).
-                    var low = 0, high = n
-                    while low < high {
-                        let mid = (low + high + 1) / 2
-                        if outputCapacity(forInput: mid) <= room { low = mid } else { high = mid - 1 }
-                    }
-                    n = low
+            while true {
+                if held < heldEnd {
+                    let (took, made) = rest[0].process(UnsafeBufferPointer(rebasing: middle[held..<heldEnd]),
+                                                       into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                    held += took
+                    written += made
+                    produced += made
+                    // The output is full: the rest waits for the next call.
+                    if held < heldEnd { break }
                 }
+                // One more slice even when the output is full: the second stage still takes what completes no
+                // further output, and keeps the rest; so a call with room for `maximumOutputCount` consumes all.
+                let n = min(input.count - used, Self.slice)
                 if n == 0 { break }
-                let (_, halved) = pre.process(UnsafeBufferPointer(rebasing: input[used..<(used + n)]), into: middle)
-                let (_, made) = rest[0].process(UnsafeBufferPointer(rebasing: middle[..<halved]),
-                                                into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                let (_, made) = pre.process(UnsafeBufferPointer(rebasing: input[used..<(used + n)]), into: middle)
                 used += n
-                written += made
-                produced += made
+                held = 0
+                heldEnd = made
             }
         }
         return (used, written)
@@ -73,6 +80,8 @@ struct ChainStage: BlockStage {
     mutating func reset() {
         pre.reset()
         rest[0].reset()
+        held = 0
+        heldEnd = 0
         produced = 0
     }
 }

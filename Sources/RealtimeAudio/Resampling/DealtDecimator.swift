@@ -175,13 +175,15 @@ struct DealtDecimator: BlockStage {
         base = -bank.reachBack
     }
 
-    func outputCapacity(forInput count: Int) -> Int {
+    func readyCount(forInput count: Int) -> Int {
         // Output n is ready once input Mn + D has arrived.
         let lastInput = consumed + count - 1 - bank.lookahead
         return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed + bank.step) / (2 * bank.step) - produced) }
+
+    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let bank = self.bank, M = bank.step, D = bank.lookahead, segment = bank.segment, capacity = bank.capacity

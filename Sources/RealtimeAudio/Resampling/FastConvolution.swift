@@ -209,11 +209,18 @@ struct FastConvolution: BlockStage {
         pending = [Float](repeating: 0, count: bank.framesPerStep * bank.block * bank.phases)
     }
 
-    func outputCapacity(forInput count: Int) -> Int {
+    func readyCount(forInput count: Int) -> Int {
         bank.steps(through: consumed + count) * bank.framesPerStep * bank.block * bank.phases - produced
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
+
+    /// Outputs leave a step at a time: beside the ratio, the step a full output left waiting and the one the
+    /// input completes.
+    func maximumOutputCount(forInput count: Int) -> Int {
+        let perStep = bank.framesPerStep * bank.block * bank.phases
+        return min(Int.max / 2, directStageBound(count, phases: bank.phases, step: bank.step) + 2 * perStep)
+    }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let M = bank.step, hop = bank.framesPerStep * bank.block, perStep = hop * bank.phases, capacity = self.capacity

@@ -138,13 +138,15 @@ struct FoldedDecimator: BlockStage {
         base = bank.firstOffset
     }
 
-    func outputCapacity(forInput count: Int) -> Int {
+    func readyCount(forInput count: Int) -> Int {
         // Output k is ready once input k M + lookahead has arrived.
         let lastInput = consumed + count - 1 - bank.lookahead
         return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed + bank.step) / (2 * bank.step) - produced) }
+
+    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let M = bank.step, S = bank.stride, lookahead = bank.lookahead

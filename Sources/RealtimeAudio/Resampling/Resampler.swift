@@ -84,15 +84,36 @@ public struct Resampler: Sendable {
         polyphase?.produced ?? folded?.produced ?? block?.produced ?? fast?.produced ?? dealt?.produced ?? chain!.produced
     }
 
-    /// The number of samples `process` writes when given `count` more input samples and enough room.
+    /// The most samples `process` can write for `count` input samples, **in any state** of the stream: size an output
+    /// buffer once with it (for the largest chunk you will pass) and every call consumes its whole input.
+    ///
+    /// The bound is `ceil(count × outRate / inRate)` plus a fixed burst: the outputs one input sample can complete
+    /// (upsampling), and for `high`'s FFT convolution the frames it releases at once. It does not depend on what the
+    /// stream has seen, so a buffer sized at the start of a stream stays large enough for its whole life.
+    /// A smaller buffer is valid too: `process` then stops when it is full and returns what it consumed.
+    /// - Complexity: O(1).
     public func outputCapacity(forInput count: Int) -> Int {
-        polyphase?.outputCapacity(forInput: count) ?? folded?.outputCapacity(forInput: count)
-            ?? block?.outputCapacity(forInput: count) ?? fast?.outputCapacity(forInput: count)
-            ?? dealt?.outputCapacity(forInput: count) ?? chain!.outputCapacity(forInput: count)
+        polyphase?.maximumOutputCount(forInput: count) ?? folded?.maximumOutputCount(forInput: count)
+            ?? block?.maximumOutputCount(forInput: count) ?? fast?.maximumOutputCount(forInput: count)
+            ?? dealt?.maximumOutputCount(forInput: count) ?? chain!.maximumOutputCount(forInput: count)
     }
 
+    /// The samples `process` writes **now** for `count` more input samples, given room for them: exact, and
+    /// dependent on the stream's state (what it holds back). For sizing buffers use ``outputCapacity(forInput:)``.
+    /// - Complexity: O(1).
+    public func readyCount(forInput count: Int) -> Int {
+        polyphase?.readyCount(forInput: count) ?? folded?.readyCount(forInput: count)
+            ?? block?.readyCount(forInput: count) ?? fast?.readyCount(forInput: count)
+            ?? dealt?.readyCount(forInput: count) ?? chain!.readyCount(forInput: count)
+    }
+
+    /// The most samples ``finish(into:)`` can write, in any state of the stream: the lookahead and the burst of
+    /// ``outputCapacity(forInput:)``. Size the drain buffer once with it.
+    /// - Complexity: O(1).
+    public var finishCapacity: Int { outputCapacity(forInput: 0) + Int(latency.rounded(.up)) + 2 }
+
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
-    /// ``outputCount``.
+    /// ``outputCount``; never more than ``finishCapacity``.
     public var pendingOutputCount: Int {
         polyphase?.pendingOutputCount ?? folded?.pendingOutputCount ?? block?.pendingOutputCount
             ?? fast?.pendingOutputCount ?? dealt?.pendingOutputCount ?? chain!.pendingOutputCount
@@ -101,7 +122,8 @@ public struct Resampler: Sendable {
     /// Converts a chunk.
     ///
     /// Consumes input until it runs out or `output` is full, and writes every output sample the input so far
-    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed.
+    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed; with less,
+    /// call again with the rest (every call with input and room makes progress).
     /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the first
     ///   ``latency`` samples fill.
     /// - Complexity: ``ResamplerFilter/multiplyAddsPerOutput`` multiply-adds per output sample; no allocation.
@@ -120,7 +142,8 @@ public struct Resampler: Sendable {
     /// resets for a new stream.
     ///
     /// - Returns: the samples written.
-    /// - Precondition: `output.count >= pendingOutputCount` (traps otherwise).
+    /// - Precondition: `output.count >= pendingOutputCount` (``finishCapacity`` always is); the buffer is the
+    ///   caller's own, sized from the configuration, so no input data can reach this check.
     public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
         let owed = pendingOutputCount
         precondition(output.count >= owed, "Resampler.finish: output buffer too small")
@@ -178,7 +201,7 @@ struct PolyphaseStage {
         bufferStart = -filled
     }
 
-    func outputCapacity(forInput count: Int) -> Int {
+    func readyCount(forInput count: Int) -> Int {
         // Output k is ready once input index floor(k M / L) + taps/2 has arrived.
         let lastInput = consumed + count - 1 - bank.taps / 2
         guard lastInput >= 0 else { return 0 }
@@ -188,6 +211,10 @@ struct PolyphaseStage {
     }
 
     var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
+
+    func maximumOutputCount(forInput count: Int) -> Int {
+        directStageBound(count, phases: bank.phases, step: bank.step)
+    }
 
     mutating func process(
         _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
@@ -335,6 +362,23 @@ extension Resampler {
         _ = tail.withUnsafeMutableBufferPointer { finish(into: $0) }
         return output + tail
     }
+}
+
+/// `ceil(count × L / M)`, saturating at `Int.max / 4` (a bound for any count a caller passes, never a trap);
+/// 0 for a negative count.
+func ceilRatio(_ count: Int, _ L: Int, _ M: Int) -> Int {
+    guard count > 0 else { return 0 }
+    let (high, low) = count.multipliedFullWidth(by: L)
+    guard high == 0, low < UInt(Int.max / 4) else { return Int.max / 4 }
+    return (Int(low) + M - 1) / M
+}
+
+/// The bound of a direct stage (polyphase, folded, block, dealt), which emits every output its input determines as
+/// room allows: `ceil(count L / M)` new outputs, plus those one input sample completes that a full output left
+/// behind, plus rounding.
+func directStageBound(_ count: Int, phases L: Int, step M: Int) -> Int {
+    let perInput = (L + M - 1) / M
+    return min(Int.max / 2, ceilRatio(count, L, M) + 2 * perInput + 2)
 }
 
 /// Replaces NaN and ±infinity by 0 in place. `x - x` is 0 for every finite x and NaN otherwise, so the test is

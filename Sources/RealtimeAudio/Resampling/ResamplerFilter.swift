@@ -280,7 +280,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
                 stage = .fast(convolution)
                 multiplyAddsPerOutput = convolution.cost
                 latencySeconds = Double(convolution.maximumLag) / Double(input)
-            } else if L == 1, M <= 3,
+            } else if L == 1, M >= 2, M <= 3,
                let decimator = DealtDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }, method: design) {
                 stage = .dealt(decimator)
                 multiplyAddsPerOutput = decimator.cost

@@ -139,11 +139,31 @@ public struct SpeedScaler: Sendable {
         }
     }
 
-    /// The most samples ``process(_:into:)`` can write for `count` more input samples: size `output` with it to
-    /// have all input consumed.
+    /// The most samples ``process(_:into:)`` can write for `count` input samples **in any state and at any speed**
+    /// of the range (a speed set later cannot outgrow it). Size `output` once with it for the largest chunk and every
+    /// call consumes its whole input; a smaller buffer is valid too (`process` stops when it is full).
+    ///
+    /// Why it is larger than `count / speed`: `process` takes input into its history while there is space even when
+    /// the output is full, so after calls with little room it owes up to a history's worth (a few thousand samples)
+    /// at the slowest speed, 0.25.
+    /// - Complexity: O(1).
     public func maximumOutputCount(forInput count: Int) -> Int {
-        if speed == 1 { return count }
-        return Int(Double(received + count) / speed) - released + 1
+        Self.bound(count + buffer.count + maxPeriod + 2 * Self.margin)
+    }
+
+    /// The most samples ``finish(into:)`` can write, in any state and at any speed: size the drain buffer once.
+    public var finishCapacity: Int { maximumOutputCount(forInput: 0) }
+
+    /// The bound when every call so far had room for its whole output (as the pipelines give): nothing owed beyond
+    /// the lookahead, so `count` plus two periods, at the slowest speed.
+    func steadyOutputCount(forInput count: Int) -> Int {
+        Self.bound(count + 2 * maxPeriod + 2 * Self.margin + 64)
+    }
+
+    /// `count / 0.25`, rounded up, plus rounding; saturating for any count.
+    private static func bound(_ count: Int) -> Int {
+        let n = Double(max(0, min(count, Int.max / 16)))
+        return Int((n / speedRange.lowerBound).rounded(.up)) + 2
     }
 
     /// The number of samples ``finish(into:)`` writes now.
