@@ -43,6 +43,11 @@ public struct Assistant: Sendable, Equatable {
         validateDocument(json) { Assistant($0, path: "", context: context, report: &$1) }
     }
 
+    /// Validates an assistant document from its bytes (invalid UTF-8 and repeated names are violations).
+    public static func validate(json: [UInt8], context: ValidationContext = ValidationContext()) -> (Assistant?, ValidationReport) {
+        validateDocument(json) { Assistant($0, path: "", context: context, report: &$1) }
+    }
+
     init(_ value: JSONValue, path: String, context: ValidationContext, report: inout ValidationReport) {
         guard var f = Fields(value, path: path, &report) else { return }
         for key in ["generation_config", "generation_config_pretools"] {
@@ -217,6 +222,11 @@ public struct RealtimeResponse: Sendable, Equatable {
 
     /// Validates a response document; its `assistant` is validated as a stored object.
     public static func validate(json: String, context: ValidationContext = ValidationContext()) -> (RealtimeResponse?, ValidationReport) {
+        validateDocument(json) { RealtimeResponse($0, context: context, report: &$1) }
+    }
+
+    /// Validates a response document from its bytes (invalid UTF-8 and repeated names are violations).
+    public static func validate(json: [UInt8], context: ValidationContext = ValidationContext()) -> (RealtimeResponse?, ValidationReport) {
         validateDocument(json) { RealtimeResponse($0, context: context, report: &$1) }
     }
 

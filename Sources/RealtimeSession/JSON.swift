@@ -30,6 +30,18 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         self = try parser.document()
     }
 
+    /// Parses a JSON document from its bytes, as they came from a file or a socket.
+    ///
+    /// Stricter than decoding the bytes to a `String` first: invalid UTF-8 is an error at its byte offset (a
+    /// `String` would turn it into U+FFFD silently), and so is a member name repeated in one object (parsers
+    /// disagree on which copy wins: Python, JavaScript and Go keep the last, so two readers of one document could
+    /// act on different values).
+    /// - Throws: ``JSONSyntaxError`` with the byte offset and what was expected there.
+    public init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+        var parser = JSONParser(bytes)
+        self = try parser.document()
+    }
+
     public init(_ number: Double) { self = .number(JSONValue.format(number)) }
     public init(_ number: Int) { self = .number(String(number)) }
 
@@ -170,12 +182,17 @@ private struct JSONParser {
         defer { depth -= 1 }
         i += 1
         var members: [JSONValue.Member] = []
+        var names = Set<String>()
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("a member name in quotes") }
+            let keyOffset = i
             let key = try parseString()
+            guard names.insert(key).inserted else {
+                throw JSONSyntaxError(offset: keyOffset, expected: "a member name not already in this object ('\(key)' is repeated)")
+            }
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("':'") }
             i += 1
@@ -239,6 +256,12 @@ private struct JSONParser {
                 return out
             }
             if c < 0x20 { throw fail("no control characters in a string") }
+            if c >= 0x80 {
+                let n = utf8SequenceLength(at: i)
+                guard n > 0 else { throw fail("valid UTF-8") }
+                i += n
+                continue
+            }
             guard c == UInt8(ascii: "\\") else { i += 1; continue }
             out += String(decoding: bytes[run..<i], as: UTF8.self)
             i += 1
@@ -266,6 +289,25 @@ private struct JSONParser {
             }
             i += 1
             run = i
+        }
+    }
+
+    /// The length of the well-formed UTF-8 sequence starting at `at` (RFC 3629: no overlongs, no surrogates, at
+    /// most U+10FFFF), or 0.
+    func utf8SequenceLength(at at: Int) -> Int {
+        let b0 = bytes[at]
+        func continuation(_ k: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            at + k < bytes.count && range.contains(bytes[at + k])
+        }
+        switch b0 {
+        case 0xC2...0xDF: return continuation(1) ? 2 : 0
+        case 0xE0: return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF: return continuation(1) && continuation(2) ? 3 : 0
+        case 0xED: return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : 0
+        case 0xF0: return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF1...0xF3: return continuation(1) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF4: return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : 0
+        default: return 0
         }
     }
 

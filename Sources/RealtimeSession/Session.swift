@@ -104,6 +104,12 @@ public struct Session: Sendable, Equatable {
         validateDocument(json) { Session($0, report: &$1) }
     }
 
+    /// Validates a document from its bytes: invalid UTF-8 and repeated member names are violations with their byte
+    /// offset (see ``JSONValue/init(parsing:)-([UInt8])``).
+    public static func validate(json: [UInt8]) -> (Session?, ValidationReport) {
+        validateDocument(json) { Session($0, report: &$1) }
+    }
+
     /// Reads a session from a parsed document, recording violations in `report`.
     init(_ value: JSONValue, report: inout ValidationReport) {
         guard var f = Fields(value, path: "", &report) else { return }

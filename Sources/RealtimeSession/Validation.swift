@@ -172,6 +172,10 @@ struct ObjectBuilder {
 /// Parses `json` and reads a model from it with `read`: the model when the document breaks no rule, and the report
 /// either way (a syntax error is the report's only violation, at the root).
 func validateDocument<Model>(_ json: String, _ read: (JSONValue, inout ValidationReport) -> Model) -> (Model?, ValidationReport) {
+    validateDocument(Array(json.utf8), read)
+}
+
+func validateDocument<Model>(_ json: [UInt8], _ read: (JSONValue, inout ValidationReport) -> Model) -> (Model?, ValidationReport) {
     var report = ValidationReport()
     do {
         let model = read(try JSONValue(parsing: json), &report)

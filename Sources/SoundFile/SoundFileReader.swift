@@ -99,7 +99,13 @@ public final class SoundFileReader {
     private init(path: String, sfInfo: inout SF_INFO) throws(SoundFileError) {
         self.path = path
         guard let handle = sf_open(path, Int32(SFM_READ), &sfInfo) else {
-            throw SoundFileError(.open, path: path, handle: nil)
+            let failure = SoundFileError(.open, path: path, handle: nil)
+            // libsndfile's words for a header with a zero rate or channel count name its own struct.
+            if "\(failure)".contains("SF_INFO struct incomplete") {
+                throw SoundFileError(.open, path: path, code: 0, message: "the header declares a sample rate or channel count of 0",
+                                     kind: .malformedFile)
+            }
+            throw failure
         }
         self.handle = handle
         info = SoundFileInfo(
@@ -155,7 +161,8 @@ public final class SoundFileReader {
 
     /// libsndfile opens a truncated WAV or AIFF without an error, shortening it to what is there; its log is the
     /// only place that says so ("data : 16000 (should be 8956)"). Lengths of 0 and 0xFFFFFFFF mean "unknown"
-    /// (streamed files) and are not truncation.
+    /// (streamed files, as ffmpeg writes to a pipe) and are not truncation; any other length past the file is, up
+    /// to 0xFFFFFFFE.
     private static func truncation(of handle: OpaquePointer) -> (declared: Int, actual: Int)? {
         var log = [CChar](repeating: 0, count: 8192)
         let n = sf_command(handle, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
@@ -169,7 +176,7 @@ public final class SoundFileReader {
                 .filter(\.isNumber)
             let actualText = trimmed[open.upperBound...].prefix { $0.isNumber }
             guard let declared = Int(declaredText), let actual = Int(actualText) else { continue }
-            if declared > actual, declared != 0, declared < 0xFFFF_FFF0 { return (declared, actual) }
+            if declared > actual, declared != 0, declared != 0xFFFF_FFFF { return (declared, actual) }
         }
         return nil
     }

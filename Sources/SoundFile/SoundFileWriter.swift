@@ -62,6 +62,7 @@ public final class SoundFileWriter {
         self.sampleRate = sampleRate
         self.channels = channels
         temporaryPath = Self.temporaryName(for: path)
+        Self.removeStaleTemporaries(for: path)
 
         var sfInfo = SF_INFO()
         sfInfo.samplerate = Int32(clamping: sampleRate)
@@ -150,6 +151,26 @@ public final class SoundFileWriter {
         self.handle = nil
         sf_close(handle)
         unlink(temporaryPath)
+    }
+
+    /// Removes the temporary files of earlier writers to the same target whose process is gone (killed with
+    /// SIGKILL, or by a power cut: nothing could clean up then). Files of live processes are left alone.
+    static func removeStaleTemporaries(for path: String) {
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let prefix = ".\(name)."
+        guard let dir = opendir(folder.isEmpty ? "." : folder) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard entryName.hasPrefix(prefix), entryName.hasSuffix(".partial") else { continue }
+            let middle = entryName.dropFirst(prefix.count).dropLast(".partial".count)
+            guard let dash = middle.firstIndex(of: "-"), let pid = Int32(middle[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) == -1, errno == ESRCH { unlink(folder + entryName) }
+        }
     }
 
     /// A hidden name beside the target, unique per process and writer.

@@ -23,18 +23,21 @@ struct Convert: ParsableCommand {
     @Option(help: "Output encoding: pcm16, g711_ulaw, g711_alaw or float (default: from the extension, else pcm16).")
     var format: String?
 
-    @Option(help: "Output sample rate in Hz (default: the input's rate).")
+    @Option(parsing: .unconditional, help: "Output sample rate in Hz (default: the input's rate).")
     var rate: Int?
 
     @Option(help: "Resampler preset: fast, voice or high (default: voice).")
     var quality: String = ResamplerQuality.voice.rawValue
 
-    @Option(help: "Playback speed 0.25...1.5, pitch kept (default: 1, a copy). Applied at the input rate, before --rate.")
+    @Option(parsing: .unconditional, help: "Playback speed 0.25...1.5, pitch kept (default: 1, a copy). Applied at the input rate, before --rate.")
     var speed: Double = 1
 
     /// Streams in 20 ms chunks and writes the speed scaler's latency trace there as JSON (for the speed scorer).
     @Option(name: .customLong("latency-stats"), help: .hidden)
     var latencyStats: String?
+
+    @Flag(help: "Replace OUTPUT even if it is read-only (never an input).")
+    var force = false
 
     @OptionGroup var inputOptions: InputOptions
 
@@ -47,6 +50,9 @@ struct Convert: ParsableCommand {
 
         let preset = try ResamplerQuality(name: quality)
         if let rate { _ = try SampleRate(hertz: rate) }
+        _ = try Numbers.check(speed, "--speed", in: SpeedScaler.speedRange)
+        try Outputs.check(output, inputs: [("input", input)], force: force)
+        if let latencyStats { try Outputs.check(latencyStats, inputs: [("input", input), ("output", output)]) }
         let reader = try inputOptions.open(input)
         let inputRate = reader.info.sampleRate
         let outputRate = rate ?? inputRate

@@ -147,7 +147,8 @@ struct CaptureSource {
     init(device: PCMDevice, parameters: PCMParameters, seconds: Double?, realtime: Bool) {
         self.device = device
         frames = DeviceFrames(parameters, frames: parameters.periodFrames)
-        limit = seconds.map { Int(($0 * Double(parameters.rate)).rounded()) } ?? Int.max
+        // The commands check `seconds` (finite, at most a year); the clamp keeps a conversion from ever trapping.
+        limit = seconds.map { Int(min(max(0, $0 * Double(parameters.rate)), 1e15).rounded()) } ?? Int.max
         pacer = realtime ? Pacer(rate: parameters.rate) : nil
     }
 
@@ -172,7 +173,13 @@ struct CaptureSource {
     }
 }
 
+/// The longest `--duration` taken: a year, far past any recording, and small enough that seconds × rate never
+/// overflows.
+let longestDurationSeconds = 31_536_000.0
+
 struct Record: ParsableCommand {
+    static let longestSeconds = longestDurationSeconds
+
     static let configuration = CommandConfiguration(
         abstract: "Record from an ALSA capture device into a file, until --duration or Ctrl-C.",
         discussion: """
@@ -189,16 +196,19 @@ struct Record: ParsableCommand {
     @Option(help: "ALSA capture device.")
     var device = "default"
 
-    @Option(help: "Sample rate of the file in Hz.")
+    @Option(parsing: .unconditional, help: "Sample rate of the file in Hz.")
     var rate = 24000
 
-    @Option(help: "Channels to capture from the device (mixed down to mono).")
+    @Option(parsing: .unconditional, help: "Channels to capture from the device (mixed down to mono).")
     var channels = 1
+
+    @Flag(help: "Replace an existing output even if it is read-only.")
+    var force = false
 
     @Option(help: "Encoding: pcm16, g711_ulaw, g711_alaw or float (default: from the extension, else pcm16).")
     var format: String?
 
-    @Option(help: "Stop after this many seconds (default: until Ctrl-C or the end of the source).")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds (default: until Ctrl-C or the end of the source).")
     var duration: Double?
 
     @Flag(help: ArgumentHelp("Pace reads to the wall clock (for sources that do not pace themselves).", visibility: .hidden))
@@ -212,7 +222,8 @@ struct Record: ParsableCommand {
         let (kind, outputFormat) = try FileKind.resolveOutput(output, format: format)
         _ = try SampleRate(hertz: rate)
         guard (1...8).contains(channels) else { throw UserError("--channels must be 1...8, not \(channels)") }
-        if let duration, !(duration > 0 && duration.isFinite) { throw UserError("--duration must be a positive number of seconds") }
+        if let duration { _ = try Numbers.check(duration, "--duration", in: 0.001...Self.longestSeconds) }
+        try Outputs.check(output, inputs: [], force: force)
 
         let pcm = try PCMDevice(name: device, direction: .capture)
         let granted = try pcm.configure(format: .s16LE, rate: rate, channels: channels, periodMs: 20)
@@ -237,9 +248,19 @@ struct Record: ParsableCommand {
                 meter = LevelMeter()
             }
         }
-        try stage.finish(to: sink.write)
         Console.clearProgress()
+        let seconds = Double(source.captured) / Double(granted.rate)
+        // A source that ends before it gave anything (alsa-lib's `null` PCM never writes a frame) is an error,
+        // not an empty recording; one that ends early says so.
+        if source.captured == 0, source.failure == nil, Interruption.received == nil {
+            writer.discard()
+            throw UserError("the capture device '\(device)' delivered no audio; '\(output)' was not written")
+        }
+        try stage.finish(to: sink.write)
         try writer.commit()
+        if let duration, source.failure == nil, Interruption.received == nil, seconds + 0.0005 < duration {
+            Console.warn(String(format: "the capture device stopped delivering audio after %.3f s of the %g s asked", seconds, duration))
+        }
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s) while recording: the audio has gaps there") }
         if let failure = source.failure {
             throw UserError("\(failure); the \(String(format: "%.2f", Double(source.captured) / Double(granted.rate))) s recorded before it are in '\(output)'")
@@ -263,7 +284,7 @@ struct Play: ParsableCommand {
     @Option(help: "ALSA playback device.")
     var device = "default"
 
-    @Option(help: "Playback speed 0.25...1.5, pitch kept.")
+    @Option(parsing: .unconditional, help: "Playback speed 0.25...1.5, pitch kept.")
     var speed: Double = 1
 
     @OptionGroup var inputOptions: InputOptions

@@ -1,3 +1,4 @@
+import Foundation
 import RealtimeAudio
 import SoundFile
 
@@ -89,28 +90,72 @@ struct InputOptions: ParsableArguments {
             help: "Format of a headerless input: pcm16, g711_ulaw, g711_alaw or float (default: from the extension).")
     var format: String?
 
-    @Option(name: .customLong("input-rate"),
+    @Option(name: .customLong("input-rate"), parsing: .unconditional,
             help: "Sample rate of a headerless input in Hz (default: 24000 for pcm16 and float, 8000 for G.711).")
     var rate: Int?
 
-    @Option(name: .customLong("input-channels"), help: "Channels of a headerless input (default: 1).")
+    @Option(name: .customLong("input-channels"), parsing: .unconditional, help: "Channels of a headerless input (default: 1).")
     var channels: Int = 1
 
     /// Opens `path`, as headerless when its extension or `--input-format` says so.
     func open(_ path: String) throws -> SoundFileReader {
+        if let rate { _ = try Numbers.check(rate, "--input-rate", in: 1...SampleRate.maximumHertz) }
+        _ = try Numbers.check(channels, "--input-channels", in: 1...64)
+        return try Self.openAudio(path, format: format, rate: rate, channels: channels)
+    }
+
+    /// Opens an input file: headerless when its extension or `format` says so, unless its content starts with a
+    /// container's header (a WAV named `.ulaw` is read as the WAV it is, with a warning, not its header as audio).
+    ///
+    /// Refused with a reason, never read as an empty file: a directory, a character or block device (`/dev/zero`
+    /// has no end and no size), anything libsndfile cannot open.
+    static func openAudio(_ path: String, format: String? = nil, rate: Int? = nil, channels: Int = 1) throws -> SoundFileReader {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw UserError("cannot open '\(path)': \(String(cString: strerror(errno)))")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: throw UserError("cannot read '\(path)': it is a directory")
+        case S_IFCHR, S_IFBLK: throw UserError("cannot read '\(path)': it is a device, not a file or a pipe (to read a device, pipe it: cat \(path) | ...)")
+        default: break
+        }
         let kind = FileKind(path: path)
         let headerless = format != nil || kind?.container == .raw
         guard headerless else {
             if rate != nil { throw UserError("--input-rate applies to headerless inputs only (.raw, .pcm, .ulaw, .alaw or --input-format)") }
             return try SoundFileReader(path: path)
         }
+        if (st.st_mode & S_IFMT) == S_IFREG, let container = sniffContainer(path) {
+            let said = format.map { "--input-format \($0)" } ?? "its extension"
+            Console.warn("'\(path)' holds a \(container) header although \(said) says headerless audio: reading it as \(container)")
+            return try SoundFileReader(path: path)
+        }
         let rawFormat = try format.map(OutputFormat.init(parsing:)) ?? kind?.impliedFormat ?? .pcm16
-        let rate = self.rate ?? rawFormat.defaultRate
+        let rate = rate ?? rawFormat.defaultRate
         guard (1...SampleRate.maximumHertz).contains(rate) else {
             throw UserError(SampleRateError.outOfRange(rate))
         }
         guard (1...64).contains(channels) else { throw UserError("--input-channels must be 1...64, not \(channels)") }
         return try SoundFileReader(path: path, raw: RawLayout(encoding: rawFormat.encoding, sampleRate: rate, channels: channels))
+    }
+
+    /// The container whose header `path` starts with, if any: WAV (RIFF/RIFX/RF64 ... WAVE), AIFF, FLAC, Ogg,
+    /// Sun/NeXT au, CAF.
+    static func sniffContainer(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let head = [UInt8]((try? handle.read(upToCount: 12)) ?? Data())
+        guard head.count >= 4 else { return nil }
+        let tag = String(decoding: head[0..<4], as: UTF8.self)
+        if ["RIFF", "RIFX", "RF64"].contains(tag), head.count >= 12, String(decoding: head[8..<12], as: UTF8.self) == "WAVE" { return "WAV" }
+        if tag == "FORM", head.count >= 12, ["AIFF", "AIFC"].contains(String(decoding: head[8..<12], as: UTF8.self)) { return "AIFF" }
+        switch tag {
+        case "fLaC": return "FLAC"
+        case "OggS": return "Ogg"
+        case ".snd": return "Sun au"
+        case "caff": return "CAF"
+        default: return nil
+        }
     }
 }
 
@@ -118,13 +163,13 @@ import ArgumentParser
 
 /// The server VAD's knobs, shared by `vad` and `listen`.
 struct TurnDetectionOptions: ParsableArguments {
-    @Option(help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
+    @Option(parsing: .unconditional, help: "Speech probability that starts a turn, 0...1; higher needs louder speech above the noise.")
     var threshold: Double = 0.5
 
-    @Option(name: .customLong("prefix-padding-ms"), help: "Audio before the detected onset that belongs to the turn, in ms.")
+    @Option(name: .customLong("prefix-padding-ms"), parsing: .unconditional, help: "Audio before the detected onset that belongs to the turn, in ms.")
     var prefixPaddingMs: Int = 300
 
-    @Option(name: .customLong("silence-duration-ms"), help: "Silence that ends a turn, in ms.")
+    @Option(name: .customLong("silence-duration-ms"), parsing: .unconditional, help: "Silence that ends a turn, in ms.")
     var silenceDurationMs: Int = 500
 
     func configuration() throws -> ServerVADConfiguration {

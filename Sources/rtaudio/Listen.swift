@@ -20,12 +20,12 @@ struct Listen: ParsableCommand {
     @Option(help: "ALSA capture device.")
     var device = "default"
 
-    @Option(help: "Sample rate asked of the device in Hz (the detector runs at whatever the device grants).")
+    @Option(parsing: .unconditional, help: "Sample rate asked of the device in Hz (the detector runs at whatever the device grants).")
     var rate = 16000
 
     @OptionGroup var turnDetection: TurnDetectionOptions
 
-    @Option(help: "Stop after this many seconds of audio.")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds of audio.")
     var duration: Double?
 
     @Option(name: .customLong("save-turns"), help: "Write each detected turn as a WAV file into this existing folder.")
@@ -44,7 +44,7 @@ struct Listen: ParsableCommand {
     private func listen() throws {
         let config = try turnDetection.configuration()
         _ = try SampleRate(hertz: rate)
-        if let duration, !(duration > 0 && duration.isFinite) { throw UserError("--duration must be a positive number of seconds") }
+        if let duration { _ = try Numbers.check(duration, "--duration", in: 0.001...longestDurationSeconds) }
         if let saveTurns {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: saveTurns, isDirectory: &isDirectory), isDirectory.boolValue else {

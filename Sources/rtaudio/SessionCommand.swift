@@ -34,7 +34,7 @@ struct SessionCommand: ParsableCommand {
 
         func run() throws {
             try Console.run {
-                let text = try readDocument(file)
+                let text = try Documents.read(file)
                 let context = ValidationContext(generationConfigs: generationConfigs.isEmpty ? nil : Set(generationConfigs),
                                                 purpose: stored ? .stored : .request)
                 let normalized: JSONValue?
@@ -77,78 +77,103 @@ struct SessionCommand: ParsableCommand {
         @Argument(help: "The session JSON (as for `session validate --kind session`).")
         var config: String
 
-        @Option(help: "The caller's audio: any file libsndfile reads.")
+        @Option(help: "The caller's audio: any file libsndfile reads, or headerless .raw/.pcm/.ulaw/.alaw.")
         var input: String
 
-        @Option(help: "The model's reply to send back: any file libsndfile reads.")
+        @Option(help: "The model's reply to send back: any file libsndfile reads, or headerless .raw/.pcm/.ulaw/.alaw.")
         var reply: String?
 
         @Option(help: "Where the reply goes, as the caller would receive it (.wav, .raw, .ulaw, .alaw).")
         var output: String?
 
-        @Option(name: .customLong("idle-timer-at-ms"), help: "Arm the idle timer at this input time (idle_timeout_ms must be set).")
+        @Option(name: .customLong("idle-timer-at-ms"), parsing: .unconditional,
+                help: "Arm the idle timer at this input time, in ms (idle_timeout_ms must be set).")
         var idleTimerAtMs: Int?
+
+        @Flag(help: "Replace an existing --output even if it is read-only.")
+        var force = false
+
+        @OptionGroup var inputOptions: InputOptions
 
         func run() throws {
             try Console.run(runSession)
         }
 
         private func runSession() throws {
+            // Every check before the first event is printed: a bad --output must not cost a run.
             if (reply == nil) != (output == nil) { throw UserError("--reply and --output go together") }
-            let (parsed, report) = Session.validate(json: try readDocument(config))
+            if let idleTimerAtMs { _ = try Numbers.check(idleTimerAtMs, "--idle-timer-at-ms", in: 0...Int.max / 1_000_000) }
+            let (parsed, report) = Session.validate(json: try Documents.read(config))
             for warning in report.warnings { Console.warn(warning.description) }
             guard let session = parsed else {
                 throw UserError(report.violations.map(\.description).joined(separator: "; "))
             }
+            if idleTimerAtMs != nil, session.detectorSettings.idleTimeoutMs == nil {
+                throw UserError("--idle-timer-at-ms needs the session's turn_detection.idle_timeout_ms")
+            }
+            var replyKind: (FileKind, OutputFormat)?
+            if let output {
+                replyKind = try FileKind.resolveOutput(output, format: formatName(session.outputAudioFormat))
+                try Outputs.check(output, inputs: [("--input", input), ("--reply", reply ?? ""), ("session", config)], force: force)
+            }
+            let callerAudio = try inputOptions.open(input)
+            let replyAudio = try reply.map { try InputOptions.openAudio($0) }
             if let note = session.detectorSettings.note { Console.warn(note) }
+
+            // Inbound: the caller's audio as the session's wire format, 20 ms at a time, streamed from the file.
             var inbound = try session.makeInbound()
-            let wire = try wireBytes(input, format: session.inputAudioFormat)
-            let chunk = session.inputAudioFormat.bytesPerSample * session.inputAudioFormat.defaultSampleRate.hertz / 50
+            let inFormat = session.inputAudioFormat
+            var caller = try WireStream(reader: callerAudio, format: inFormat)
+            let chunk = inFormat.bytesPerSample * inFormat.defaultSampleRate.hertz / 50
             var events = InboundEvents()
-            var toModel = [UInt8](repeating: 0, count: inbound.outputCapacity(forInputBytes: chunk) + 64)
+            var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+            var piece = [UInt8](repeating: 0, count: chunk)
             var modelBytes = 0
-            var start = 0
             var armed = false
-            while start < wire.count {
+            Interruption.install()
+            while true {
+                if let signal = Interruption.received { throw UserError("interrupted by signal \(signal)") }
                 if let at = idleTimerAtMs, !armed, inbound.inputMs >= at { inbound.armIdleTimer(); armed = true }
-                let end = min(wire.count, start + chunk)
-                modelBytes += try wire[start..<end].withUnsafeBufferPointer { src in
-                    try toModel.withUnsafeMutableBufferPointer { try inbound.append(src, into: $0, events: &events) }
+                let n = try caller.read(into: &piece)
+                if n == 0 { break }
+                modelBytes += try piece.withUnsafeBufferPointer { src in
+                    try toModel.withUnsafeMutableBufferPointer { try inbound.append(UnsafeBufferPointer(rebasing: src[..<n]), into: $0, events: &events) }
                 }
                 events.forEach { print($0.json) }
-                start = end
             }
-            var tail = [UInt8](repeating: 0, count: inbound.finishCapacity + 16)
-            modelBytes += try tail.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
+            modelBytes += try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             events.forEach { print($0.json) }
             print("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":\(modelBytes / 48)}")
 
-            guard let reply, let output else { return }
-            let (kind, outputFormat) = try FileKind.resolveOutput(output, format: formatName(session.outputAudioFormat))
+            guard let replyAudio, let output, let (kind, outputFormat) = replyKind else { return }
             var outbound = try session.makeOutbound()
-            let model = try wireBytes(reply, format: .pcm16)
+            var model = try WireStream(reader: replyAudio, format: .pcm16)
             let writer = try SoundFileWriter(path: output, container: kind.container, encoding: outputFormat.encoding,
                                              sampleRate: outbound.clientRate.hertz)
             let deltaBytes = 960   // 20 ms of 24 kHz pcm16
-            var toClient = [UInt8](repeating: 0, count: outbound.outputCapacity(forInputBytes: deltaBytes) + 64)
+            var delta = [UInt8](repeating: 0, count: deltaBytes)
+            var toClient = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
             func write(_ count: Int) throws {
                 try toClient.withUnsafeBufferPointer { try writer.write(encoded: UnsafeBufferPointer(rebasing: $0[..<count])) }
             }
-            start = 0
-            while start < model.count {
-                let end = min(model.count, start + deltaBytes)
-                let n = try model[start..<end].withUnsafeBufferPointer { src in
-                    try toClient.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
+            var modelTotal = 0
+            while true {
+                if let signal = Interruption.received {
+                    writer.discard()
+                    throw UserError("interrupted by signal \(signal); '\(output)' was not written")
                 }
-                try write(n)
-                start = end
+                let n = try model.read(into: &delta)
+                if n == 0 { break }
+                modelTotal += n
+                try write(try delta.withUnsafeBufferPointer { src in
+                    try toClient.withUnsafeMutableBufferPointer { try outbound.append(UnsafeBufferPointer(rebasing: src[..<n]), into: $0) }
+                })
             }
             let played = outbound.producedSamples
             let audioEnd = outbound.audioEndMs(playedSamples: played)
-            toClient = [UInt8](repeating: 0, count: outbound.finishCapacity)
             try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) })
             try writer.commit()
-            print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(model.count / 48),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
+            print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(modelTotal / 48),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
         }
 
         private func formatName(_ format: AudioFormat) -> String {
@@ -161,35 +186,60 @@ struct SessionCommand: ParsableCommand {
     }
 }
 
-/// A file's text, or standard input for "-".
-func readDocument(_ path: String) throws -> String {
-    if path == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw UserError("cannot read '\(path)': \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "No such file or directory")")
-    }
-    return String(decoding: data, as: UTF8.self)
-}
+/// A sound file as a stream of the wire bytes of `format` at its Realtime API rate: mixed to mono, resampled with
+/// the voice preset when the file has another rate, encoded; read a chunk at a time, so memory stays flat whatever
+/// the file's length.
+struct WireStream {
+    private let reader: SoundFileReader
+    private let format: AudioFormat
+    private var stage: ConversionStage
+    /// Encoded bytes made and not yet read: at most one pump's worth.
+    private var pending: [UInt8] = []
+    private var start = 0
+    private var ended = false
 
-/// A sound file as the wire bytes of `format` at its Realtime API rate (mixed to mono, resampled with the voice
-/// preset when the file has another rate).
-func wireBytes(_ path: String, format: AudioFormat) throws -> [UInt8] {
-    let reader = try SoundFileReader(path: path)
-    let channels = reader.info.channels
-    var mono: [Float] = []
-    var interleaved = [Float](repeating: 0, count: 4096 * channels)
-    var block = [Float](repeating: 0, count: 4096)
-    while true {
-        let n = try interleaved.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
-        if n == 0 { break }
-        interleaved.withUnsafeBufferPointer { src in
-            block.withUnsafeMutableBufferPointer { _ = Downmix.mono(UnsafeBufferPointer(rebasing: src[..<(n * channels)]), channels: channels, into: $0) }
+    init(reader: SoundFileReader, format: AudioFormat) throws {
+        self.reader = reader
+        self.format = format
+        let rate = format.defaultSampleRate
+        let resampler = reader.info.sampleRate == rate.hertz ? nil
+            : try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: rate)
+        stage = ConversionStage(channels: reader.info.channels, resampler: resampler)
+    }
+
+    /// Fills `buffer` with the next bytes (all of it unless the stream ends); returns the count, 0 at the end.
+    mutating func read(into buffer: inout [UInt8]) throws -> Int {
+        while pending.count - start < buffer.count, !ended {
+            if start > 0 {
+                pending.removeFirst(start)
+                start = 0
+            }
+            let format = self.format
+            var made: [UInt8] = []
+            let sink: SampleSink = { samples in
+                if let law = format.g711 {
+                    let base = made.count
+                    made += repeatElement(0, count: samples.count)
+                    made.withUnsafeMutableBufferPointer { law.encode(samples, into: UnsafeMutableBufferPointer(rebasing: $0[base...])) }
+                } else {
+                    let base = made.count
+                    made += repeatElement(0, count: 2 * samples.count)
+                    _ = made.withUnsafeMutableBufferPointer { PCM16.encode(samples, into: UnsafeMutableBufferPointer(rebasing: $0[base...])) }
+                }
+            }
+            if try stage.pump(from: reader, to: sink) == 0 {
+                try stage.finish(to: sink)
+                ended = true
+            }
+            pending += made
         }
-        mono += block[..<n]
+        let n = min(buffer.count, pending.count - start)
+        buffer.withUnsafeMutableBufferPointer { dst in
+            pending.withUnsafeBufferPointer { src in
+                if n > 0 { dst.baseAddress!.update(from: src.baseAddress! + start, count: n) }
+            }
+        }
+        start += n
+        return n
     }
-    let rate = format.defaultSampleRate
-    if reader.info.sampleRate != rate.hertz {
-        var resampler = try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: rate)
-        mono = resampler.convert(mono)
-    }
-    return format.g711.map { $0.encode(mono) } ?? PCM16.encode(mono)
 }

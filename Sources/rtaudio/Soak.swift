@@ -15,7 +15,7 @@ struct Soak: ParsableCommand {
             """
     )
 
-    @Option(help: "Hours of call audio to push.")
+    @Option(parsing: .unconditional, help: "Hours of call audio to push.")
     var hours: Double = 24
 
     func run() throws {
@@ -23,7 +23,7 @@ struct Soak: ParsableCommand {
     }
 
     private func soak() throws {
-        guard hours > 0, hours.isFinite else { throw UserError("--hours must be a positive number") }
+        _ = try Numbers.check(hours, "--hours", in: 0.0001...100_000)
         let started = Date()
         var inbound = try InboundAudio(format: .g711_ulaw)
         var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)

@@ -11,7 +11,34 @@ struct Timeline {
         var inTurn: Bool
     }
 
-    var frames: [Point] = []
+    /// The plotted points, `msPerPoint` apart. The plot's resolution is fixed: past `2 × maximumPoints` points,
+    /// neighbours merge in pairs (peaks and levels keep their maximum, the floor its minimum), so memory stays
+    /// bounded whatever the audio's length (a 3.5 h file kept 266 MB of frames before).
+    private(set) var frames: [Point] = []
+    private(set) var msPerPoint = 10
+    static let maximumPoints = 2400
+    /// Frames merged into the point being built, and how many.
+    private var building: Point?
+    private var built = 0
+
+    /// Adds one 10 ms frame.
+    mutating func add(frame: Point) {
+        building = building.map(Self.merge(frame)) ?? frame
+        built += 1
+        guard built == msPerPoint / 10, let point = building else { return }
+        frames.append(point)
+        building = nil
+        built = 0
+        if frames.count == 2 * Self.maximumPoints {
+            frames = stride(from: 0, to: frames.count, by: 2).map { Self.merge(frames[$0 + 1])(frames[$0]) }
+            msPerPoint *= 2
+        }
+    }
+
+    private static func merge(_ b: Point) -> (Point) -> Point {
+        { a in Point(peak: max(a.peak, b.peak), level: max(a.level, b.level), floor: min(a.floor, b.floor),
+                     score: max(a.score, b.score), inTurn: a.inTurn || b.inTurn) }
+    }
     /// Turns as (audio_start_ms, audio_end_ms); an open turn has end nil until its stop.
     var turns: [(start: Int, end: Int?)] = []
     var durationMs = 0
@@ -56,8 +83,8 @@ struct Timeline {
         let mid = top + envHeight / 2
         if !frames.isEmpty {
             var path = "M"
-            for (i, p) in frames.enumerated() { path += " \(f(x(Double(i) * 10))),\(f(mid - envHeight / 2 * min(p.peak, 1)))" }
-            for (i, p) in frames.enumerated().reversed() { path += " \(f(x(Double(i) * 10))),\(f(mid + envHeight / 2 * min(p.peak, 1)))" }
+            for (i, p) in frames.enumerated() { path += " \(f(x(Double(i * msPerPoint)))),\(f(mid - envHeight / 2 * min(p.peak, 1)))" }
+            for (i, p) in frames.enumerated().reversed() { path += " \(f(x(Double(i * msPerPoint)))),\(f(mid + envHeight / 2 * min(p.peak, 1)))" }
             s += "<path d=\"\(path) Z\" fill=\"#546e7a\"/>\n"
         }
         s += "<text x=\"4\" y=\"\(f(mid))\">wave</text>\n"
@@ -68,7 +95,7 @@ struct Timeline {
         }
         s += "<text x=\"4\" y=\"\(f(dbTop - 8))\">dBFS</text>\n"
         func polyline(_ value: (Point) -> Double, _ colour: String, dash: Bool = false) -> String {
-            let points = frames.enumerated().map { "\(f(x(Double($0.offset) * 10 + 5))),\(f(y(value($0.element))))" }
+            let points = frames.enumerated().map { "\(f(x(Double($0.offset * msPerPoint) + Double(msPerPoint) / 2))),\(f(y(value($0.element))))" }
             return "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.2\"\(dash ? " stroke-dasharray=\"5,3\"" : "")/>\n"
         }
         s += polyline({ $0.level }, "#1565c0")

@@ -30,6 +30,9 @@ struct Vad: ParsableCommand {
     @Option(help: ArgumentHelp("Detector constants as name=value pairs, comma-separated (see ServerVAD.Tuning).", visibility: .hidden))
     var tuning: String?
 
+    @Flag(help: "Replace an existing --plot file even if it is read-only.")
+    var force = false
+
     @OptionGroup var inputOptions: InputOptions
 
     func run() throws {
@@ -38,7 +41,7 @@ struct Vad: ParsableCommand {
 
     private func detect() throws {
         let config = try turnDetection.configuration()
-        if let plot { try checkWritable(plot) }
+        if let plot { try Outputs.check(plot, inputs: [("input", file)], force: force) }
         let reader = try inputOptions.open(file)
         let rate = reader.info.sampleRate
         var vad = try ServerVAD(sampleRate: SampleRate(hertz: rate), configuration: config, tuning: parseTuning())
@@ -84,7 +87,7 @@ struct Vad: ParsableCommand {
                     speech.append(vad.isInTurn ? UInt8(ascii: "1") : UInt8(ascii: "0"))
                     if plot != nil, let f = vad.lastFrame {
                         let peak = mono[offset..<end].reduce(Float(0)) { max($0, abs($1)) }
-                        timeline.frames.append(.init(peak: Double(peak), level: f.levelDB, floor: f.noiseFloorDB,
+                        timeline.add(frame: .init(peak: Double(peak), level: f.levelDB, floor: f.noiseFloorDB,
                                                      score: f.scoreDB, inTurn: f.inTurn))
                     }
                 }
@@ -100,7 +103,7 @@ struct Vad: ParsableCommand {
         if let plot {
             timeline.durationMs = durationMs
             timeline.startDB = vad.startDB
-            try timeline.svg(title: (file as NSString).lastPathComponent).write(toFile: plot, atomically: true, encoding: .utf8)
+            try Outputs.writeText(timeline.svg(title: (file as NSString).lastPathComponent), to: plot)
         }
     }
 
@@ -110,23 +113,27 @@ struct Vad: ParsableCommand {
         for pair in tuning.split(separator: ",") {
             let parts = pair.split(separator: "=")
             guard parts.count == 2, let v = Double(parts[1]) else { throw UserError("--tuning: '\(pair)' is not name=value") }
+            let name = "--tuning \(parts[0])"
+            // Checked before any conversion: a Double past Int's range traps when converted.
+            func whole() throws -> Int { try Numbers.integer(v, name, in: 0...1_000_000) }
+            guard v.isFinite else { throw UserError("\(name) must be a finite number, not \(parts[1])") }
             switch parts[0] {
             case "centreDB": t.centreDB = v
             case "slopeDB": t.slopeDB = v
             case "hysteresisDB": t.hysteresisDB = v
-            case "confirmationFrames": t.confirmationFrames = Int(v)
-            case "backtrackFrames": t.backtrackFrames = Int(v)
+            case "confirmationFrames": t.confirmationFrames = try whole()
+            case "backtrackFrames": t.backtrackFrames = try whole()
             case "backtrackDB": t.backtrackDB = v
             case "floorFall": t.floorFall = v
             case "fastFallDB": t.fastFallDB = v
             case "floorStepDown": t.floorStepDown = v
             case "floorRiseNoise": t.floorRiseNoise = v
             case "floorRiseSpeech": t.floorRiseSpeech = v
-            case "longTurnFrames": t.longTurnFrames = Int(v)
+            case "longTurnFrames": t.longTurnFrames = try whole()
             case "floorRiseLongTurn": t.floorRiseLongTurn = v
             case "floorMinimumDB": t.floorMinimumDB = v
             case "bandSNRCeilingDB": t.bandSNRCeilingDB = v
-            case "scoreBands": t.scoreBands = Int(v)
+            case "scoreBands": t.scoreBands = try whole()
             case "floorSmoothing": t.floorSmoothing = v
             case "noiseMarginDB": t.noiseMarginDB = v
             case "relativeDropDB": t.relativeDropDB = v
@@ -135,14 +142,6 @@ struct Vad: ParsableCommand {
             }
         }
         return t
-    }
-
-    private func checkWritable(_ path: String) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        var isDirectory: ObjCBool = false
-        if !folder.isEmpty, !FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) || !isDirectory.boolValue {
-            throw UserError("cannot write '\(path)': the folder '\(folder)' does not exist")
-        }
     }
 }
 

@@ -62,6 +62,10 @@ struct TerminationTests {
                 at += used
                 rest -= used
                 first = false
+                // In every state: what `finish` would owe fits its bound.
+                if resampler.pendingOutputCount > resampler.finishCapacity {
+                    throw Outcome.stuck("\(label): \(resampler.pendingOutputCount) owed after a call, finishCapacity \(resampler.finishCapacity)")
+                }
             }
         }
         let owed = resampler.pendingOutputCount
@@ -149,3 +153,4 @@ struct TerminationTests {
         }
     }
 }
+

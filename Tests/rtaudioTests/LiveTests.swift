@@ -156,7 +156,7 @@ struct LiveTests {
         (["listen", "--device", "nosuch"], "open capture device 'nosuch'"),
         (["record", "{dir}/no/such/dir/o.wav", "--device", "testcap"], "No such file or directory"),
         (["record", "{dir}/o.flac", "--device", "testcap", "--format", "float"], "FLAC output is 16-bit"),
-        (["record", "{dir}/o.wav", "--device", "testcap", "--duration=-1"], "--duration must be a positive"),
+        (["record", "{dir}/o.wav", "--device", "testcap", "--duration=-1"], "--duration -1 is out of range"),
         (["play", "{dir}/in.wav", "--device", "testplay", "--speed", "3"], "speed 3.0 is out of range"),
         (["play", "{dir}/missing.wav", "--device", "testplay"], "No such file or directory"),
         (["listen", "--device", "testcap", "--threshold", "2"], "VAD threshold 2.0 is outside 0...1"),

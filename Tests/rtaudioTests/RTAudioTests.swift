@@ -271,7 +271,7 @@ struct RTAudioTests {
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "0"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "99999999"], "out of range"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--rate", "16000", "--quality", "best"], "unknown resampler quality 'best' (valid: fast, voice, high)"),
-        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--speed", "2"], "speed 2.0 is out of range (0.25...1.5)"),
+        (["convert", "{dir}/good.wav", "{dir}/o.wav", "--speed", "2"], "--speed 2 is out of range (0.25...1.5)"),
         (["convert", "{dir}/good.wav", "{dir}/o.wav", "--speed", "nan"], "out of range"),
         (["info", "{dir}/text.wav"], "Format not recognised"),
         (["vad", "{dir}/good.wav", "--threshold", "1.5"], "VAD threshold 1.5 is outside 0...1"),

@@ -133,7 +133,12 @@ struct BlockPolyphase: BlockStage {
                             produced = end
                         }
                         return written == output.count
-                    }, completing: { produced * M / L + lookahead }, makeRoom: { consumed in
+                    }, completing: {
+                        // Up to the input that completes the last output the room holds (upsampling: one input may
+                        // complete several, some past the room), but none that completes the one after it.
+                        let k = produced + output.count - written
+                        return k == produced ? k * M / L + lookahead : max(k * M / L + lookahead, (k - 1) * M / L + lookahead + 1)
+                    }, makeRoom: { consumed in
                         // Keep what the next group reads.
                         let keep = min(produced / L * M - bank.lookback, consumed)
                         let drop = keep - start

@@ -168,7 +168,7 @@ struct FoldedDecimator: BlockStage {
                         produced = end
                     }
                     return written == output.count
-                }, completing: { produced * M + lookahead }, makeRoom: { consumed in
+                }, completing: { (produced + output.count - written) * M + lookahead }, makeRoom: { consumed in
                     // Keep what the next group reads (never past the input that has arrived).
                     let keep = min(produced + bank.firstOffset, consumed / M)
                     let drop = keep - base
@@ -379,7 +379,9 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
 /// the input runs out or the output is full. A full output still takes the input that completes no further output,
 /// so a caller who sized `output` with `outputCapacity(forInput:)` always has all input consumed.
 /// - `emit(consumed)`: computes the outputs the history completes, as many as the output holds; true when it is full.
-/// - `completing()`: the input count, from the stream's start, that completes the next output.
+/// - `completing()`: the largest input count, from the stream's start, that completes no output past what the
+///   room left holds. Input is never taken past it, so a small output never leaves a backlog of input whose
+///   outputs are owed (the bound of `outputCapacity(forInput:)` holds in every state).
 /// - `makeRoom(consumed)`: drops the history the next outputs no longer read; returns how many samples fit.
 /// - `append(source, count, consumed)`: adds `count` samples to the history after the `consumed` it holds.
 /// Returns the input samples taken.
@@ -389,9 +391,8 @@ func refill(from input: UnsafeBufferPointer<Float>, consumed: inout Int, emit: (
             append: (_ source: UnsafePointer<Float>, _ count: Int, _ consumed: Int) -> Void) -> Int {
     var used = 0
     while true {
-        let full = emit(consumed)
-        var limit = input.count - used
-        if full { limit = min(limit, completing() - consumed) }
+        _ = emit(consumed)
+        let limit = min(input.count - used, completing() - consumed)
         if limit <= 0 { break }
         let n = min(limit, makeRoom(consumed))
         if n <= 0 { break }

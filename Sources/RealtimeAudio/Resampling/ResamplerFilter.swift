@@ -93,8 +93,10 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidRate(Int)
     /// A preset name that does not exist.
     case unknownQuality(String)
-    /// The reduced ratio `outRate / inRate` needs more than ``ResamplerFilter/maximumPhases`` filter phases
-    /// (rates with almost no common factor, such as 44100 and 44101).
+    /// The reduced ratio `outRate / inRate` needs more than ``ResamplerFilter/maximumPhases`` filter phases:
+    /// a pair is supported exactly when `outRate / gcd(inRate, outRate) <= 4096`. That holds for every pair of the
+    /// usual rates (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+    /// but 11025 -> 384000; rates with almost no common factor (8000 -> 7999, 44100 -> 44101) are refused.
     case ratioTooFine(input: Int, output: Int)
 
     public var description: String {
@@ -104,7 +106,7 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unknownQuality(let name):
             "unknown resampler quality '\(name)' (valid: \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .ratioTooFine(let input, let output):
-            "cannot resample \(input) Hz to \(output) Hz: the reduced ratio needs more than \(ResamplerFilter.maximumPhases) filter phases"
+            "cannot resample \(input) Hz to \(output) Hz: the pair needs \(reducedRatio(input, output).0) filter phases (output rate / greatest common divisor of the rates), more than the \(ResamplerFilter.maximumPhases) supported"
         }
     }
 }
