@@ -101,7 +101,7 @@ public func codecKernels(_ size: ChunkSize) -> [Kernel] {
     })
     var stream = PCM16StreamDecoder()
     kernels.append(Kernel(name: "pcm16-stream-decode-float-\(tag)", items: n, rate: 24000, bytesMoved: 4 * n) {
-        _ = stream.decode(bIn, into: outFloat); consume(outFloat.baseAddress)
+        _ = try! stream.decode(bIn, into: outFloat); consume(outFloat.baseAddress)
     })
 
     // G.711 at 8 kHz.
@@ -221,7 +221,7 @@ public func sessionKernels(_ size: ChunkSize) -> [Kernel] {
     let model = buffer(PCM16.encode(voiceSignal(count: 24000, rate: 24000)))
     var inbound = try! InboundAudio(format: .g711_ulaw, maximumChunkBytes: max(inBytes, 8000))
     var outbound = try! OutboundAudio(format: .g711_ulaw, speed: 1.25, maximumChunkBytes: max(outBytes, 48000))
-    let toModel = buffer(4 * outBytes + 4096, UInt8(0)), toCaller = buffer(2 * inBytes + 4096, UInt8(0))
+    let toModel = buffer(inbound.maximumOutputBytes, UInt8(0)), toCaller = buffer(outbound.maximumOutputBytes, UInt8(0))
     var events = InboundEvents()
     var index = 0
     let chunks = 8000 / inBytes

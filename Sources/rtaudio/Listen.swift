@@ -12,7 +12,7 @@ struct Listen: ParsableCommand {
             {"type":"input_audio_buffer.speech_stopped","audio_end_ms":N,"emitted_at_ms":T} as they happen, with the \
             numbers `rtaudio vad` gives for the same audio (times in ms from the start of the capture). Runs until \
             --duration, Ctrl-C or the end of the source; a turn still open then ends at the end of the audio. \
-            With --save-turns each turn (prefix padding included) is written as turn-NNN.wav. A terminal gets a live \
+            With --save-turns each turn (prefix padding included) is written as turn-NNN.wav, numbered on from the files already there (an earlier run's turns are kept). A terminal gets a live \
             level meter on stderr. Output is written by its own thread, so the capture loop never waits for it.
             """
     )
@@ -198,6 +198,8 @@ final class EventWriter: @unchecked Sendable {   // the queue is guarded by `con
         done.signal()
     }
 
+    private var fileIndex = 0
+
     private func write(_ item: Item) {
         switch item {
         case .line(let json, let capturedAt):
@@ -207,7 +209,13 @@ final class EventWriter: @unchecked Sendable {   // the queue is guarded by `con
         case .turn(let samples):
             turns += 1
             guard let turnFolder else { return }
-            let path = (turnFolder as NSString).appendingPathComponent(String(format: "turn-%03d.wav", turns))
+            // Never over a file already there (an earlier run's turns): the next free number.
+            var path = ""
+            repeat {
+                fileIndex += 1
+                path = (turnFolder as NSString).appendingPathComponent(String(format: "turn-%03d.wav", fileIndex))
+            } while FileManager.default.fileExists(atPath: path) || FileIdentity(path) != nil
+
             do {
                 let writer = try SoundFileWriter(path: path, container: .wav, encoding: .pcm16, sampleRate: rate)
                 var int16 = [Int16](repeating: 0, count: samples.count)

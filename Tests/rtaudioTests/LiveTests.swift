@@ -110,6 +110,13 @@ struct LiveTests {
         #expect(first.samples.count == (numbers[1] - numbers[0]) * 16)
         let startSample = numbers[0] * 16
         #expect(zip(first.samples, heard[startSample...]).allSatisfy { abs($0 - $1) <= 1.0 / 32768 })
+        // A second run into the same folder keeps the first run's turns and numbers on.
+        let before = try Data(contentsOf: URL(fileURLWithPath: devices.scratch.file("turns/turn-001.wav")))
+        let second = try devices.run("listen", "--device", "testcap", "--save-turns", "{dir}/turns")
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: devices.scratch.file("turns")).sorted()
+                == ["turn-001.wav", "turn-002.wav", "turn-003.wav", "turn-004.wav"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: devices.scratch.file("turns/turn-001.wav"))) == before)
     }
 
     @Test("listen paced in real time reports its event latency")

@@ -118,7 +118,7 @@ case "session":
     var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
     let caller = G711.muLaw.encode(signal(count: 8000, rate: 8000))
     let model = PCM16.encode(signal(count: 24000, rate: 24000))
-    var toModel = [UInt8](repeating: 0, count: 8192), toCaller = [UInt8](repeating: 0, count: 8192)
+    var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes), toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
     var events = InboundEvents()
     for c in 0..<Int(seconds * 50) {
         let i = c % 50
