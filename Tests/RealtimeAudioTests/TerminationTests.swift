@@ -154,3 +154,31 @@ struct TerminationTests {
     }
 }
 
+
+extension TerminationTests {
+    @Test("README's resampler loop (a buffer sized once with outputCapacity, one process call per 20 ms chunk) loses nothing, in every preset",
+          arguments: ResamplerQuality.allCases)
+    func readmeLoopLosesNothing(quality: ResamplerQuality) throws {
+        for (a, b) in [(24000, 8000), (48000, 16000), (44100, 24000), (96000, 8000), (8000, 24000)] {
+            let chunk = a / 50
+            let x = speechLike(seconds: 5.75, rate: a, level: -20, seed: 3)
+            var whole = try Resampler(from: SampleRate(hertz: a), to: SampleRate(hertz: b), quality: quality)
+            let reference = whole.convert(x)
+            var r = try Resampler(from: SampleRate(hertz: a), to: SampleRate(hertz: b), quality: quality)
+            var out = [Float](repeating: 0, count: r.outputCapacity(forInput: chunk))
+            #expect(out.count > 0, "\(a)->\(b) \(quality): a capacity of 0")
+            var y: [Float] = []
+            var partial = 0
+            for start in stride(from: 0, to: x.count, by: chunk) {
+                let piece = x[start..<min(x.count, start + chunk)]
+                let (consumed, produced) = piece.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { r.process(src, into: $0) } }
+                if consumed != piece.count { partial += 1 }
+                y += out[..<produced]
+            }
+            var tail = [Float](repeating: 0, count: r.finishCapacity)
+            y += tail[..<tail.withUnsafeMutableBufferPointer { r.finish(into: $0) }]
+            #expect(partial == 0, "\(a)->\(b) \(quality): \(partial) chunks partly unconsumed")
+            #expect(y == reference, "\(a)->\(b) \(quality)")
+        }
+    }
+}

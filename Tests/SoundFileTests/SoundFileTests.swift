@@ -145,3 +145,16 @@ struct SoundFileTests {
         #expect(throws: SoundFileError.self) { try SoundFileReader(path: path) }
     }
 }
+
+@Test("a writer removes the temporary files a killed writer left for the same target, and only those")
+func staleTemporariesRemoved() throws {
+    let scratch = try Scratch()
+    // A process id that is not running (the kernel's pid_max is below 2^22).
+    let dead = scratch.file(".out.wav.4194304-abc.partial"), live = scratch.file(".out.wav.\(getpid())-def.partial")
+    let other = scratch.file(".other.wav.4194304-abc.partial")
+    for path in [dead, live, other] { FileManager.default.createFile(atPath: path, contents: Data("x".utf8)) }
+    let writer = try SoundFileWriter(path: scratch.file("out.wav"), container: .wav, encoding: .pcm16, sampleRate: 8000)
+    try [Int16](repeating: 0, count: 80).withUnsafeBufferPointer { try writer.write($0) }
+    try writer.commit()
+    #expect(scratch.contents == [".other.wav.4194304-abc.partial", ".out.wav.\(getpid())-def.partial", "out.wav"])
+}
