@@ -164,6 +164,20 @@ struct HardeningTests {
         }
     }
 
+    @Test("11: session run streams its input: 20 MB of µ-law (42 min) in bounded memory", .enabled(if: !peakRSS.isEmpty))
+    func sessionRunStreams() throws {
+        let scratch = try Scratch()
+        let input = scratch.file("call.ulaw")
+        #expect(try shell("head -c 20000000 /dev/urandom > '\(input)'").status == 0)
+        try Data(#"{"input_audio_format":"g711_ulaw"}"#.utf8).write(to: URL(fileURLWithPath: scratch.file("s.json")))
+        let r = try shell("\(peakRSS)'\(CLI.binary.path)' session run '\(scratch.file("s.json"))' --input '\(input)' > /dev/null")
+        #expect(r.status == 0, "\(r.stderr)")
+        // The whole input held as Float and resampled took about 5.5 bytes per input byte (110 MB here).
+        if let rss = r.stderr.split(separator: "\n").first(where: { $0.hasPrefix("rss ") }).flatMap({ Int($0.dropFirst(4)) }) {
+            #expect(rss < 80_000, "peak RSS \(rss) KB")
+        }
+    }
+
     @Test("13: clear messages: a plot into a folder, a folder as a document, a WAV with rate 0, session run inputs")
     func messages() throws {
         let scratch = try Scratch()
