@@ -155,7 +155,7 @@ public final class SoundFileWriter {
 
     /// Removes the temporary files of earlier writers to the same target whose process is gone (killed with
     /// SIGKILL, or by a power cut: nothing could clean up then). Files of live processes are left alone.
-    static func removeStaleTemporaries(for path: String) {
+    public static func removeStaleTemporaries(for path: String) {
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -173,8 +173,9 @@ public final class SoundFileWriter {
         }
     }
 
-    /// A hidden name beside the target, unique per process and writer.
-    private static func temporaryName(for path: String) -> String {
+    /// A hidden name beside the target, unique per process and writer (`.name.PID-TAG.partial`): what
+    /// ``removeStaleTemporaries(for:)`` recognizes. Other atomic writers of the CLI use it too.
+    public static func temporaryName(for path: String) -> String {
         let slash = path.lastIndex(of: "/")
         let folder = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

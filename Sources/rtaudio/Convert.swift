@@ -142,14 +142,11 @@ struct ConversionStage {
         self.chunkFrames = chunkFrames
         interleaved = [Float](repeating: 0, count: chunkFrames * channels)
         mono = [Float](repeating: 0, count: chunkFrames)
-        // The scaler writes into `stretched` as often as it needs, so its size only bounds a pass.
-        stretched = [Float](repeating: 0, count: scaler == nil ? 0 : 4 * chunkFrames)
-        let block = scaler == nil ? chunkFrames : 4 * chunkFrames
-        // The most one block (or the final drain) can yield at the output rate.
-        let most = resampler.map { r in
-            Int((Double(block) * Double(r.outputRate) / Double(r.inputRate)).rounded(.up)) + Int(r.latency.rounded(.up)) + 2
-        } ?? block
-        resampled = [Float](repeating: 0, count: most)
+        // The streams' own bounds, valid in every state: a chunk or the final drain always fits (`finish` wants room
+        // for all it owes), whatever the chunk size (`record` passes 20 ms periods).
+        let block = scaler.map { max($0.maximumOutputCount(forInput: chunkFrames), $0.finishCapacity) } ?? chunkFrames
+        stretched = [Float](repeating: 0, count: scaler == nil ? 0 : block)
+        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: block), $0.finishCapacity) } ?? block)
     }
 
     /// Moves one chunk; returns the input frames moved, 0 at the end of the input.
@@ -175,8 +172,6 @@ struct ConversionStage {
     /// Drains the scaler's and then the resampler's tail at the end of the input.
     mutating func finish(to sink: SampleSink) throws {
         if scaler != nil {
-            let owed = scaler!.pendingOutputCount
-            if owed > stretched.count { stretched = [Float](repeating: 0, count: owed) }
             let n = stretched.withUnsafeMutableBufferPointer { scaler!.finish(into: $0) }
             let block = stretched
             try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }

@@ -178,8 +178,6 @@ struct CaptureSource {
 let longestDurationSeconds = 31_536_000.0
 
 struct Record: ParsableCommand {
-    static let longestSeconds = longestDurationSeconds
-
     static let configuration = CommandConfiguration(
         abstract: "Record from an ALSA capture device into a file, until --duration or Ctrl-C.",
         discussion: """
@@ -222,7 +220,7 @@ struct Record: ParsableCommand {
         let (kind, outputFormat) = try FileKind.resolveOutput(output, format: format)
         _ = try SampleRate(hertz: rate)
         guard (1...8).contains(channels) else { throw UserError("--channels must be 1...8, not \(channels)") }
-        if let duration { _ = try Numbers.check(duration, "--duration", in: 0.001...Self.longestSeconds) }
+        if let duration { _ = try Numbers.check(duration, "--duration", in: 0.001...longestDurationSeconds) }
         try Outputs.check(output, inputs: [], force: force)
 
         let pcm = try PCMDevice(name: device, direction: .capture)

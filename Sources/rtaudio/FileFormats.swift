@@ -99,9 +99,7 @@ struct InputOptions: ParsableArguments {
 
     /// Opens `path`, as headerless when its extension or `--input-format` says so.
     func open(_ path: String) throws -> SoundFileReader {
-        if let rate { _ = try Numbers.check(rate, "--input-rate", in: 1...SampleRate.maximumHertz) }
-        _ = try Numbers.check(channels, "--input-channels", in: 1...64)
-        return try Self.openAudio(path, format: format, rate: rate, channels: channels)
+        try Self.openAudio(path, format: format, rate: rate, channels: channels)
     }
 
     /// Opens an input file: headerless when its extension or `format` says so, unless its content starts with a
@@ -131,11 +129,8 @@ struct InputOptions: ParsableArguments {
             return try SoundFileReader(path: path)
         }
         let rawFormat = try format.map(OutputFormat.init(parsing:)) ?? kind?.impliedFormat ?? .pcm16
-        let rate = rate ?? rawFormat.defaultRate
-        guard (1...SampleRate.maximumHertz).contains(rate) else {
-            throw UserError(SampleRateError.outOfRange(rate))
-        }
-        guard (1...64).contains(channels) else { throw UserError("--input-channels must be 1...64, not \(channels)") }
+        let rate = try Numbers.check(rate ?? rawFormat.defaultRate, "--input-rate", in: 1...SampleRate.maximumHertz)
+        _ = try Numbers.check(channels, "--input-channels", in: 1...64)
         return try SoundFileReader(path: path, raw: RawLayout(encoding: rawFormat.encoding, sampleRate: rate, channels: channels))
     }
 

@@ -210,11 +210,11 @@ final class EventWriter: @unchecked Sendable {   // the queue is guarded by `con
             turns += 1
             guard let turnFolder else { return }
             // Never over a file already there (an earlier run's turns): the next free number.
-            var path = ""
+            var path: String
             repeat {
                 fileIndex += 1
                 path = (turnFolder as NSString).appendingPathComponent(String(format: "turn-%03d.wav", fileIndex))
-            } while FileManager.default.fileExists(atPath: path) || FileIdentity(path) != nil
+            } while Outputs.isTaken(path)
 
             do {
                 let writer = try SoundFileWriter(path: path, container: .wav, encoding: .pcm16, sampleRate: rate)

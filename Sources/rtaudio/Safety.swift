@@ -1,4 +1,5 @@
 import Foundation
+import SoundFile
 
 // The guards every command shares: numbers from the command line checked before any conversion, outputs that
 // would destroy an input (or a file the user could not write) refused, and documents read with a size limit.
@@ -70,10 +71,9 @@ enum Outputs {
             if !force, access(output, W_OK) != 0 {
                 throw UserError("'\(output)' is not writable by you: refusing to replace it (use --force to replace it anyway)")
             }
-        } else {
+        } else if isTaken(output) {
             // A dangling symlink: the rename would replace the link, not create its target.
-            var st = stat()
-            if lstat(output, &st) == 0 { throw UserError("'\(output)' is a broken symbolic link: refusing to replace it") }
+            throw UserError("'\(output)' is a broken symbolic link: refusing to replace it")
         }
         let folder = (output as NSString).deletingLastPathComponent
         var isDirectory: ObjCBool = false
@@ -82,12 +82,18 @@ enum Outputs {
         }
     }
 
+    /// Whether anything is at `path`, a dangling symbolic link included (a rename would replace it).
+    static func isTaken(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
     /// Writes `text` to `path` atomically (a temporary file beside it, renamed when complete), with one readable
     /// line for a failure.
     static func writeText(_ text: String, to path: String) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).\(getpid()).partial"
+        // The sound writers' naming, so a killed run's leftover is cleaned by the next one as theirs are.
+        let temporary = SoundFileWriter.temporaryName(for: path)
+        SoundFileWriter.removeStaleTemporaries(for: path)
         let data = Array(text.utf8)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw UserError("cannot write '\(path)': \(String(cString: strerror(errno)))") }

@@ -114,7 +114,8 @@ struct SessionCommand: ParsableCommand {
             var replyKind: (FileKind, OutputFormat)?
             if let output {
                 replyKind = try FileKind.resolveOutput(output, format: formatName(session.outputAudioFormat))
-                try Outputs.check(output, inputs: [("--input", input), ("--reply", reply ?? ""), ("session", config)], force: force)
+                let inputs = [("--input", input), ("session", config)] + (reply.map { [("--reply", $0)] } ?? [])
+                try Outputs.check(output, inputs: inputs, force: force)
             }
             let callerAudio = try inputOptions.open(input)
             let replyAudio = try reply.map { try InputOptions.openAudio($0) }

@@ -23,21 +23,21 @@ struct Timeline {
 
     /// Adds one 10 ms frame.
     mutating func add(frame: Point) {
-        building = building.map(Self.merge(frame)) ?? frame
+        building = building.map { Self.merge($0, frame) } ?? frame
         built += 1
         guard built == msPerPoint / 10, let point = building else { return }
         frames.append(point)
         building = nil
         built = 0
         if frames.count == 2 * Self.maximumPoints {
-            frames = stride(from: 0, to: frames.count, by: 2).map { Self.merge(frames[$0 + 1])(frames[$0]) }
+            frames = stride(from: 0, to: frames.count, by: 2).map { Self.merge(frames[$0], frames[$0 + 1]) }
             msPerPoint *= 2
         }
     }
 
-    private static func merge(_ b: Point) -> (Point) -> Point {
-        { a in Point(peak: max(a.peak, b.peak), level: max(a.level, b.level), floor: min(a.floor, b.floor),
-                     score: max(a.score, b.score), inTurn: a.inTurn || b.inTurn) }
+    private static func merge(_ a: Point, _ b: Point) -> Point {
+        Point(peak: max(a.peak, b.peak), level: max(a.level, b.level), floor: min(a.floor, b.floor),
+              score: max(a.score, b.score), inTurn: a.inTurn || b.inTurn)
     }
     /// Turns as (audio_start_ms, audio_end_ms); an open turn has end nil until its stop.
     var turns: [(start: Int, end: Int?)] = []

@@ -10,7 +10,7 @@ struct PipelineBoundsTests {
     @Test("inbound: one buffer of maximumOutputBytes takes every legal chunk size, in every format",
           arguments: [AudioFormat.pcm16, .g711_ulaw, .g711_alaw])
     func inboundAnyChunk(format: AudioFormat) throws {
-        var g = TerminationTests.Generator(state: 11)
+        var g = SplitMix64(seed: 11)
         var pipeline = try InboundAudio(format: format)
         var out = [UInt8](repeating: 0, count: pipeline.maximumOutputBytes)
         var events = InboundEvents()
@@ -50,7 +50,7 @@ struct PipelineBoundsTests {
 
     @Test("outbound: a buffer sized once takes every chunk at every speed, speed changed between responses")
     func outboundAnySpeed() throws {
-        var g = TerminationTests.Generator(state: 5)
+        var g = SplitMix64(seed: 5)
         for format in [AudioFormat.pcm16, .g711_ulaw] {
             var pipeline = try OutboundAudio(format: format, speed: 1.5)
             var out = [UInt8](repeating: 0, count: pipeline.maximumOutputBytes)

@@ -7,6 +7,12 @@ import Testing
 /// `/usr/bin/time` reporting the peak RSS, where the machine has it (the RSS checks are skipped without it).
 let peakRSS = FileManager.default.isExecutableFile(atPath: "/usr/bin/time") ? "/usr/bin/time -f 'rss %M' " : ""
 
+/// Checks the peak RSS `/usr/bin/time` wrote on `stderr` against `limit` KB (nothing to check without it).
+func expectPeakRSS(_ stderr: String, below limit: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    guard let rss = stderr.split(separator: "\n").first(where: { $0.hasPrefix("rss ") }).flatMap({ Int($0.dropFirst(4)) }) else { return }
+    #expect(rss < limit, "peak RSS \(rss) KB", sourceLocation: sourceLocation)
+}
+
 @Suite("Hardening: hostile and careless command lines")
 struct HardeningTests {
     /// One readable line on stderr, exit 1.
@@ -60,9 +66,7 @@ struct HardeningTests {
         big = ""
         let t = try shell("\(peakRSS)'\(CLI.binary.path)' session validate '\(scratch.file("big.json"))'")
         #expect(t.status == 1 && t.stderr.contains("larger than 15 MiB"), "\(t.stderr)")
-        if let rss = t.stderr.split(separator: "\n").first(where: { $0.hasPrefix("rss ") }).flatMap({ Int($0.dropFirst(4)) }) {
-            #expect(rss < 200_000, "peak RSS \(rss) KB")
-        }
+        expectPeakRSS(t.stderr, below: 200_000)
     }
 
     @Test("6: every command that writes refuses an output that is one of its inputs, by any path")
@@ -159,9 +163,7 @@ struct HardeningTests {
         #expect(r.status == 0, "\(r.stderr)")
         let size = (try FileManager.default.attributesOfItem(atPath: scratch.file("p.svg"))[.size] as? Int) ?? 0
         #expect(size < 1_000_000, "SVG of \(size) bytes")
-        if let rss = r.stderr.split(separator: "\n").first(where: { $0.hasPrefix("rss ") }).flatMap({ Int($0.dropFirst(4)) }) {
-            #expect(rss < 100_000, "peak RSS \(rss) KB")
-        }
+        expectPeakRSS(r.stderr, below: 100_000)
     }
 
     @Test("11: session run streams its input: 20 MB of µ-law (42 min) in bounded memory", .enabled(if: !peakRSS.isEmpty))
@@ -173,9 +175,7 @@ struct HardeningTests {
         let r = try shell("\(peakRSS)'\(CLI.binary.path)' session run '\(scratch.file("s.json"))' --input '\(input)' > /dev/null")
         #expect(r.status == 0, "\(r.stderr)")
         // The whole input held as Float and resampled took about 5.5 bytes per input byte (110 MB here).
-        if let rss = r.stderr.split(separator: "\n").first(where: { $0.hasPrefix("rss ") }).flatMap({ Int($0.dropFirst(4)) }) {
-            #expect(rss < 80_000, "peak RSS \(rss) KB")
-        }
+        expectPeakRSS(r.stderr, below: 80_000)
     }
 
     @Test("13: clear messages: a plot into a folder, a folder as a document, a WAV with rate 0, session run inputs")

@@ -142,6 +142,26 @@ struct Draws {
 
 let fuzzRates = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000, 384000, 7999, 1]
 
+/// Feeds `x` through a stream in random chunks (1 to `maxChunk`) with rooms of the stream's `bound` or random
+/// small ones (1 to 40): every call makes progress, and a room of `bound` takes the whole chunk. Returns the output.
+func driveStream(_ x: [Float], _ d: inout Draws, maxChunk: Int, name: String, bound: (Int) -> Int,
+                 process: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int)) -> [Float] {
+    var got: [Float] = []
+    var at = 0
+    while at < x.count {
+        let chunk = min(x.count - at, d.next(1...maxChunk))
+        let sized = d.next(0...1) == 0
+        let room = sized ? bound(chunk) : d.next(1...40)
+        var out = [Float](repeating: 0, count: room)
+        let (used, made) = x[at..<(at + chunk)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { process(src, $0) } }
+        precondition(!sized || used == chunk, "\(name): a room of its bound did not take the chunk")
+        precondition(used <= chunk && made <= room && (used > 0 || made > 0), "\(name): no progress")
+        got += out[..<made]
+        at += used
+    }
+    return got
+}
+
 /// A random rate pair and preset, random chunk and output sizes (down to 0): every call with input and room makes
 /// progress, a buffer of `outputCapacity` takes the whole chunk, and the output equals one block's, of the exact
 /// length. A refused pair is a typed error.
@@ -156,22 +176,8 @@ func resampler(_ bytes: [UInt8]) {
     let expected = whole.convert(x)
     precondition(expected.count == Int((Double(n) * Double(b) / Double(a)).rounded()), "resampler: wrong length")
     var r = r0
-    var got: [Float] = []
-    var at = 0
-    var calls = 0
-    while at < n {
-        let chunk = min(n - at, d.next(1...700))
-        let sized = d.next(0...1) == 0
-        let room = sized ? r.outputCapacity(forInput: chunk) : d.next(1...40)
-        var out = [Float](repeating: 0, count: room)
-        let (used, made) = x[at..<(at + chunk)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { r.process(src, into: $0) } }
-        precondition(!sized || used == chunk, "resampler: outputCapacity did not take the chunk")
-        precondition(used <= chunk && made <= room)
-        got += out[..<made]
-        at += used
-        calls += 1
-        precondition(calls < 100_000, "resampler: no progress")
-    }
+    let got = driveStream(x, &d, maxChunk: 700, name: "resampler", bound: { r.outputCapacity(forInput: $0) },
+                          process: { r.process($0, into: $1) })
     var tail = [Float](repeating: 0, count: r.finishCapacity)
     precondition(r.pendingOutputCount <= r.finishCapacity, "resampler: finishCapacity too small")
     let m = tail.withUnsafeMutableBufferPointer { r.finish(into: $0) }
@@ -186,20 +192,8 @@ func speed(_ bytes: [UInt8]) {
     guard var s = try? SpeedScaler(sampleRate: SampleRate(hertz: rate), speed: speed) else { return }
     let n = d.next(0...6000)
     let x = (0..<n).map { Float(sin(Double($0) * 0.05) * sin(Double($0) * 0.003)) }
-    var got: [Float] = []
-    var at = 0, calls = 0
-    while at < n {
-        let chunk = min(n - at, d.next(1...900))
-        let sized = d.next(0...1) == 0
-        let room = sized ? s.maximumOutputCount(forInput: chunk) : d.next(1...40)
-        var out = [Float](repeating: 0, count: room)
-        let (used, made) = x[at..<(at + chunk)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { s.process(src, into: $0) } }
-        precondition(!sized || used == chunk, "speed: maximumOutputCount did not take the chunk")
-        got += out[..<made]
-        at += used
-        calls += 1
-        precondition(calls < 100_000, "speed: no progress")
-    }
+    let got = driveStream(x, &d, maxChunk: 900, name: "speed", bound: { s.maximumOutputCount(forInput: $0) },
+                          process: { s.process($0, into: $1) })
     precondition(s.pendingOutputCount <= s.finishCapacity, "speed: finishCapacity too small")
     var tail = [Float](repeating: 0, count: s.finishCapacity)
     let m = tail.withUnsafeMutableBufferPointer { s.finish(into: $0) }

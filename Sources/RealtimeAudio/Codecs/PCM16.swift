@@ -245,7 +245,7 @@ public struct PCM16StreamDecoder: Sendable {
 
     /// The most samples `decode` writes for a chunk of `byteCount` bytes, whatever is pending:
     /// `(byteCount + 1) / 2`. Size the output once with it for the largest chunk.
-    public func outputCapacity(forInput byteCount: Int) -> Int { byteCount < 0 ? 0 : byteCount / 2 + byteCount % 2 }
+    public func outputCapacity(forInput byteCount: Int) -> Int { (max(0, byteCount) + 1) / 2 }
 
     /// The samples `decode` writes for a chunk of `byteCount` bytes now (with the byte pending, if any).
     public func decodedCount(forInput byteCount: Int) -> Int { (max(0, byteCount) + pendingByteCount) / 2 }
@@ -279,6 +279,12 @@ public struct PCM16StreamDecoder: Sendable {
     public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) throws(PCM16Error) -> Int {
         let needed = decodedCount(forInput: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(needed: needed, available: output.count) }
+        return decodeUnchecked(bytes, into: output)
+    }
+
+    /// ``decode(_:into:)-(_,UnsafeMutableBufferPointer<Float>)`` for callers whose `output` holds
+    /// ``outputCapacity(forInput:)`` samples by construction (the pipelines' buffers, sized at init).
+    mutating func decodeUnchecked(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
         var rest = bytes
         var written = 0
         if hasPending, let first = bytes.first {

@@ -193,8 +193,8 @@ public struct InboundAudio: Sendable {
                 law.decode(bytes, into: UnsafeMutableBufferPointer(rebasing: dst[..<bytes.count]))
                 return bytes.count
             }
-            // `decoded` holds a chunk's samples plus the carried byte's: the decode cannot fail.
-            return (try? pcm.decode(bytes, into: dst)) ?? 0
+            // `decoded` holds a chunk's samples plus the carried byte's (sized at init).
+            return pcm.decodeUnchecked(bytes, into: dst)
         }
         return deliver(samples, into: output, events: &events)
     }

@@ -107,8 +107,8 @@ public struct OutboundAudio: Sendable {
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
         let needed = outputCapacity(forInputBytes: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
-        // `samples` holds a chunk's samples plus the carried byte's: the decode cannot fail.
-        let count = samples.withUnsafeMutableBufferPointer { (try? pcm.decode(bytes, into: $0)) ?? 0 }
+        // `samples` holds a chunk's samples plus the carried byte's (sized at init).
+        let count = samples.withUnsafeMutableBufferPointer { pcm.decodeUnchecked(bytes, into: $0) }
         modelSamples += count
         let made = samples.withUnsafeBufferPointer { src in
             stretched.withUnsafeMutableBufferPointer { dst in
