@@ -133,12 +133,7 @@ struct BlockPolyphase: BlockStage {
                             produced = end
                         }
                         return written == output.count
-                    }, completing: {
-                        // Up to the input that completes the last output the room holds (upsampling: one input may
-                        // complete several, some past the room), but none that completes the one after it.
-                        let k = produced + output.count - written
-                        return k == produced ? k * M / L + lookahead : max(k * M / L + lookahead, (k - 1) * M / L + lookahead + 1)
-                    }, makeRoom: { consumed in
+                    }, completing: { inputLimit(produced: produced, room: output.count - written) { $0 * M / L + lookahead } }, makeRoom: { consumed in
                         // Keep what the next group reads.
                         let keep = min(produced / L * M - bank.lookback, consumed)
                         let drop = keep - start

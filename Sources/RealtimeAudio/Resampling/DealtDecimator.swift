@@ -223,7 +223,7 @@ struct DealtDecimator: BlockStage {
                             produced = end
                         }
                         return written == output.count
-                    }, completing: { M * (produced + output.count - written) + D }, makeRoom: { consumed in
+                    }, completing: { inputLimit(produced: produced, room: output.count - written) { M * $0 + D } }, makeRoom: { consumed in
                         // Keep each stream from produced - reachBack on.
                         let keep = produced - bank.reachBack
                         if keep > base {

@@ -168,7 +168,7 @@ struct FoldedDecimator: BlockStage {
                         produced = end
                     }
                     return written == output.count
-                }, completing: { (produced + output.count - written) * M + lookahead }, makeRoom: { consumed in
+                }, completing: { inputLimit(produced: produced, room: output.count - written) { $0 * M + lookahead } }, makeRoom: { consumed in
                     // Keep what the next group reads (never past the input that has arrived).
                     let keep = min(produced + bank.firstOffset, consumed / M)
                     let drop = keep - base
@@ -372,6 +372,20 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
     return s
 }
 
+/// The input count a stage may hold with room for `room` more outputs, `produced` written so far: every input up
+/// to the one that completes the last output the room holds, none that completes the output after it; with no
+/// room, only the input that completes no further output. `lastQuiet(k)` is the largest input count that does not
+/// complete output `k`. When one input completes several outputs (upsampling), those past the room wait in the
+/// stage: at most `ceil(L / M)`, which ``directStageBound(_:phases:step:)`` counts.
+///
+/// Why one rule for every stage: a stage that took more (a whole refill block whatever the room) owed outputs past
+/// any bound, so no buffer sized from the configuration could be trusted after a call with a small one.
+@inline(__always)
+func inputLimit(produced: Int, room: Int, lastQuiet: (Int) -> Int) -> Int {
+    let k = produced + room
+    return room == 0 ? lastQuiet(k) : max(lastQuiet(k), lastQuiet(k - 1) + 1)
+}
+
 /// The contract of the block stages, as ``PolyphaseStage``'s: `process` consumes input until it runs out or the
 /// output is full (a full output still takes the input that completes no further output), and
 /// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
@@ -379,9 +393,8 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
 /// the input runs out or the output is full. A full output still takes the input that completes no further output,
 /// so a caller who sized `output` with `outputCapacity(forInput:)` always has all input consumed.
 /// - `emit(consumed)`: computes the outputs the history completes, as many as the output holds; true when it is full.
-/// - `completing()`: the largest input count, from the stream's start, that completes no output past what the
-///   room left holds. Input is never taken past it, so a small output never leaves a backlog of input whose
-///   outputs are owed (the bound of `outputCapacity(forInput:)` holds in every state).
+/// - `completing()`: the input count, from the stream's start, the stage may hold with the room left
+///   (``inputLimit(produced:room:lastQuiet:)``); input is never taken past it.
 /// - `makeRoom(consumed)`: drops the history the next outputs no longer read; returns how many samples fit.
 /// - `append(source, count, consumed)`: adds `count` samples to the history after the `consumed` it holds.
 /// Returns the input samples taken.

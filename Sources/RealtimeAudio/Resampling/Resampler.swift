@@ -316,12 +316,8 @@ struct PolyphaseStage {
                     }
                     // A full output still takes the input that completes no further window, so a caller who
                     // sized `output` with `outputCapacity(forInput:)` always has all input consumed.
-                    // Never past the input that completes the outputs the room holds (a full output still takes
-                    // the input that completes no further output): no backlog of owed outputs builds up.
-                    // (Upsampling: one input may complete several outputs, some past the room.)
-                    let k = produced + (output.count - written)
-                    var allowed = (k * bank.step) / bank.phases + half
-                    if k > produced { allowed = max(allowed, ((k - 1) * bank.step) / bank.phases + half + 1) }
+                    // Never past the input that completes the outputs the room holds (see `inputLimit`).
+                    let allowed = inputLimit(produced: produced, room: output.count - written) { ($0 * bank.step) / bank.phases + half }
                     let limit = allowed - (bufferStart + filled)
                     if limit <= 0 { break }
                     // Keep only what the next window needs, then refill.
