@@ -15,6 +15,8 @@
 /// - **Chunking never changes the output**: each output is computed from the same samples in the same order
 ///   whatever the chunk boundaries (FFT frames sit at fixed positions of the stream), so any chunking is
 ///   bit-identical to one block. An empty output is a normal result.
+/// - **Equal rates** are accepted and run the preset's low-pass at that rate (not a copy): `rtaudio` and the
+///   pipelines skip the resampler when the rates match.
 /// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters: one bad sample costs a click, never a
 ///   stream of NaN.
 ///
