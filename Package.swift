@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "SoundFile", targets: ["SoundFile"]),
         .library(name: "ALSA", targets: ["ALSA"]),
         .library(name: "RealtimeSession", targets: ["RealtimeSession"]),
+        .library(name: "RealtimeCarrier", targets: ["RealtimeCarrier"]),
         .executable(name: "rtaudio", targets: ["rtaudio"]),
     ],
     dependencies: [
@@ -20,6 +21,8 @@ let package = Package(
         .target(name: "RealtimeAudio", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
         // The Realtime session and assistant models (validation, normalized JSON) and the pipelines they build.
         .target(name: "RealtimeSession", dependencies: ["RealtimeAudio"]),
+        // Carrier legs: wire adapters (Twilio, Telnyx, AudioSocket), the pacer, the playback clock; no networking.
+        .target(name: "RealtimeCarrier", dependencies: ["RealtimeAudio"]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .target(name: "SoundFile", dependencies: ["CSndFile"]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
@@ -28,16 +31,19 @@ let package = Package(
         .executableTarget(
             name: "rtaudio",
             dependencies: [
-                "RealtimeAudio", "RealtimeSession", "SoundFile", "ALSA",
+                "RealtimeAudio", "RealtimeSession", "RealtimeCarrier", "SoundFile", "ALSA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Test support: counts the calling thread's heap allocations (the zero-allocation checks run in `make test`).
         .target(name: "MallocCounter", path: "Tests/Support/MallocCounter"),
-        .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio", "MallocCounter"], exclude: ["Fixtures"]),
+        // Test support: the deterministic signals and generators the test targets share.
+        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio", "MallocCounter", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SoundFileTests", dependencies: ["SoundFile"]),
         .testTarget(name: "ALSATests", dependencies: ["ALSA"]),
         .testTarget(name: "RealtimeSessionTests", dependencies: ["RealtimeSession"]),
+        .testTarget(name: "RealtimeCarrierTests", dependencies: ["RealtimeCarrier", "RealtimeAudio", "MallocCounter", "TestSupport"]),
         // End to end: runs the built `rtaudio` binary, so it depends on the executable to get it built.
         .testTarget(name: "rtaudioTests", dependencies: ["rtaudio", "SoundFile", "RealtimeAudio"]),
     ]

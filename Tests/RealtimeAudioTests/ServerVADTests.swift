@@ -2,38 +2,6 @@ import Foundation
 import Testing
 @testable import RealtimeAudio
 
-/// A voiced, speech-like burst: a 140 Hz glottal-like harmonic series (harmonics to 3.5 kHz, falling 6 dB per
-/// octave) whose amplitude swings at a syllable rate of 4 Hz, with 5 ms fades. `level` is the peak in dBFS.
-func speechLike(seconds: Double, rate: Int, level: Double = -20, seed: UInt64 = 1) -> [Float] {
-    let n = Int(seconds * Double(rate))
-    var rng = SplitMix64(seed: seed)
-    let phases = (0..<25).map { _ in Double.random(in: 0..<(2 * .pi), using: &rng) }
-    var x = [Float](repeating: 0, count: n)
-    var peak = 0.0
-    var values = [Double](repeating: 0, count: n)
-    for i in 0..<n {
-        let t = Double(i) / Double(rate)
-        var v = 0.0
-        for k in 1...25 where Double(k) * 140 < 3500 { v += sin(2 * .pi * 140 * Double(k) * t + phases[k - 1]) / Double(k) }
-        let syllable = 0.55 + 0.45 * sin(2 * .pi * 4 * t)
-        let fade = min(1, t / 0.005, (seconds - t) / 0.005)
-        values[i] = v * syllable * fade
-        peak = max(peak, abs(values[i]))
-    }
-    let gain = pow(10, level / 20) / peak
-    for i in 0..<n { x[i] = Float(values[i] * gain) }
-    return x
-}
-
-func silence(_ seconds: Double, rate: Int) -> [Float] { [Float](repeating: 0, count: Int(seconds * Double(rate))) }
-
-/// White noise at an RMS level in dBFS.
-func whiteNoise(_ seconds: Double, rate: Int, level: Double, seed: UInt64 = 7) -> [Float] {
-    var rng = SplitMix64(seed: seed)
-    let a = Float(pow(10, level / 20) * 3.0.squareRoot())
-    return (0..<Int(seconds * Double(rate))).map { _ in Float.random(in: -a...a, using: &rng) }
-}
-
 func vadEvents(_ x: [Float], rate: Int, configuration: ServerVADConfiguration = .default) throws -> [TurnEvent] {
     var vad = try ServerVAD(sampleRate: SampleRate(hertz: rate), configuration: configuration)
     return vad.events(in: x)

@@ -160,12 +160,22 @@ public struct OutboundAudio: Sendable {
     /// Where the client is in the model's audio of this response, in ms, after it has played `playedSamples`
     /// client samples: the `audio_end_ms` of `conversation.item.truncate`. Never past the audio received.
     public func audioEndMs(playedSamples: Int) -> Int {
-        let played = min(max(0, playedSamples), clientSamples)
+        Self.audioEndMs(playedSamples: min(max(0, playedSamples), clientSamples), clientRate: clientRate, speed: scaler.speed,
+                        modelSamples: modelSamples)
+    }
+
+    /// The point reached in a response's model audio, in ms, once `playedSamples` client samples of it have played
+    /// at `clientRate` and `speed`, never past its `modelSamples` (24 kHz): for a response that has finished
+    /// arriving (``finishResponse(into:)`` restarted this pipeline's clock) but still plays.
+    public static func audioEndMs(playedSamples: Int, clientRate: SampleRate, speed: Double, modelSamples: Int) -> Int {
         // Client samples -> the scaler's output at 24 kHz (the resampler keeps time exactly) -> model time (the
         // scaler keeps its totals at `speed` to within a pitch period).
-        let modelTime = Double(played) / Double(clientRate.hertz) * scaler.speed
-        return min(Int((modelTime * 1000).rounded()), modelSamples * 1000 / Self.modelRate.hertz)
+        let modelTime = Double(max(0, playedSamples)) / Double(clientRate.hertz) * speed
+        return min(Int((modelTime * 1000).rounded()), max(0, modelSamples) * 1000 / modelRate.hertz)
     }
+
+    /// Model samples (24 kHz) received in the response in progress.
+    public var receivedModelSamples: Int { modelSamples }
 
     /// Client samples produced in the response in progress.
     public var producedSamples: Int { clientSamples }
