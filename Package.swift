@@ -22,7 +22,7 @@ let package = Package(
         // The Realtime session and assistant models (validation, normalized JSON) and the pipelines they build.
         .target(name: "RealtimeSession", dependencies: ["RealtimeAudio"]),
         // Carrier legs: wire adapters (Twilio, Telnyx, AudioSocket), the pacer, the playback clock; no networking.
-        .target(name: "RealtimeCarrier", dependencies: ["RealtimeAudio"]),
+        .target(name: "RealtimeCarrier", dependencies: ["RealtimeAudio", .product(name: "RealModule", package: "swift-numerics")]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .target(name: "SoundFile", dependencies: ["CSndFile"]),
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),

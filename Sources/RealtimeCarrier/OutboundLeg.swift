@@ -1,3 +1,4 @@
+import RealModule
 import RealtimeAudio
 
 /// A leg's refusal, typed; the leg is as before the call.
@@ -45,12 +46,28 @@ public struct OutboundLeg: Sendable {
     /// The carrier's delay from receiving audio to playing it, in ms (the estimate's offset, and the echo
     /// guard's tail).
     public let latencyMs: Int
+    /// How long after our audio has played its echo may still reach the inbound path, in ms (the caller's
+    /// acoustic echo plus the return path): the echo guard stays on this much longer.
+    public let echoTailMs: Int
+    /// The echo return loss the echo gate assumes, in dB: the caller's phone returns our audio at least this
+    /// much quieter (9 dB by default; an echo at -12 dB then stays 3 dB under the gate).
+    public let echoReturnLossDB: Double
     public let format: CarrierMediaFormat
     public private(set) var audio: OutboundAudio
     public private(set) var pacer: Pacer
     public private(set) var clock: PlaybackClock
 
     private var output: [UInt8]
+    /// The levels (dBFS) of the latest frames released, with where each starts on the pacer's timeline: the
+    /// echo gate's reference.
+    private var frameLevels: [FrameLevel]
+    private var frameLevelCount = 0
+
+    private struct FrameLevel {
+        var timeline: Int
+        var samples: Int
+        var levelDB: Float
+    }
     /// The timing of queued responses (speed, model samples), by pacer id, oldest first.
     private var timings: [Timing]
     private var timingCount = 0
@@ -72,15 +89,25 @@ public struct OutboundLeg: Sendable {
     ///   - latencyMs: the carrier's delay from a frame's release to its playing (0...2000 ms): the unacknowledged
     ///     estimate's offset, and the echo guard's tail.
     ///   - returnDelayMs: the fixed part of the echoes' return delay (0...2000 ms; see ``PlaybackClock``).
-    ///   - configuration: the pacer's; acknowledged legs place the playhead best with marks every 100-200 ms
-    ///     (``PacerConfiguration/markIntervalMs``).
+    ///   - echoTailMs: how long the echo guard outlasts the playout (0...2000 ms; 250 by default: an echo path
+    ///     of up to 200 ms and the return network).
+    ///   - echoReturnLossDB: the echo gate's margin under the loudest audio played (0...60 dB).
+    ///   - configuration: the pacer's; by default a mark every frame on acknowledged legs (the playhead is placed
+    ///     from the fastest echo: with marks every 100 ms the truncation error grows about 1.5-2x), none
+    ///     between response ends on the others.
     /// - Throws: ``CarrierLegError``: also when the pacer's capacity is smaller than what one chunk of
     ///   `maximumChunkBytes` (or a response's end) may produce.
     public init(format: CarrierMediaFormat, speed: Double = 1, acknowledged: Bool, latencyMs: Int = 0, returnDelayMs: Int = 0,
-                pacer configuration: PacerConfiguration = PacerConfiguration(), maximumChunkBytes: Int = 32768) throws(CarrierLegError) {
+                echoTailMs: Int = 250, echoReturnLossDB: Double = 9,
+                pacer configuration: PacerConfiguration? = nil, maximumChunkBytes: Int = 32768) throws(CarrierLegError) {
+        // Acknowledged legs: a mark every frame (as carriers' own samples send them), so the clock has many
+        // echoes to take the fastest from.
+        let configuration = configuration ?? PacerConfiguration(markIntervalMs: acknowledged ? 20 : nil)
         self.format = format
         self.acknowledged = acknowledged
         self.latencyMs = min(max(0, latencyMs), 2000)
+        self.echoTailMs = min(max(0, echoTailMs), 2000)
+        self.echoReturnLossDB = echoReturnLossDB.isFinite ? min(max(0, echoReturnLossDB), 60) : 9
         do { audio = try OutboundAudio(format: format.audioFormat, clientRate: format.sampleRate, speed: speed, maximumChunkBytes: maximumChunkBytes) }
         catch { throw .pipeline(error) }
         do { pacer = try Pacer(format: format, configuration: configuration) } catch { throw .pacer(error) }
@@ -90,6 +117,7 @@ public struct OutboundLeg: Sendable {
         }
         clock = PlaybackClock(sampleRate: format.sampleRate, returnDelayMs: returnDelayMs)
         output = [UInt8](repeating: 0, count: audio.maximumOutputBytes)
+        frameLevels = [FrameLevel](repeating: FrameLevel(timeline: 0, samples: 0, levelDB: 0), count: 512)
         timings = [Timing](repeating: Timing(response: 0, speed: 1, modelSamples: 0, ended: false), count: Pacer.maximumQueuedResponses + 2)
     }
 
@@ -161,6 +189,10 @@ public struct OutboundLeg: Sendable {
     /// adapter); the marks are tracked by the clock.
     public mutating func poll(now: UInt64, _ emit: (PacerOutput) -> Void) {
         var clock = self.clock
+        var levels: [FrameLevel] = []
+        swap(&levels, &frameLevels)
+        var levelCount = frameLevelCount
+        let encoding = format.encoding
         var timeline = pacer.releasedTimeline
         let run = pacer.run
         let wasRunning = pacer.isRunning
@@ -170,7 +202,10 @@ public struct OutboundLeg: Sendable {
             switch out {
             case .frame(let bytes, _, _):
                 if !wasRunning { newRun = true }
-                timeline += bytes.count / bytesPerSample
+                let samples = bytes.count / bytesPerSample
+                levels[levelCount % levels.count] = FrameLevel(timeline: timeline, samples: samples, levelDB: Self.level(of: bytes, encoding))
+                levelCount += 1
+                timeline += samples
             case .mark(.pacer(let response, let sample)):
                 // A start mark of a stopped pacer opens the run its frame starts.
                 if !wasRunning, sample == 0 { newRun = true }
@@ -181,6 +216,48 @@ public struct OutboundLeg: Sendable {
             emit(out)
         }
         self.clock = clock
+        swap(&levels, &frameLevels)
+        frameLevelCount = levelCount
+    }
+
+    /// A frame's level in dBFS (10 log10 of its mean square, full scale 1.0).
+    private static func level(of bytes: UnsafeBufferPointer<UInt8>, _ encoding: CarrierMediaFormat.Encoding) -> Float {
+        var sum: Float = 0
+        var n = 0
+        switch encoding {
+        case .muLaw, .aLaw:
+            let codec = encoding == .muLaw ? G711.muLaw : G711.aLaw
+            for code in bytes { let x = Float(codec.decode(code)); sum += x * x }
+            n = bytes.count
+        case .linear16LittleEndian, .linear16BigEndian:
+            var i = 0
+            while i + 1 < bytes.count {
+                let x = Float(Int16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8))
+                sum += x * x
+                i += 2
+            }
+            n = bytes.count / 2
+        }
+        guard n > 0 else { return -200 }
+        return 10 * Float.log10(sum / Float(n) / (32768 * 32768) + 1e-20)
+    }
+
+    /// The echo gate for the inbound detector now (``InboundAudio/setEchoGate(_:)``), in dBFS: the loudest frame
+    /// the carrier played (by the pacer's model) over the last `echoTailMs`, `latencyMs` back, less
+    /// ``echoReturnLossDB``; nil when nothing played then (the gate is lifted).
+    public func echoGate(now: UInt64) -> Double? {
+        guard let late = pacer.estimatedTimeline(now: now, latencyMs: latencyMs),
+              let early = pacer.estimatedTimeline(now: now, latencyMs: latencyMs + echoTailMs) else { return nil }
+        var loudest: Float = -.infinity
+        var k = frameLevelCount - 1
+        while k >= 0, k > frameLevelCount - frameLevels.count {
+            let f = frameLevels[k % frameLevels.count]
+            if f.timeline + f.samples <= early { break }
+            if f.timeline <= late { loudest = max(loudest, f.levelDB) }
+            k -= 1
+        }
+        guard loudest > -.infinity else { return nil }
+        return Double(loudest) - echoReturnLossDB
     }
 
     /// Takes a mark the carrier echoed.
@@ -213,8 +290,9 @@ public struct OutboundLeg: Sendable {
         return nil
     }
 
-    /// Whether the caller hears (or is about to hear) our audio: the echo guard's signal.
-    public func isPlaying(now: UInt64) -> Bool { pacer.isPlaying(now: now, latencyMs: latencyMs) }
+    /// Whether the caller hears (or is about to hear) our audio, or its echo may still come back (`latencyMs` +
+    /// `echoTailMs` after the playout): the echo guard's signal, for ``InboundAudio/setOutputPlaying(_:)``.
+    public func isPlaying(now: UInt64) -> Bool { pacer.isPlaying(now: now, latencyMs: latencyMs + echoTailMs) }
 
     /// Barge-in: drops everything queued and buffered, and returns the response that was playing with its
     /// `audio_end_ms` at the position played; the gateway sends the carrier's `clear` and the model's

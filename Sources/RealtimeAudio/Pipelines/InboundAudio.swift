@@ -85,7 +85,9 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
 /// - `idle_timeout_ms`: after ``armIdleTimer()`` (the gateway arms it when the assistant stops talking), audio that
 ///   reaches the timeout with no speech fires ``InboundEvent/timeoutTriggered(audioStartMs:audioEndMs:)`` once.
 /// - Echo guard: while ``setOutputPlaying(_:)`` says the assistant's audio plays, the threshold is raised by
-///   `echoThresholdBoost`, so the caller's microphone picking up the assistant does not barge in.
+///   `echoThresholdBoost`, so the caller's microphone picking up the assistant does not barge in; where the
+///   gateway knows what was played and when (a carrier leg), ``setEchoGate(_:)`` also keeps input no louder
+///   than the expected echo from starting a turn.
 /// - Chunking never changes the output bytes or the events (apart from the echo guard, whose effect starts at the
 ///   frame after the gateway's call). Nothing is allocated per chunk; one instance per session, on any thread.
 public struct InboundAudio: Sendable {
@@ -263,6 +265,14 @@ public struct InboundAudio: Sendable {
     /// Tells the pipeline whether the assistant's audio is playing (the echo guard).
     public mutating func setOutputPlaying(_ playing: Bool) {
         vad?.setThresholdBoost(playing ? echoThresholdBoost : 0)
+    }
+
+    /// Sets the detector's echo gate (dBFS of a 10 ms frame at the input rate; nil to lift it): while set, input
+    /// quieter than it cannot start a turn (``ServerVAD/setEchoGate(_:)``). A carrier leg computes it from what it
+    /// played (`OutboundLeg.echoGate(now:)`), so the reply's echo does not barge in and a caller talking over it
+    /// does.
+    public mutating func setEchoGate(_ levelDB: Double?) {
+        vad?.setEchoGate(levelDB)
     }
 
     /// Starts the idle timer at the current input position (when the assistant has finished speaking).

@@ -111,6 +111,8 @@ public struct ServerVAD: Sendable {
     public private(set) var continueDB: Double
     /// The amount added to `threshold` for now (see ``setThresholdBoost(_:)``).
     public private(set) var thresholdBoost = 0.0
+    /// The echo gate (dBFS), while set: a frame quieter than it cannot start a turn (see ``setEchoGate(_:)``).
+    public private(set) var echoGateDB: Double?
 
     // Noise floor per band, in dB; NaN before the first frame.
     private var floor = SIMD8<Double>(repeating: .nan)
@@ -138,6 +140,8 @@ public struct ServerVAD: Sendable {
 
     // The last frame's raw figures; ``lastFrame`` turns them into dB only when someone asks.
     private var lastPower = 0.0
+    /// The current frame's sum of squares so far (its level in dBFS, for the echo gate).
+    private var frameSquares: Float = 0
     private var lastScore = 0.0
 
     /// The last frame's analysis (nil before the first frame completes).
@@ -170,6 +174,18 @@ public struct ServerVAD: Sendable {
         let lookbackFrames = tuning.backtrackFrames + tuning.confirmationFrames + 2
         let ringMs = configuration.prefixPaddingMs + 10 * lookbackFrames
         ring = [Float](repeating: 0, count: ringMs * sampleRate.hertz / 1000 + analyzer.frameLength)
+    }
+
+    /// Sets the echo gate: while set, a frame whose level (dBFS: 10 log10 of its mean square, full scale 1.0) is
+    /// below `levelDB` cannot start a turn; nil lifts it. Turns in progress are not affected.
+    ///
+    /// The far-end half of an echo guard (after Geigel's double-talk detector): the gateway sets it to the
+    /// loudest level it played over the echo path's span, less the echo return loss it assumes, so the caller's
+    /// phone returning our reply stays under it while a caller talking over the reply, louder than the echo,
+    /// still starts a turn. Takes effect from the next whole frame.
+    public mutating func setEchoGate(_ levelDB: Double?) {
+        if echoGateDB == nil, levelDB != nil { frameSquares = .nan }   // the frame in progress was not measured
+        echoGateDB = levelDB
     }
 
     /// The score in dB at which the speech probability reaches `threshold`.
@@ -209,6 +225,7 @@ public struct ServerVAD: Sendable {
             let n = min(input.count - offset, analyzer.remainingInFrame)
             let chunk = UnsafeBufferPointer(rebasing: input[offset..<(offset + n)])
             keep(chunk)
+            if echoGateDB != nil { for x in chunk { frameSquares += x * x } }
             offset += n
             samples += n
             if let energies = analyzer.absorb(chunk), let event = decide(energies) {
@@ -241,6 +258,7 @@ public struct ServerVAD: Sendable {
         samples = 0
         pendingTurnStartSample = 0
         lastPower = 0
+        frameSquares = 0
         lastScore = 0
     }
 
@@ -323,6 +341,7 @@ public struct ServerVAD: Sendable {
             }
         }
 
+        defer { frameSquares = 0 }
         var event: TurnEvent?
         if inTurn {
             turnPeak = max(score, turnPeak - tuning.peakDecayDB)
@@ -336,7 +355,13 @@ public struct ServerVAD: Sendable {
                 event = .speechStopped(audioEndMs: end, emittedAtMs: 10 * (frame + 1))
             }
         } else {
-            run = score >= startDB ? run + 1 : 0
+            // The echo gate: a frame no louder than the echo we expect does not count toward a start.
+            var gated = false
+            if let gate = echoGateDB {
+                let level = 10 * Double.log10(Double(frameSquares) / Double(analyzer.frameLength) + 1e-20)
+                gated = !(level >= gate)
+            }
+            run = score >= startDB && !gated ? run + 1 : 0
             if run >= tuning.confirmationFrames {
                 // Trace the onset back over the frames just before the run that were clearly above the floor.
                 var onset = frame - run + 1
