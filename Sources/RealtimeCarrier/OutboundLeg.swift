@@ -188,10 +188,13 @@ public struct OutboundLeg: Sendable {
     /// Releases the frames and marks due at `now`, in order, for the gateway to send (through the carrier's
     /// adapter); the marks are tracked by the clock.
     public mutating func poll(now: UInt64, _ emit: (PacerOutput) -> Void) {
-        var clock = self.clock
-        var levels: [FrameLevel] = []
-        swap(&levels, &frameLevels)
-        var levelCount = frameLevelCount
+        // Disjoint stored properties passed inout together: no copy of the clock's or the levels' storage.
+        frameLevelCount = Self.poll(&pacer, &clock, &frameLevels, frameLevelCount, format, now: now, emit)
+    }
+
+    private static func poll(_ pacer: inout Pacer, _ clock: inout PlaybackClock, _ levels: inout [FrameLevel], _ count: Int,
+                             _ format: CarrierMediaFormat, now: UInt64, _ emit: (PacerOutput) -> Void) -> Int {
+        var levelCount = count
         let encoding = format.encoding
         var timeline = pacer.releasedTimeline
         let run = pacer.run
@@ -203,7 +206,7 @@ public struct OutboundLeg: Sendable {
             case .frame(let bytes, _, _):
                 if !wasRunning { newRun = true }
                 let samples = bytes.count / bytesPerSample
-                levels[levelCount % levels.count] = FrameLevel(timeline: timeline, samples: samples, levelDB: Self.level(of: bytes, encoding))
+                levels[levelCount % levels.count] = FrameLevel(timeline: timeline, samples: samples, levelDB: level(of: bytes, encoding))
                 levelCount += 1
                 timeline += samples
             case .mark(.pacer(let response, let sample)):
@@ -215,9 +218,7 @@ public struct OutboundLeg: Sendable {
             }
             emit(out)
         }
-        self.clock = clock
-        swap(&levels, &frameLevels)
-        frameLevelCount = levelCount
+        return levelCount
     }
 
     /// A frame's level in dBFS (10 log10 of its mean square, full scale 1.0).
