@@ -6,7 +6,7 @@ struct RTAudio: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rtaudio",
         abstract: "Convert, inspect, record, play and detect turns in audio in the Realtime API's wire formats (pcm16, g711_ulaw, g711_alaw).",
-        subcommands: [Convert.self, Info.self, Vad.self, Devices.self, Record.self, Play.self, Listen.self, SessionCommand.self, Soak.self]
+        subcommands: [Convert.self, Info.self, Vad.self, Devices.self, Record.self, Play.self, Listen.self, SessionCommand.self, StreamCommand.self, Soak.self]
     )
 
     /// Parses and runs a command. A usage error (unknown option, missing or malformed value) is one line on stderr
