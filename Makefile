@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-plan bench-ratios bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
+.PHONY: setup build release test demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -57,6 +57,11 @@ bench: setup bench-plan
 bench-ratios: setup bench-plan
 	$(SWIFT) build -c release --package-path Benchmarks --product codec-ratios
 	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/codec-ratios
+
+# The carrier adapter (a Twilio media message decoded and encoded) against JSONSerialization and JSONDecoder.
+bench-carrier: setup bench-plan
+	$(SWIFT) build -c release --package-path Benchmarks --product carrier-ratios
+	$$($(SWIFT) build -c release --package-path Benchmarks --show-bin-path)/carrier-ratios
 
 # The same ratios from a build for AVX2 hardware (not portable: for gateways that build on their own hosts).
 bench-ratios-native: setup

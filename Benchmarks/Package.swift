@@ -16,6 +16,7 @@ let package = Package(
             name: "BenchSupport",
             dependencies: [
                 .product(name: "RealtimeAudio", package: "swift-realtime-audio"),
+                .product(name: "RealtimeCarrier", package: "swift-realtime-audio"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             ],
             path: "Support"
@@ -32,6 +33,8 @@ let package = Package(
         ),
         // Interleaved timing of every kernel against memcpy in one process: the ratios we quote.
         .executableTarget(name: "codec-ratios", dependencies: ["BenchSupport"], path: "Tools/codec-ratios"),
+        // The carrier adapter against Foundation's JSON stacks, interleaved: `make bench-carrier`.
+        .executableTarget(name: "carrier-ratios", dependencies: ["BenchSupport"], path: "Tools/carrier-ratios"),
         // The peer libraries (system packages from `make bench-peers`, never needed by `make test` or by users).
         .target(
             name: "PeerShims",

@@ -22,4 +22,11 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+    // The carrier adapter: ours must allocate nothing per message; Foundation's stacks are measured beside it.
+    for kernel in carrierKernels() {
+        let ours = kernel.name.hasSuffix("-ours")
+        Benchmark(kernel.name, configuration: ours ? .init() : .init(thresholds: [:])) { benchmark in
+            for _ in benchmark.scaledIterations { kernel.run() }
+        }
+    }
 }

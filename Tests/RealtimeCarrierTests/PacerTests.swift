@@ -56,6 +56,7 @@ struct PacerTests {
             #expect(stats.underflows == 0, "\(name) at \(speed)x: \(stats.underflows) pacer underflows")
         }
         #expect(stats.latenessQuantileMs(0.99) <= 2, "\(name) at \(speed)x: lateness p99 \(stats.latenessQuantileMs(0.99)) ms")
+        print("pacing, \(name) at \(speed)x: \(stats.frames) frames, \(stats.underflows) underflows (carrier \(sim.carrier.underflows)), lateness p99 \(stats.latenessQuantileMs(0.99)) ms, max \(Double(stats.maximumLatenessNs) / 1e6) ms")
         for (k, reply) in replies.enumerated() {
             let expected = try referenceOutput(reply, format: .muLaw8k, speed: speed)
             let played = sim.carrier.audio(of: k + 1)
