@@ -6,8 +6,11 @@ import RealtimeAudio
 public enum AudioSocket {
     /// Frame types.
     public static let hangupType: UInt8 = 0x00
+    /// The stream's identifier (16 bytes, a UUID), the first frame Asterisk sends.
     public static let uuidType: UInt8 = 0x01
+    /// A DTMF digit (1 byte, ASCII).
     public static let dtmfType: UInt8 = 0x03
+    /// An error (its payload, if any, an application-specific code).
     public static let errorType: UInt8 = 0xFF
 
     /// The audio frame types and their rates, as Asterisk's `res_audiosocket` defines them.
@@ -35,8 +38,10 @@ public enum AudioSocket {
 public struct AudioSocketID: Sendable, Hashable, CustomStringConvertible {
     /// The 16 bytes, first byte in the high byte of `high`.
     public let high: UInt64
+    /// The UUID's last 8 bytes, big-endian.
     public let low: UInt64
 
+    /// An identifier from its two halves.
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
@@ -94,6 +99,7 @@ public struct AudioSocketDecoder: Sendable {
     private var body: [UInt8]
     private var bodyCount = 0
 
+    /// A decoder at the start of a stream; its gather buffer (65,535 bytes) is allocated here, once.
     public init() {
         body = [UInt8](repeating: 0, count: AudioSocket.maximumPayloadBytes)
     }

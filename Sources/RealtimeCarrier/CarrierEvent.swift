@@ -37,6 +37,7 @@ public struct CallStart: Sendable, Equatable {
     /// The audio format of the stream's `media` payloads.
     public var format: CarrierMediaFormat
 
+    /// A start as the adapters build it from a `start` message.
     public init(streamID: String, callID: String? = nil, accountID: String? = nil, tracks: [String] = [],
                 customParameters: [String: String] = [:], format: CarrierMediaFormat) {
         self.streamID = streamID
@@ -63,6 +64,7 @@ public struct MediaFrame: Sendable, Equatable {
     /// (L16 already turned little-endian).
     public var byteCount: Int
 
+    /// A frame's description as the adapters build it from a `media` message.
     public init(track: MediaTrack, sequenceNumber: Int? = nil, chunk: Int? = nil, timestampMs: Int? = nil, byteCount: Int) {
         self.track = track
         self.sequenceNumber = sequenceNumber
@@ -155,10 +157,12 @@ public struct CarrierMediaFormat: Sendable, Equatable, CustomStringConvertible {
         case linear16LittleEndian
     }
 
+    /// How samples are coded on the wire.
     public var encoding: Encoding
     /// Samples per second.
     public var sampleRate: SampleRate
 
+    /// A format; the pacer and the leg take rates in ``rates`` only.
     public init(encoding: Encoding, sampleRate: SampleRate) {
         self.encoding = encoding
         self.sampleRate = sampleRate

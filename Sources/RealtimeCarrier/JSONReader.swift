@@ -394,6 +394,7 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// The byte offset in the message.
     public let offset: Int
+    /// What was wrong there.
     public let kind: Kind
 
     public var description: String { "malformed JSON at byte \(offset): \(kind.text)" }

@@ -52,9 +52,13 @@ public struct OutboundLeg: Sendable {
     /// The echo return loss the echo gate assumes, in dB: the caller's phone returns our audio at least this
     /// much quieter (9 dB by default; an echo at -12 dB then stays 3 dB under the gate).
     public let echoReturnLossDB: Double
+    /// The carrier's format (what the frames carry).
     public let format: CarrierMediaFormat
+    /// The model-to-caller pipeline (speed, resampling, encoding), for its settings and counters.
     public private(set) var audio: OutboundAudio
+    /// The pacer, for its statistics and queue.
     public private(set) var pacer: Pacer
+    /// The playback clock, for the marks in flight.
     public private(set) var clock: PlaybackClock
 
     private var output: [UInt8]

@@ -19,6 +19,7 @@ public struct PacerConfiguration: Sendable, Equatable {
     /// keeps the rest, and reads its source more slowly).
     public var capacityMs: Int
 
+    /// A configuration; ``validate()`` (the pacer's init calls it) checks the ranges.
     public init(frameMs: Int = 20, leadMs: Int = 100, markIntervalMs: Int? = nil, markResponseStarts: Bool = true,
                 padPartialFrames: Bool = false, capacityMs: Int = 120_000) {
         self.frameMs = frameMs
@@ -119,10 +120,12 @@ public struct PacerStatistics: Sendable, Equatable {
 public struct Pacer: Sendable {
     /// The carrier's format (rate and bytes per sample).
     public let format: CarrierMediaFormat
+    /// How it releases audio (validated at init).
     public let configuration: PacerConfiguration
     /// How many ended responses may wait unreleased at once.
     public static let maximumQueuedResponses = 16
 
+    /// Frames released, underflows, clock regressions and lateness so far.
     public private(set) var statistics = PacerStatistics()
     /// Runs started so far: a run is a stretch of continuous playout (it starts with the lead sent at once, and
     /// ends when the carrier's modelled buffer runs dry or on ``clear(now:)``). The carrier's clock is continuous
