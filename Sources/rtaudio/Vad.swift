@@ -138,6 +138,13 @@ struct Vad: ParsableCommand {
             case "noiseMarginDB": t.noiseMarginDB = v
             case "relativeDropDB": t.relativeDropDB = v
             case "peakDecayDB": t.peakDecayDB = v
+            case "tailReferenceDB": t.tailReferenceDB = v
+            case "tailMsPerDB": t.tailMsPerDB = v
+            case "tailMaximumMs": t.tailMaximumMs = v
+            case "tailRunFrames": t.tailRunFrames = try whole()
+            case "stationaryFrames": t.stationaryFrames = try whole()
+            case "stationaryRangeDB": t.stationaryRangeDB = v
+            case "continueFrames": t.continueFrames = try whole()
             default: throw UserError("--tuning: unknown constant '\(parts[0])'")
             }
         }

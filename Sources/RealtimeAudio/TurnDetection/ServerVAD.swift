@@ -77,10 +77,30 @@ public struct ServerVAD: Sendable {
         /// Inside a turn, a frame this far (dB) below the turn's own recent peak score no longer counts as speech,
         /// even above the continue level (0: off): other voices far below the caller's (babble in a pause) do not
         /// hold the caller's turn open.
-        public var relativeDropDB: Double = 22
+        public var relativeDropDB: Double = 0
         /// dB per frame the turn's peak score decays.
         public var peakDecayDB: Double = 0.02
-
+        /// The masked tail: a turn whose peak score is below this (dB) has speech after its last detected frame
+        /// that the noise hides (a vowel decaying under it); its end is placed later by ``tailMsPerDB`` per dB
+        /// short of it (0: off).
+        public var tailReferenceDB: Double = 30
+        /// Milliseconds of masked tail per dB the turn's peak score is short of ``tailReferenceDB``.
+        public var tailMsPerDB: Double = 14
+        /// The longest masked tail, in ms.
+        public var tailMaximumMs: Double = 250
+        /// Frames in a row above the continue level that a masked tail needs behind it: an isolated noise peak in
+        /// a pause gets no tail.
+        public var tailRunFrames: Int = 1
+        /// Frames in a row above the continue level that hold a turn (1: any frame): a lone noise peak in a
+        /// pause does not.
+        public var continueFrames: Int = 2
+        /// Stationary sound is not speech: inside a turn, when a sound that holds the turn has stayed within
+        /// ``stationaryRangeDB`` (its level smoothed over about 100 ms) for this many frames, the sound is taken for noise that has just started (a
+        /// line connecting, a fan switching on) and the floor moves up to it at once (0: off). Speech is never
+        /// that steady: syllables swing its level by 10 dB or more several times a second.
+        public var stationaryFrames: Int = 60
+        /// The largest swing of the smoothed level (dB, around where the steady run began) that counts as steady.
+        public var stationaryRangeDB: Double = 5
         public init() {}
     }
 
@@ -127,6 +147,14 @@ public struct ServerVAD: Sendable {
     /// The turn's recent peak score (dB), decaying slowly.
     private var turnPeak = 0.0
     private var lastSpeechFrame = 0
+    /// Frames of masked tail after `lastSpeechFrame` (see ``Tuning/tailReferenceDB``).
+    private var tailFrames = 0
+    /// Frames in a row at or above the continue level (inside a turn).
+    private var keepRun = 0
+    /// The stationarity check: the smoothed level where the present steady run began, and its length.
+    private var steadyReference = 0.0
+    private var steadyRun = 0
+    /// The score averaged over a few frames, and its average on frames outside turns.
     private var turnStartFrame = 0
     /// The last scores, newest at `(frames - 1) % capacity`, for tracing an onset back.
     private var recentScores: [Double]
@@ -251,6 +279,10 @@ public struct ServerVAD: Sendable {
         inTurn = false
         run = 0
         lastSpeechFrame = 0
+        tailFrames = 0
+        keepRun = 0
+        steadyReference = 0
+        steadyRun = 0
         turnStartFrame = 0
         recentScores.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         ring.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
@@ -299,6 +331,14 @@ public struct ServerVAD: Sendable {
         }
     }
 
+    /// Frames of speech the noise probably hides after the last detected one, from how far the turn's peak score
+    /// is short of a clean turn's.
+    private func maskedTailFrames() -> Int {
+        guard tuning.tailReferenceDB > 0 else { return 0 }
+        let ms = min(tuning.tailMaximumMs, max(0, (tuning.tailReferenceDB - turnPeak) * tuning.tailMsPerDB))
+        return Int(ms / 10)
+    }
+
     /// One frame's decision. Returns the event it fires, if any.
     private mutating func decide(_ energies: SIMD8<Float>) -> TurnEvent? {
         let frame = frames
@@ -342,16 +382,40 @@ public struct ServerVAD: Sendable {
         }
 
         defer { frameSquares = 0 }
+        var steadyNoise = false
+        if inTurn, tuning.stationaryFrames > 0 {
+            // A sound that holds the turn at a steady level (within the range around where the run began) for
+            // the whole span is noise that has just started: the floor takes it at once.
+            let steadyDB = decibels(smooth.sum() + 1e-20)
+            if score >= continueDB, abs(steadyDB - steadyReference) <= tuning.stationaryRangeDB / 2 {
+                steadyRun += 1
+            } else {
+                steadyReference = steadyDB
+                steadyRun = 0
+            }
+            if steadyRun >= tuning.stationaryFrames {
+                floor = pointwiseMax(floor, decibels(smooth))
+                // The steady sound was never speech: what speech there was ended before it began.
+                lastSpeechFrame = max(turnStartFrame, min(lastSpeechFrame, frame - steadyRun - 1))
+                tailFrames = 0
+                steadyRun = 0
+                steadyNoise = true
+            }
+        } else {
+            steadyRun = 0
+        }
         var event: TurnEvent?
         if inTurn {
             turnPeak = max(score, turnPeak - tuning.peakDecayDB)
             let keep = tuning.relativeDropDB > 0 ? max(continueDB, turnPeak - tuning.relativeDropDB) : continueDB
-            if score >= keep {
+            keepRun = score >= keep && !steadyNoise ? keepRun + 1 : 0
+            if keepRun >= max(1, tuning.continueFrames) {
                 lastSpeechFrame = frame
-            } else if 10 * (frame - lastSpeechFrame) >= configuration.silenceDurationMs {
+                if keepRun >= tuning.tailRunFrames { tailFrames = maskedTailFrames() }
+            } else if 10 * (frame - lastSpeechFrame - tailFrames) >= configuration.silenceDurationMs {
                 inTurn = false
                 run = 0
-                let end = 10 * (lastSpeechFrame + 1) + configuration.silenceDurationMs
+                let end = 10 * (lastSpeechFrame + 1 + tailFrames) + configuration.silenceDurationMs
                 event = .speechStopped(audioEndMs: end, emittedAtMs: 10 * (frame + 1))
             }
         } else {
@@ -373,6 +437,8 @@ public struct ServerVAD: Sendable {
                 }
                 inTurn = true
                 turnPeak = score
+                tailFrames = 0
+                keepRun = run
                 turnStartFrame = frame
                 run = 0
                 lastSpeechFrame = frame
