@@ -77,6 +77,29 @@ struct CarrierAllocationTests {
         #expect(frames > 0)
     }
 
+    /// The jitter buffer over reordered, duplicated and lost frames, its depth adapting.
+    @Test func jitterBufferSteadyState() throws {
+        var buffer = try JitterBuffer(format: .muLaw8k)
+        var rng = SplitMix64(seed: 4)
+        let frame = [UInt8](repeating: 0x55, count: 160)
+        var k = 0
+        var t: UInt64 = 0
+        var out = 0
+        func second() {
+            for _ in 0..<50 {
+                let r = rng.next() % 100
+                let seq = r < 5 ? k + 2 : (r < 8 ? k - 1 : k)   // ahead, a duplicate or late one, in order
+                frame.withUnsafeBufferPointer { _ = buffer.insert($0, sequence: max(0, seq), now: t + rng.next() % 80_000_000) }
+                if r >= 3 { k += 1 }
+                t += 20_000_000
+                buffer.poll(now: t) { _ in out += 1 }
+            }
+        }
+        for _ in 0..<15 { second() }   // past the 10 s window
+        #expect(try countAllocations { for _ in 0..<5 { second() } } == 0)
+        #expect(out > 0)
+    }
+
     /// The outbound leg over a whole reply: model chunks in, frames and marks out, echoes back, the echo gate
     /// and the played position asked every frame, a barge-in, the next reply.
     @Test func outboundLegSteadyState() throws {
