@@ -50,6 +50,9 @@ struct StreamCommand: ParsableCommand {
         @Option(help: "Which track's media to write: inbound (the caller) or outbound (default: inbound).")
         var track: String = "inbound"
 
+        @Option(help: "Frames missing from the chunk numbers (Twilio, Telnyx): plc (conceal, G.711 Appendix I method), zero (silence) or none (left out) (default: plc).")
+        var conceal: String = "plc"
+
         @Option(help: "Output encoding: pcm16, g711_ulaw, g711_alaw or float (default: from the extension, else pcm16).")
         var format: String?
 
@@ -65,10 +68,13 @@ struct StreamCommand: ParsableCommand {
             guard let wanted = MediaTrack(rawValue: track) else {
                 throw UserError("--track '\(track)' is not inbound or outbound")
             }
+            guard let concealment = CaptureDecoder.Concealment(rawValue: conceal) else {
+                throw UserError("--conceal '\(conceal)' is not plc, zero or none")
+            }
             try Outputs.check(output, inputs: [("capture", capture)], force: force)
             let source = try StreamInput(capture)
             Interruption.install()
-            var decoder = CaptureDecoder(output: output, kind: kind, format: outputFormat, track: wanted)
+            var decoder = CaptureDecoder(output: output, kind: kind, format: outputFormat, track: wanted, concealment: concealment)
             do {
                 if let json = carrier.json {
                     try decoder.decodeLines(from: source, carrier: json)
@@ -336,7 +342,19 @@ struct CaptureDecoder {
     private var skippedTrack = 0
     private var floats = [Float](repeating: 0, count: 65536)
 
-    init(output: String, kind: FileKind, format: OutputFormat, track: MediaTrack) {
+    /// How frames missing from the chunk numbers are filled.
+    enum Concealment: String { case plc, zero, none }
+    let concealment: Concealment
+    /// The most frames one hole is filled with (a minute of 20 ms frames); a longer one is reported, not filled.
+    static let maximumFilledFrames = 3000
+    private var concealer: LossConcealer?
+    private var concealed = [Float](repeating: 0, count: 65536)
+    private var expectedChunk: Int?
+    private var leading = 0
+    private var lostFrames = 0
+
+    init(output: String, kind: FileKind, format: OutputFormat, track: MediaTrack, concealment: Concealment = .plc) {
+        self.concealment = concealment
         self.output = output
         self.kind = kind
         self.format = format
@@ -376,9 +394,62 @@ struct CaptureDecoder {
             } catch { throw UserError(error) }
         }
         guard hertz == rate else { return report(place, "audio at \(hertz) Hz in a stream at \(rate!) Hz") }
-        try sink!.write(samples)
+        try pass(samples, lost: false)
         media += 1
         self.samples += samples.count
+    }
+
+    /// Sends received samples (or `count` lost ones) through the concealer when there is one, to the file.
+    private mutating func pass(_ samples: UnsafeBufferPointer<Float>, lost: Bool, count: Int = 0) throws {
+        if concealment == .plc, concealer == nil, let rate, let plc = try? LossConcealer(sampleRate: SampleRate(hertz: rate)) {
+            concealer = plc
+            leading = plc.delay   // the delay's first samples are the concealer's start, not audio: not written
+        }
+        let n = lost ? count : samples.count
+        guard var plc = concealer else {
+            if !lost { return try sink!.write(samples) }
+            if concealment == .none { return }
+            var left = n
+            while left > 0 {
+                let k = min(left, concealed.count)
+                for i in 0..<k { concealed[i] = 0 }
+                try concealed.withUnsafeBufferPointer { try sink!.write(UnsafeBufferPointer(rebasing: $0[..<k])) }
+                left -= k
+            }
+            return
+        }
+        var done = 0
+        while done < n {
+            let k = min(n - done, concealed.count)
+            concealed.withUnsafeMutableBufferPointer { out in
+                if lost { _ = plc.conceal(count: k, into: out) }
+                else { _ = plc.receive(UnsafeBufferPointer(rebasing: samples[done..<(done + k)]), into: out) }
+            }
+            let skip = min(leading, k)
+            leading -= skip
+            try concealed.withUnsafeBufferPointer { try sink!.write(UnsafeBufferPointer(rebasing: $0[skip..<k])) }
+            done += k
+        }
+        concealer = plc
+    }
+
+    /// Checks a media frame's chunk number against the stream's: a hole is reported and filled; a chunk behind
+    /// the stream's (late, or repeated) is reported and its audio left out. Returns whether to write the frame.
+    private mutating func place(chunk: Int?, samples frameSamples: Int, line: Int) throws -> Bool {
+        guard let chunk else { return true }
+        defer { expectedChunk = max(expectedChunk ?? chunk, chunk + 1) }
+        guard let expected = expectedChunk else { return true }
+        if chunk < expected {
+            emit(["type": "late", "line": line, "chunk": chunk, "expected": expected])
+            return false
+        }
+        guard chunk > expected, rate != nil else { return true }
+        let missing = chunk - expected
+        let filled = concealment == .none ? 0 : min(missing, Self.maximumFilledFrames)
+        emit(["type": "loss", "line": line, "chunk": expected, "frames": missing, "filled": filled, "conceal": concealment.rawValue])
+        lostFrames += missing
+        if filled > 0 { try pass(UnsafeBufferPointer(start: nil, count: 0), lost: true, count: filled * frameSamples) }
+        return true
     }
 
     private mutating func decodeAudio(_ bytes: UnsafeBufferPointer<UInt8>, _ wire: CarrierMediaFormat, at place: String) throws {
@@ -418,6 +489,7 @@ struct CaptureDecoder {
             switch event {
             case .media(let frame):
                 guard frame.track == track else { skippedTrack += 1; return }
+                guard try place(chunk: frame.chunk, samples: frame.byteCount / codec.format.bytesPerSample, line: lineNumber) else { return }
                 try payload.withUnsafeBufferPointer { try decodeAudio(UnsafeBufferPointer(rebasing: $0[..<frame.byteCount]), codec.format, at: "line \(lineNumber)") }
             case .connected(let name, let version):
                 emit(["type": "connected", "line": lineNumber, "protocol": name, "version": version])
@@ -475,13 +547,20 @@ struct CaptureDecoder {
 
     /// Commits the audio (an empty file when the capture had none) and prints the summary.
     mutating func finish() throws {
+        if var plc = concealer {
+            // The concealer's delay: the last 3.75 ms of audio.
+            let n = concealed.withUnsafeMutableBufferPointer { plc.finish(into: $0) }
+            let skip = min(leading, n)
+            try concealed.withUnsafeBufferPointer { try sink?.write(UnsafeBufferPointer(rebasing: $0[skip..<n])) }
+            concealer = nil
+        }
         if writer == nil {
             // No audio in the capture: an empty file, at the telephone rate.
             try write(UnsafeBufferPointer(start: nil, count: 0), hertz: 8000, at: "the end")
             media = 0
         }
         do { try writer?.commit() } catch { throw UserError(error) }
-        emit(["type": "summary", "media": media, "samples": samples, "rate": rate, "other_track": skippedTrack, "bad": bad])
+        emit(["type": "summary", "media": media, "samples": samples, "rate": rate, "other_track": skippedTrack, "lost_frames": lostFrames, "bad": bad])
     }
 
     func discard() { writer?.discard() }

@@ -119,4 +119,36 @@ struct StreamCLITests {
         #expect(result.stderr.contains("line 1: longer than 1048576 bytes"))
         #expect(result.stdout.contains(#"{"type":"stop","line":2}"#))
     }
+
+    /// Frames missing from the chunk numbers: reported, and filled by concealment or silence, or left out; a
+    /// late frame is reported and left out.
+    @Test func lossesAreReportedAndConcealed() throws {
+        let scratch = try Scratch()
+        let input = scratch.file("voice.wav")
+        try writeWAV(input, voiceLike(seconds: 1, rate: 8000), rate: 8000)
+        let messages = scratch.file("out.jsonl")
+        #expect(try CLI.run("stream", "encode", input, messages, "--stream-sid", "MZ7").status == 0)
+        let media = try String(contentsOfFile: messages, encoding: .utf8).split(separator: "\n").filter { $0.contains(#""event":"media""#) }
+        #expect(media.count == 50)
+        var capture = [#"{"event":"start","start":{"streamSid":"MZ7"},"streamSid":"MZ7"}"#]
+        for (k, line) in media.enumerated() where ![10, 11, 30].contains(k) {
+            capture.append(line.replacingOccurrences(of: #""media":{"#, with: #""media":{"chunk":"\#(k + 1)","#))
+        }
+        capture.append(capture[5])   // chunk 5 again, late
+        let path = scratch.file("lossy.jsonl")
+        try (capture.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        var lengths: [String: Int] = [:]
+        for conceal in ["plc", "zero", "none"] {
+            let out = scratch.file("\(conceal).wav")
+            let result = try CLI.run("stream", "decode", path, out, "--conceal", conceal)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains(#"{"type":"loss","line":12,"chunk":11,"frames":2,"filled":\#(conceal == "none" ? 0 : 2),"conceal":"\#(conceal)"}"#), "\(result.stdout)")
+            #expect(result.stdout.contains(#""type":"late","line":49,"chunk":5"#))
+            #expect(result.stdout.contains(#""lost_frames":3"#))
+            lengths[conceal] = try readSamples(out).samples.count
+        }
+        #expect(lengths["plc"] == 8000 && lengths["zero"] == 8000 && lengths["none"] == 8000 - 3 * 160)
+        let bad = try CLI.run("stream", "decode", path, scratch.file("x.wav"), "--conceal", "magic")
+        #expect(bad.status == 1 && bad.stderr.contains("--conceal 'magic' is not plc, zero or none"))
+    }
 }
