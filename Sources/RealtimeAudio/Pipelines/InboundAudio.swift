@@ -104,6 +104,10 @@ public struct InboundAudio: Sendable {
     public let idleTimeoutMs: Int?
     /// How much the threshold rises while output plays (probability units).
     public let echoThresholdBoost: Double
+    /// Whether lost packets are concealed (``appendLost(samples:into:events:)``); the audio is then 3.75 ms later
+    /// (``LossConcealer/delay``).
+    public var concealsLoss: Bool { concealer != nil }
+    private var concealer: LossConcealer?
 
     private var pcm = PCM16StreamDecoder()
     private var resampler: Resampler?
@@ -123,7 +127,8 @@ public struct InboundAudio: Sendable {
     ///   - maximumChunkBytes: the largest `append` payload (decoded); buffers are sized for it once.
     /// - Throws: ``PipelineError`` for a rate the detector or resampler cannot take.
     public init(format: AudioFormat, inputRate: SampleRate? = nil, turnDetection: ServerVADConfiguration? = .default,
-                idleTimeoutMs: Int? = nil, echoThresholdBoost: Double = 0.2, maximumChunkBytes: Int = 32768) throws(PipelineError) {
+                idleTimeoutMs: Int? = nil, echoThresholdBoost: Double = 0.2, maximumChunkBytes: Int = 32768,
+                concealment: Bool = false) throws(PipelineError) {
         self.format = format
         let rate = inputRate ?? format.defaultSampleRate
         self.inputRate = rate
@@ -135,6 +140,9 @@ public struct InboundAudio: Sendable {
         } catch { throw .rate(error) }
         if let turnDetection {
             do { vad = try ServerVAD(sampleRate: rate, configuration: turnDetection) } catch { throw .turnDetection(error) }
+        }
+        if concealment {
+            do { concealer = try LossConcealer(sampleRate: rate) } catch { throw .rate(.invalidRate(rate.hertz)) }
         }
         // Sized for the largest chunk of any format at this rate (pcm16 and G.711 may be swapped between streams):
         // one sample per byte, plus a pcm16 byte carried over.
@@ -165,7 +173,11 @@ public struct InboundAudio: Sendable {
     public var pendingModelSamples: Int { resampler?.pendingOutputCount ?? 0 }
 
     /// The most model bytes ``finish(into:events:)`` writes, in any state.
-    public var finishCapacity: Int { 2 * (resampler?.finishCapacity ?? 0) }
+    public var finishCapacity: Int {
+        // With concealment, the concealer's held 3.75 ms go through the resampler first.
+        let held = concealer?.delay ?? 0
+        return 2 * ((resampler.map { $0.outputCapacity(forInput: held) + $0.finishCapacity }) ?? held)
+    }
 
     /// Whether nothing has been appended since creation, ``clear()`` or ``finish(into:events:)``.
     public var isIdle: Bool { received == 0 }
@@ -201,6 +213,27 @@ public struct InboundAudio: Sendable {
         return deliver(samples, into: output, events: &events)
     }
 
+    /// Appends `samples` lost samples (at the input rate: a lost frame's worth, as a jitter buffer reports it):
+    /// concealed (when the pipeline was built with `concealment`) or silence, so the model's stream and the
+    /// detector's clock stay on the caller's timeline; the detector holds a turn through it (``ServerVAD/setConcealed(_:)``).
+    ///
+    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)`` past the largest chunk's samples,
+    ///   ``PipelineError/outputTooSmall(bytes:needed:)``; nothing is taken then.
+    public mutating func appendLost(samples: Int, into output: UnsafeMutableBufferPointer<UInt8>,
+                                    events: inout InboundEvents) throws(PipelineError) -> Int {
+        events.removeAll()
+        let count = max(0, samples)
+        guard count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: count, maximum: maximumChunkBytes) }
+        let needed = outputCapacity(forInputBytes: count * format.bytesPerSample)
+        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        decoded.withUnsafeMutableBufferPointer { d in
+            if concealer != nil { _ = concealer!.conceal(count: count, into: d) } else { d.baseAddress!.update(repeating: 0, count: count) }
+        }
+        vad?.setConcealed(true)
+        defer { vad?.setConcealed(false) }
+        return deliver(count, into: output, events: &events, concealed: true)
+    }
+
     /// Appends base64 audio (the `audio` field of `input_audio_buffer.append`, as ASCII bytes).
     ///
     /// - Throws: ``PipelineError/base64(_:)`` naming the bad offset, or ``PipelineError/chunkTooLarge(bytes:maximum:)``;
@@ -224,9 +257,14 @@ public struct InboundAudio: Sendable {
         events.removeAll()
         guard output.count >= finishCapacity else { throw .outputTooSmall(bytes: output.count, needed: finishCapacity) }
         var written = 0
+        if concealer != nil {
+            // The concealer's delay holds the stream's last 3.75 ms.
+            let n = decoded.withUnsafeMutableBufferPointer { concealer!.finish(into: $0) }
+            written += deliver(n, into: output, events: &events, concealed: true)
+        }
         if resampler != nil {
             let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
-            written = encode(n, into: output)
+            written += encode(n, into: UnsafeMutableBufferPointer(rebasing: output[written...]))
         }
         if let stop = vad?.finish(), case .speechStopped(let end, _) = stop { events.append(.speechStopped(audioEndMs: end)) }
         clear()
@@ -236,6 +274,7 @@ public struct InboundAudio: Sendable {
     /// Drops the stream in progress (`input_audio_buffer.clear`): a half sample, the resampler's history, a turn.
     public mutating func clear() {
         pcm.reset()
+        concealer?.reset()
         resampler?.reset()
         vad?.reset()
         received = 0
@@ -286,7 +325,12 @@ public struct InboundAudio: Sendable {
 
     // MARK: - The path
 
-    private mutating func deliver(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) -> Int {
+    private mutating func deliver(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents,
+                                  concealed: Bool = false) -> Int {
+        if concealer != nil, !concealed {
+            // Received audio goes through the concealer's delay (in place: it reads each sample before writing it).
+            decoded.withUnsafeMutableBufferPointer { d in _ = concealer!.receive(UnsafeBufferPointer(rebasing: d[..<count]), into: d) }
+        }
         decoded.withUnsafeBufferPointer { d in detect(UnsafeBufferPointer(rebasing: d[..<count]), events: &events) }
         inputSamples += count
         guard resampler != nil else {

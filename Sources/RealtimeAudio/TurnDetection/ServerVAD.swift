@@ -150,6 +150,8 @@ public struct ServerVAD: Sendable {
     public private(set) var thresholdBoost = 0.0
     /// The echo gate (dBFS), while set: a frame quieter than it cannot start a turn (see ``setEchoGate(_:)``).
     public private(set) var echoGateDB: Double?
+    /// Whether the audio now being processed is concealment of lost packets (see ``setConcealed(_:)``).
+    public private(set) var isConcealed = false
 
     // Noise floor per band, in dB; NaN before the first frame.
     private var floor = SIMD8<Double>(repeating: .nan)
@@ -219,6 +221,14 @@ public struct ServerVAD: Sendable {
         let lookbackFrames = tuning.backtrackFrames + tuning.confirmationFrames + 2
         let ringMs = configuration.prefixPaddingMs + 10 * lookbackFrames
         ring = [Float](repeating: 0, count: ringMs * sampleRate.hertz / 1000 + analyzer.frameLength)
+    }
+
+    /// Marks the audio that follows as concealment of lost packets (true) or received audio (false). Frames that
+    /// complete while it is set neither start a turn nor end one (a turn in progress holds through the loss, its
+    /// silence is not counted) and do not move the noise floor: the caller did not fall silent, the network lost
+    /// what they said. Times keep running, so `audio_start_ms` and `audio_end_ms` stay on the caller's timeline.
+    public mutating func setConcealed(_ concealed: Bool) {
+        isConcealed = concealed
     }
 
     /// Sets the echo gate: while set, a frame whose level (dBFS: 10 log10 of its mean square, full scale 1.0) is
@@ -360,6 +370,13 @@ public struct ServerVAD: Sendable {
     private mutating func decide(_ energies: SIMD8<Float>) -> TurnEvent? {
         let frame = frames
         frames += 1
+        if isConcealed, !floor[0].isNaN {
+            // Lost audio: the turn (if any) holds, nothing starts, the floor stays.
+            recentScores[frame % recentScores.count] = 0
+            frameSquares = 0
+            if inTurn { lastSpeechFrame = frame } else { run = 0 }
+            return nil
+        }
         var power = SIMD8<Double>()
         for i in 0..<8 { power[i] = Double(energies[i]) }
         let level = decibels(power)
