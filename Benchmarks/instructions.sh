@@ -23,10 +23,18 @@ per_sample() {   # label args-without-seconds...
 }
 echo "| component (20 ms chunks) | instructions per output sample |"
 echo "|---|---:|"
-if [ "${1:-all}" != resampler ] && [ "${1:-all}" != speed ] && [ "${1:-all}" != session ]; then
+if [ "${1:-all}" != resampler ] && [ "${1:-all}" != speed ] && [ "${1:-all}" != session ] && [ "${1:-all}" != plc ]; then
     for c in ulaw-encode ulaw-encode-int16 ulaw-decode alaw-encode alaw-encode-int16 alaw-decode pcm16-encode pcm16-decode base64-decode; do
         per_sample "$c" "$c"
     done
+fi
+if [ "${1:-all}" = plc ]; then
+    # Per concealed frame (8 kHz, 20 ms frames, every fifth lost, the received ones' passage included), ours and
+    # spandsp's under the same workload (Benchmarks/Peers/plc/spandsp_plc.c; needs libspandsp-dev).
+    per_sample "loss concealment, ours (per concealed frame)" plc
+    cc -O2 Peers/plc/spandsp_plc.c -lspandsp -lm -o "${TMPDIR:-/tmp}/spandsp_plc"
+    bin="${TMPDIR:-/tmp}/spandsp_plc" per_sample "loss concealment, spandsp (per concealed frame)"
+    exit 0
 fi
 if [ "${1:-all}" = session ]; then
     per_sample "full-duplex session (per 8 kHz caller sample)" session

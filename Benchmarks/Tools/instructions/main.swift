@@ -130,6 +130,21 @@ case "session":
         }
         produced += 160
     }
+case "plc":
+    // Loss concealment at 8 kHz, 20 ms frames, every fifth lost: prints the lost frames (the cost quoted is per
+    // concealed frame, the received ones' passage included, as spandsp's driver counts it).
+    var plc = try LossConcealer(sampleRate: .hz8000)
+    let x = signal(count: 8000, rate: 8000)
+    var out = [Float](repeating: 0, count: 160)
+    for c in 0..<Int(seconds * 50) {
+        let i = c % 50
+        if c % 5 == 4 {
+            out.withUnsafeMutableBufferPointer { _ = plc.conceal(count: 160, into: $0) }
+            produced += 1
+        } else {
+            x[(i * 160)..<((i + 1) * 160)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { _ = plc.receive(src, into: $0) } }
+        }
+    }
 case "speed":
     let speed = Double(args[1])!, rate = Int(args[2])!
     var scaler = try SpeedScaler(sampleRate: SampleRate(hertz: rate), speed: speed)
