@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "RealtimeAudioTests", dependencies: ["RealtimeAudio", "MallocCounter", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SoundFileTests", dependencies: ["SoundFile"]),
         .testTarget(name: "ALSATests", dependencies: ["ALSA"]),
-        .testTarget(name: "RealtimeSessionTests", dependencies: ["RealtimeSession"]),
+        .testTarget(name: "RealtimeSessionTests", dependencies: ["RealtimeSession", "TestSupport"]),
         .testTarget(name: "RealtimeCarrierTests", dependencies: ["RealtimeCarrier", "RealtimeAudio", "MallocCounter", "TestSupport"]),
         // End to end: runs the built `rtaudio` binary, so it depends on the executable to get it built.
         .testTarget(name: "rtaudioTests", dependencies: ["rtaudio", "SoundFile", "RealtimeAudio"]),

@@ -234,13 +234,8 @@ public struct Pacer: Sendable {
         }
         let take = min(bytes.count, freeBytes)
         ring.withUnsafeMutableBufferPointer { r in
-            var at = appended % r.count
-            var done = 0
-            while done < take {
-                let n = min(take - done, r.count - at)
+            Self.wrapping(r.count, from: appended, count: take) { at, done, n in
                 (r.baseAddress! + at).update(from: bytes.baseAddress! + done, count: n)
-                done += n
-                at = 0
             }
         }
         appended += take
@@ -369,13 +364,8 @@ public struct Pacer: Sendable {
         let padded = configuration.padPartialFrames && n < frameSamples ? frameSamples : n
         frame.withUnsafeMutableBufferPointer { f in
             ring.withUnsafeBufferPointer { r in
-                var at = released % r.count
-                var done = 0
-                while done < bytes {
-                    let k = min(bytes - done, r.count - at)
-                    (f.baseAddress! + done).update(from: r.baseAddress! + at, count: k)
-                    done += k
-                    at = 0
+                Self.wrapping(r.count, from: released, count: bytes) { at, done, n in
+                    (f.baseAddress! + done).update(from: r.baseAddress! + at, count: n)
                 }
             }
             if padded > n { (f.baseAddress! + bytes).update(repeating: format.silenceByte, count: (padded - n) * bytesPerSample) }
@@ -395,6 +385,20 @@ public struct Pacer: Sendable {
             let interval = format.sampleRate.hertz * (configuration.markIntervalMs ?? 0) / 1000
             segments[0].nextMark = (total / interval + 1) * interval
             emit(.mark(.pacer(response: response, sample: total)))
+        }
+    }
+
+    /// Splits `count` bytes from cumulative position `position` of a ring of `size` into its contiguous runs:
+    /// `body(ring offset, bytes done so far, run length)`.
+    @inline(__always)
+    private static func wrapping(_ size: Int, from position: Int, count: Int, _ body: (Int, Int, Int) -> Void) {
+        var at = position % size
+        var done = 0
+        while done < count {
+            let n = min(count - done, size - at)
+            body(at, done, n)
+            done += n
+            at = 0
         }
     }
 

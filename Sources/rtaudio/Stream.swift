@@ -2,6 +2,7 @@ import Foundation
 import ArgumentParser
 import RealtimeAudio
 import RealtimeCarrier
+import RealtimeSession
 import SoundFile
 
 struct StreamCommand: ParsableCommand {
@@ -146,7 +147,7 @@ struct StreamCommand: ParsableCommand {
             var stage = ConversionStage(channels: reader.info.channels, resampler: resampler)
             var pacer = try RealtimeCarrier.Pacer(format: format, configuration: configuration)
             var codec = carrier.json.map { MediaStreamCodec(carrier: $0, streamID: streamSID, format: format) }
-            let sink = MessageSink(path: output, binary: carrier == .audiosocket)
+            let sink = try MessageSink(path: output)
             var wire = [UInt8](repeating: 0, count: 65536)
             var message = [UInt8](repeating: 0, count: codec?.maximumMediaMessageBytes ?? AudioSocketEncoder.audioCount(forBytes: 65536))
             var t: UInt64 = 0
@@ -175,12 +176,20 @@ struct StreamCommand: ParsableCommand {
                 if let failure { throw failure }
             }
             let encodeSamples: SampleSink = { samples in
-                let n = wire.withUnsafeMutableBufferPointer { Self.encode(samples, format: format, into: $0) }
-                var at = 0
-                while at < n {
-                    at += try wire[at..<n].withUnsafeBufferPointer { try pacer.append($0, now: t) }
-                    // The queue is full (memory stays bounded whatever the file's length): release what is due.
-                    if at < n { try releaseNext() }
+                // In pieces that fit `wire` whatever the stage hands over (8 kHz up to 192 kHz makes 24x the samples).
+                var piece = 0
+                while piece < samples.count {
+                    let m = min(samples.count - piece, wire.count / 2)
+                    let n = wire.withUnsafeMutableBufferPointer {
+                        Self.encode(UnsafeBufferPointer(rebasing: samples[piece..<(piece + m)]), format: format, into: $0)
+                    }
+                    var at = 0
+                    while at < n {
+                        at += try wire[at..<n].withUnsafeBufferPointer { try pacer.append($0, now: t) }
+                        // The queue is full (memory stays bounded whatever the file's length): release what is due.
+                        if at < n { try releaseNext() }
+                    }
+                    piece += m
                 }
             }
             Interruption.install()
@@ -231,49 +240,58 @@ struct StreamCommand: ParsableCommand {
                 codec.encode(samples, into: UnsafeMutableBufferPointer(rebasing: output[..<samples.count]))
                 return samples.count
             case .linear16BigEndian, .linear16LittleEndian:
-                for (i, x) in samples.enumerated() {
-                    let s = UInt16(bitPattern: PCM16.quantize(x))
-                    output[2 * i] = UInt8(truncatingIfNeeded: s)
-                    output[2 * i + 1] = UInt8(truncatingIfNeeded: s >> 8)
-                }
-                return 2 * samples.count
+                return PCM16.encode(samples, into: output)
             }
         }
     }
 }
 
-/// Where `stream encode` writes: standard output, or a file written beside its target and renamed when complete.
+/// Where `stream encode` writes: standard output, or a file written beside its target and renamed when complete;
+/// buffered, so a long file is a few large writes, not two per message.
 final class MessageSink {
     private let path: String?
     private let temporary: String?
-    private let handle: FileHandle
+    private let fd: Int32
+    private var buffer: [UInt8] = []
 
-    init(path: String?, binary: Bool) {
+    init(path: String?) throws {
         self.path = path
-        if let path {
-            let temporary = SoundFileWriter.temporaryName(for: path)
-            SoundFileWriter.removeStaleTemporaries(for: path)
-            FileManager.default.createFile(atPath: temporary, contents: nil)
-            self.temporary = temporary
-            handle = FileHandle(forWritingAtPath: temporary) ?? .standardOutput
-        } else {
+        guard let path else {
             temporary = nil
-            handle = .standardOutput
+            fd = STDOUT_FILENO
+            return
         }
+        let temporary = SoundFileWriter.temporaryName(for: path)
+        SoundFileWriter.removeStaleTemporaries(for: path)
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw UserError("cannot write '\(path)': \(String(cString: strerror(errno)))") }
+        self.temporary = temporary
+        buffer.reserveCapacity(1 << 16)
     }
 
     func write(_ bytes: ArraySlice<UInt8>, line: Bool) throws {
-        do {
-            try handle.write(contentsOf: Data(bytes))
-            if line { try handle.write(contentsOf: Data([0x0A])) }
-        } catch {
-            throw UserError("cannot write '\(path ?? "standard output")': \(error.localizedDescription)")
+        buffer += bytes
+        if line { buffer.append(0x0A) }
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    private func flush() throws {
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, buffer.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw UserError("cannot write '\(path ?? "standard output")': \(String(cString: strerror(errno)))")
+            }
+            done += n
         }
+        buffer.removeAll(keepingCapacity: true)
     }
 
     func commit() throws {
+        try flush()
         guard let path, let temporary else { return }
-        try? handle.close()
+        close(fd)
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
@@ -283,7 +301,7 @@ final class MessageSink {
 
     func discard() {
         guard let temporary else { return }
-        try? handle.close()
+        close(fd)
         unlink(temporary)
     }
 }
@@ -345,8 +363,9 @@ struct CaptureDecoder {
     /// How frames missing from the chunk numbers are filled.
     enum Concealment: String { case plc, zero, none }
     let concealment: Concealment
-    /// The most frames one hole is filled with (a minute of 20 ms frames); a longer one is reported, not filled.
-    static let maximumFilledFrames = 3000
+    /// The most audio one hole is filled with, in seconds, whatever the frames' size; a longer one is reported, and
+    /// filled only that far.
+    static let maximumFilledSeconds = 60
     private var concealer: LossConcealer?
     private var concealed = [Float](repeating: 0, count: 65536)
     private var expectedChunk: Int?
@@ -366,21 +385,20 @@ struct CaptureDecoder {
         FileHandle.standardError.write(Data("rtaudio: \(`where`): \(what) (skipped)\n".utf8))
     }
 
+    /// Prints one event line; nil fields are left out.
     private func emit(_ fields: KeyValuePairs<String, Any?>) {
-        var parts: [String] = []
+        var members: [JSONValue.Member] = []
         for (key, value) in fields {
             guard let value else { continue }
-            let text: String
-            switch value {
-            case let v as Int: text = "\(v)"
-            case let v as [String]: text = "[" + v.map(JSONText.quoted).joined(separator: ",") + "]"
-            case let v as [String: String]:
-                text = "{" + v.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(v[$0]!))" }.joined(separator: ",") + "}"
-            default: text = JSONText.quoted("\(value)")
+            let json: JSONValue = switch value {
+            case let v as Int: JSONValue(v)
+            case let v as [String]: .array(v.map { .string($0) })
+            case let v as [String: String]: .object(v.keys.sorted().map { .init($0, .string(v[$0]!)) })
+            default: .string("\(value)")
             }
-            parts.append("\(JSONText.quoted(key)):\(text)")
+            members.append(.init(key, json))
         }
-        print("{" + parts.joined(separator: ",") + "}")
+        print(JSONValue.object(members).serialized())
     }
 
     /// Writes samples at `hertz`, opening the output at the first audio's rate; audio at another rate is refused.
@@ -445,7 +463,8 @@ struct CaptureDecoder {
         }
         guard chunk > expected, rate != nil else { return true }
         let missing = chunk - expected
-        let filled = concealment == .none ? 0 : min(missing, Self.maximumFilledFrames)
+        let limit = max(1, Self.maximumFilledSeconds * rate! / max(1, frameSamples))
+        let filled = concealment == .none || frameSamples == 0 ? 0 : min(missing, limit)
         emit(["type": "loss", "line": line, "chunk": expected, "frames": missing, "filled": filled, "conceal": concealment.rawValue])
         lostFrames += missing
         if filled > 0 { try pass(UnsafeBufferPointer(start: nil, count: 0), lost: true, count: filled * frameSamples) }
@@ -455,17 +474,21 @@ struct CaptureDecoder {
     private mutating func decodeAudio(_ bytes: UnsafeBufferPointer<UInt8>, _ wire: CarrierMediaFormat, at place: String) throws {
         let count = bytes.count / wire.bytesPerSample
         if floats.count < count { floats = [Float](repeating: 0, count: count) }
-        var samples = floats
+        // Borrowed out of `self` for the call (no copy of the buffer per frame).
+        var samples: [Float] = []
+        swap(&samples, &floats)
+        defer { swap(&samples, &floats) }
         samples.withUnsafeMutableBufferPointer { out in
+            let out = UnsafeMutableBufferPointer(rebasing: out[..<count])
             switch wire.encoding {
-            case .muLaw: G711.muLaw.decode(bytes, into: UnsafeMutableBufferPointer(rebasing: out[..<count]))
-            case .aLaw: G711.aLaw.decode(bytes, into: UnsafeMutableBufferPointer(rebasing: out[..<count]))
+            case .muLaw: G711.muLaw.decode(bytes, into: out)
+            case .aLaw: G711.aLaw.decode(bytes, into: out)
             case .linear16BigEndian, .linear16LittleEndian:
-                for i in 0..<count { out[i] = Float(Int16(bitPattern: UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8)) / 32768 }
+                // The adapters hand L16 over little-endian; a trailing odd byte is not a sample.
+                _ = try? PCM16.decode(UnsafeBufferPointer(rebasing: bytes[..<(2 * count)]), into: out)
             }
         }
         try samples.withUnsafeBufferPointer { try write(UnsafeBufferPointer(rebasing: $0[..<count]), hertz: wire.sampleRate.hertz, at: place) }
-        floats = samples
     }
 
     mutating func decodeLines(from source: StreamInput, carrier: JSONCarrier) throws {
@@ -599,24 +622,5 @@ struct LineReader {
         defer { line.removeAll(keepingCapacity: true); overlong = false }
         if overlong { return try handle(nil) }
         try line.withUnsafeBufferPointer { try handle($0) }
-    }
-}
-
-/// JSON string literals for the event lines.
-enum JSONText {
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

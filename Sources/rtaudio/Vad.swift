@@ -141,7 +141,6 @@ struct Vad: ParsableCommand {
             case "tailReferenceDB": t.tailReferenceDB = v
             case "tailMsPerDB": t.tailMsPerDB = v
             case "tailMaximumMs": t.tailMaximumMs = v
-            case "tailRunFrames": t.tailRunFrames = try whole()
             case "stationaryFrames": t.stationaryFrames = try whole()
             case "stationaryRangeDB": t.stationaryRangeDB = v
             case "continueFrames": t.continueFrames = try whole()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import RealtimeAudio
 import RealtimeSession
 
@@ -116,19 +117,10 @@ struct ReadmeTests {
 
     @Test("README's block is this file's example, line for line")
     func readmeMatches() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
-        guard let open = readme.range(of: "## Library\n\n```swift\n"),
-              let close = readme.range(of: "```\n", range: open.upperBound..<readme.endIndex),
-              let begin = source.range(of: "// README BEGIN\n"), let end = source.range(of: "// README END") else {
+        guard let (readme, test) = try readmeBlocks(after: "## Library", testFile: #filePath) else {
             Issue.record("markers not found")
             return
         }
-        func lines(_ text: Substring) -> [String] {
-            text.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.hasPrefix("import ") }
-        }
-        #expect(lines(readme[open.upperBound..<close.lowerBound]) == lines(source[begin.upperBound..<end.lowerBound]))
+        #expect(readme == test)
     }
 }

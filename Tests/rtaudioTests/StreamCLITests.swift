@@ -151,4 +151,19 @@ struct StreamCLITests {
         let bad = try CLI.run("stream", "decode", path, scratch.file("x.wav"), "--conceal", "magic")
         #expect(bad.status == 1 && bad.stderr.contains("--conceal 'magic' is not plc, zero or none"))
     }
+
+    /// AudioSocket's highest rate from a telephone-rate file: the stage hands over 24x the samples it reads, and
+    /// every one arrives, in frames the decoder takes back.
+    @Test func audioSocketAt192kHzFromAn8kHzFile() throws {
+        let scratch = try Scratch()
+        let input = scratch.file("voice.wav")
+        try writeWAV(input, voiceLike(seconds: 1, rate: 8000), rate: 8000)
+        let stream = scratch.file("call.bin")
+        let encoded = try CLI.run("stream", "encode", input, stream, "--carrier", "audiosocket", "--rate", "192000")
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let decoded = try CLI.run("stream", "decode", stream, scratch.file("back.wav"), "--carrier", "audiosocket")
+        #expect(decoded.status == 0, "\(decoded.stderr)")
+        let (info, samples) = try readSamples(scratch.file("back.wav"))
+        #expect(info.sampleRate == 192000 && abs(samples.count - 192000) <= 192)
+    }
 }

@@ -105,9 +105,6 @@ public struct ServerVAD: Sendable {
         public var tailMsPerDB: Double = 14
         /// The longest masked tail, in ms.
         public var tailMaximumMs: Double = 250
-        /// Frames in a row above the continue level that a masked tail needs behind it: an isolated noise peak in
-        /// a pause gets no tail.
-        public var tailRunFrames: Int = 1
         /// Frames in a row above the continue level that hold a turn (1: any frame): a lone noise peak in a
         /// pause does not.
         public var continueFrames: Int = 2
@@ -445,7 +442,7 @@ public struct ServerVAD: Sendable {
             keepRun = score >= keep && !steadyNoise ? keepRun + 1 : 0
             if keepRun >= max(1, tuning.continueFrames) {
                 lastSpeechFrame = frame
-                if keepRun >= tuning.tailRunFrames { tailFrames = maskedTailFrames() }
+                tailFrames = maskedTailFrames()
             } else if 10 * (frame - lastSpeechFrame - tailFrames) >= configuration.silenceDurationMs {
                 inTurn = false
                 run = 0
