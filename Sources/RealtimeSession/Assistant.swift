@@ -1,14 +1,22 @@
 /// An assistant's configuration, validated by its documented rules.
 ///
-/// `generation_config` and `generation_config_pretools` must name a preset the caller has registered
-/// (``ValidationContext/generationConfigs``). Read-only fields (`id`, `created_at`, `updated_at`,
+/// Five fields are required and may not be null: `generation_config` and `generation_config_pretools` (each must
+/// name a preset the caller has registered, ``ValidationContext/generationConfigs``), `description` (at least one
+/// character), `system_prompt` (1 to 11,400 characters) and `temperature` (0...2). A partial update
+/// (``ValidationContext/Purpose/partialUpdate``) may leave any of them out; those it sends are checked the same way.
+/// Read-only fields (`id`, `created_at`, `updated_at`,
 /// `retrieval_faq`, `retrieval_fixed_faq`, `retrieval_lessons`) are decoded and kept, but a create or update
 /// request that sets them is told they are read-only.
 public struct Assistant: Sendable, Equatable {
-    public var generationConfig = ""
-    public var generationConfigPretools = ""
+    /// Required (nil only in a partial update that leaves it out).
+    public var generationConfig: String?
+    /// Required (nil only in a partial update that leaves it out).
+    public var generationConfigPretools: String?
+    /// Required, at least one character.
     public var description: String?
+    /// Required, 1 to 11,400 characters.
     public var systemPrompt: String?
+    /// Required, 0...2.
     public var temperature: Double?
     public var maxResponses: Int?
     public var maxMsgLength: Int?
@@ -50,8 +58,10 @@ public struct Assistant: Sendable, Equatable {
 
     init(_ value: JSONValue, path: String, context: ValidationContext, report: inout ValidationReport) {
         guard var f = Fields(value, path: path, &report) else { return }
+        let required = context.purpose != .partialUpdate
         for key in ["generation_config", "generation_config_pretools"] {
-            guard let name = f.string(key, &report, required: true, nullable: false, length: 1...Int.max) else { continue }
+            // An empty name is already a length violation: not also an unregistered preset.
+            guard let name = f.string(key, &report, required: required, nullable: false, length: 1...Int.max), !name.isEmpty else { continue }
             if let registered = context.generationConfigs {
                 if !registered.contains(name) {
                     report.violations.append(Violation(path: f.at(key), rule: "'\(name)' is not a registered generation config (\(registered.sorted().joined(separator: ", ")))"))
@@ -61,9 +71,9 @@ public struct Assistant: Sendable, Equatable {
             }
             if key == "generation_config" { generationConfig = name } else { generationConfigPretools = name }
         }
-        description = f.string("description", &report, length: 1...Int.max)
-        systemPrompt = f.string("system_prompt", &report, length: 1...11400)
-        temperature = f.number("temperature", &report, range: 0...2)
+        description = f.string("description", &report, required: required, nullable: false, length: 1...Int.max)
+        systemPrompt = f.string("system_prompt", &report, required: required, nullable: false, length: 1...11400)
+        temperature = f.number("temperature", &report, range: 0...2, required: required, nullable: false)
         let int32 = Int(Int32.min)...Int(Int32.max)
         maxResponses = f.integer("max_responses", &report, range: int32)
         maxMsgLength = f.integer("max_msg_length", &report, range: int32)
@@ -81,7 +91,7 @@ public struct Assistant: Sendable, Equatable {
         }
         if let logo = f.string("logo", &report, length: 1...500) {
             self.logo = logo
-            if !Self.isURI(logo) {
+            if !logo.isEmpty, !Self.isURI(logo) {
                 report.violations.append(Violation(path: f.at("logo"), rule: "'\(logo)' is not a URI (scheme:rest)"))
             }
         }
@@ -90,7 +100,7 @@ public struct Assistant: Sendable, Equatable {
 
         // Read-only: kept from a stored object, refused in a request.
         let readOnly = ["id", "created_at", "updated_at"] + Self.retrievalFields
-        if context.purpose == .request {
+        if context.purpose != .stored {
             for key in readOnly where f.has(key) {
                 report.violations.append(Violation(path: f.at(key), rule: "is read-only: the server sets it, a create or update request may not"))
             }
@@ -192,8 +202,15 @@ public struct Assistant: Sendable, Equatable {
 
 /// What validation needs to know beyond the document.
 public struct ValidationContext: Sendable {
-    /// A create or update request (read-only fields refused), or an object as the server stores and returns it.
-    public enum Purpose: Sendable { case request, stored }
+    /// What the document is for.
+    public enum Purpose: Sendable {
+        /// A create or full update request: every required field present, read-only fields refused.
+        case request
+        /// A partial update (PATCH): required fields may be left out (not sent as null); read-only fields refused.
+        case partialUpdate
+        /// An object as the server stores and returns it: every required field present, read-only fields kept.
+        case stored
+    }
 
     /// The generation-config presets the caller registers; nil: any non-empty name passes, with a warning.
     public var generationConfigs: Set<String>?
@@ -241,7 +258,10 @@ public struct RealtimeResponse: Sendable, Equatable {
         }
         if let chat = f.raw("chat_id") {
             switch chat {
-            case .number, .string: chatID = chat
+            case .number where chat.doubleValue.map { $0 == $0.rounded() && abs($0) < 9.2e18 } == true: chatID = chat
+            case .string(let text) where !text.isEmpty: chatID = chat
+            case .string: report.violations.append(Violation(path: "chat_id", rule: "must be at least 1 character(s), not 0"))
+            case .number: report.violations.append(Violation(path: "chat_id", rule: "must be an integer or a string, not \(chat)"))
             default: report.violations.append(Violation(path: "chat_id", rule: "must be an integer or a string, not \(kind(chat))"))
             }
         } else {

@@ -63,7 +63,7 @@ private func invalid(_ report: ValidationReport, _ decoder: any Decoder) -> Deco
 extension Session: Codable {
     public init(from decoder: any Decoder) throws {
         var report = ValidationReport()
-        self.init(try JSONValue(from: decoder), report: &report)
+        self.init(try JSONValue(from: decoder), shape: nil, report: &report)
         guard report.isValid else { throw invalid(report, decoder) }
     }
 

@@ -1,16 +1,38 @@
 import RealtimeAudio
 
-/// A Realtime session's configuration (the "create realtime session" body, and the session object a response
-/// returns with its `client_secret`), validated by the API's documented rules.
+/// A Realtime session's configuration, in either of the API's two shapes, validated by its documented rules.
 ///
-/// Decode with ``init(json:)`` (every violation at once, each with its path) or through `Codable`; ``json`` is the
-/// normalized document: defaults filled in, unknown fields kept in place at the end.
+/// - The **GA shape** (`session.update` of the released API): `type: "realtime"`, `output_modalities`, `audio.input`
+///   (`format` as an object such as `{"type":"audio/pcm","rate":24000}`, `transcription`, `noise_reduction`,
+///   `turn_detection`), `audio.output` (`format`, `voice`, `speed`), `max_output_tokens`, `tracing`, `truncation`,
+///   `prompt`, `include`.
+/// - The **beta shape** (the "create realtime session" body of the beta API): flat `modalities`,
+///   `input_audio_format` (`pcm16`, `g711_ulaw`, `g711_alaw`), `input_audio_transcription`,
+///   `input_audio_noise_reduction`, `turn_detection`, `voice`, `speed`, `temperature`, `max_response_output_tokens`.
+///
+/// Both decode into this one model, so a gateway builds the same pipelines from either; ``shape`` remembers which
+/// one a document came in, ``json`` writes it back in that shape and ``json(shape:)`` in the other one
+/// (``conversionWarnings(to:)`` names what the other shape cannot say). Decode with ``validate(json:shape:)`` or
+/// ``init(json:shape:)`` (every violation at once, each with its JSON path) or through `Codable` (either shape,
+/// detected); ``json`` is the normalized document: defaults filled in, unknown fields kept, at the end of the object
+/// they came in. Values are plain data: `Sendable`, safe to share between threads.
 public struct Session: Sendable, Equatable {
+    /// Which of the API's two session shapes a document follows.
+    public enum Shape: String, Sendable, Equatable, CaseIterable {
+        /// The beta API's flat session (`input_audio_format`, `modalities`, ...).
+        case beta
+        /// The released API's session (`type: "realtime"`, `audio.input`, `audio.output`, `output_modalities`).
+        case ga
+    }
+
+    /// What the model answers with: beta `["text"]` / `["audio", "text"]`, GA `["text"]` / `["audio"]` (a GA audio
+    /// answer carries its transcript, which is what beta's pair says).
     public enum Modalities: String, Sendable, Equatable {
         case text
         case audioAndText
     }
 
+    /// `input_audio_transcription` (beta) / `audio.input.transcription` (GA).
     public struct Transcription: Sendable, Equatable {
         public var model: String
         public var language: String?
@@ -18,28 +40,37 @@ public struct Session: Sendable, Equatable {
         public var unknownFields: [JSONValue.Member] = []
     }
 
+    /// `semantic_vad`'s `eagerness`.
     public enum Eagerness: String, Sendable, Equatable, CaseIterable {
         case low, medium, high, auto
     }
 
+    /// `turn_detection`: the server's energy detector, or the model's semantic one.
     public enum TurnDetection: Sendable, Equatable {
         case serverVAD(ServerVADSettings)
         case semanticVAD(eagerness: Eagerness, createResponse: Bool, interruptResponse: Bool, unknownFields: [JSONValue.Member])
     }
 
+    /// `server_vad`'s settings; defaults and ranges are the detector's own (``ServerVADConfiguration``).
     public struct ServerVADSettings: Sendable, Equatable {
-        public var threshold = 0.5
-        public var prefixPaddingMs = 300
-        public var silenceDurationMs = 500
+        /// 0...1 (``ServerVADConfiguration/thresholdRange``), default 0.5.
+        public var threshold = ServerVADConfiguration.default.threshold
+        /// Milliseconds, 0...5000, default 300.
+        public var prefixPaddingMs = ServerVADConfiguration.default.prefixPaddingMs
+        /// Milliseconds, 0...60000, default 500.
+        public var silenceDurationMs = ServerVADConfiguration.default.silenceDurationMs
         public var createResponse = true
         public var interruptResponse = true
+        /// Milliseconds, at least 1; nil: no idle timeout.
         public var idleTimeoutMs: Int?
         public var unknownFields: [JSONValue.Member] = []
         public init() {}
     }
 
+    /// A function the model may call.
     public struct Tool: Sendable, Equatable {
         public var type: String
+        /// 1 to 64 characters, unique in the session.
         public var name: String
         public var description: String?
         /// The JSON Schema of the arguments, as given.
@@ -52,6 +83,7 @@ public struct Session: Sendable, Equatable {
         case function(name: String)
     }
 
+    /// `max_response_output_tokens` (beta) / `max_output_tokens` (GA): 1...4096 or `"inf"`.
     public enum MaxTokens: Sendable, Equatable {
         case limit(Int)
         case infinite
@@ -62,163 +94,114 @@ public struct Session: Sendable, Equatable {
         case configuration(workflowName: String?, groupID: String?, metadata: JSONValue?)
     }
 
+    /// GA `truncation`: how the conversation is cut when it outgrows the model's context.
+    public enum Truncation: Sendable, Equatable {
+        case auto
+        case disabled
+        /// `{"type": "retention_ratio", "retention_ratio": 0...1}`; other members kept as they came.
+        case retentionRatio(Double, unknownFields: [JSONValue.Member])
+    }
+
     public struct ClientSecret: Sendable, Equatable {
         public var value: String
+        /// Unix seconds.
         public var expiresAt: Int
     }
 
+    /// The shape the document came in, and the one ``json`` writes.
+    public var shape: Shape = .beta
+    /// `model`, when the document names one.
+    public var model: String?
     public var modalities: Modalities = .audioAndText
     public var instructions: String?
     public var voice: String?
+    /// What the model takes: `input_audio_format` (beta) / `audio.input.format.type` (GA).
     public var inputAudioFormat: AudioFormat = .pcm16
+    /// The rate of pcm16 input, 16 kHz or 24 kHz (GA `audio.input.format.rate`; beta pcm16 is always 24 kHz).
+    /// G.711 is 8 kHz whatever this says.
+    public var inputAudioRate: SampleRate = .hz24000
+    /// What the model speaks: `output_audio_format` (beta) / `audio.output.format.type` (GA).
     public var outputAudioFormat: AudioFormat = .pcm16
+    /// The rate of pcm16 output, 16 kHz or 24 kHz, as ``inputAudioRate``.
+    public var outputAudioRate: SampleRate = .hz24000
     public var inputAudioTranscription: Transcription?
+    /// `input_audio_noise_reduction` (beta) / `audio.input.noise_reduction` (GA); nil: none.
+    public var inputAudioNoiseReduction: InboundAudio.NoiseReduction?
     /// nil: `turn_detection: null` (the client commits turns itself).
     public var turnDetection: TurnDetection? = .serverVAD(ServerVADSettings())
     public var tools: [Tool] = []
     public var toolChoice: ToolChoice = .auto
+    /// Beta only: 0.6...1.2, default 0.8 (the GA session has no temperature).
     public var temperature = 0.8
     public var maxResponseOutputTokens: MaxTokens = .infinite
+    /// 0.25...1.5, default 1.0.
     public var speed = 1.0
     public var tracing: Tracing?
+    /// GA only; default `auto`.
+    public var truncation: Truncation = .auto
+    /// GA only: a stored prompt reference (`id`, optional `version`, `variables`), as given.
+    public var prompt: JSONValue?
+    /// GA only: extra output to include (`item.input_audio_transcription.logprobs`).
+    public var include: [String] = []
     /// Present on the response side.
     public var clientSecret: ClientSecret?
-    /// Fields this model does not know, kept as they came.
+    /// Top-level fields this model does not know, kept as they came.
     public var unknownFields: [JSONValue.Member] = []
+    /// Fields this model does not know inside the GA shape's nested objects, by path (`audio`, `audio.input`,
+    /// `audio.output`, `audio.input.format`, `audio.output.format`, `audio.input.noise_reduction`; the last also in
+    /// the beta shape as `input_audio_noise_reduction`).
+    public var nestedUnknownFields: [String: [JSONValue.Member]] = [:]
 
-    public init() {}
+    public init(shape: Shape = .beta) { self.shape = shape }
 
     /// Decodes and validates a session document.
     ///
-    /// - Throws: ``ValidationError`` with every violation; warnings (unknown fields) are in ``warnings(json:)``.
-    public init(json: String) throws(ValidationError) {
+    /// - Parameter shape: the shape the document must follow; nil: detected (GA when it has any GA-only member,
+    ///   such as `type` or `audio`, beta otherwise).
+    /// - Throws: ``ValidationError`` with every violation; warnings (unknown fields) are in ``validate(json:shape:)``'s report.
+    public init(json: String, shape: Shape? = nil) throws(ValidationError) {
         let value: JSONValue
         do { value = try JSONValue(parsing: json) } catch { throw .syntax(error) }
         var report = ValidationReport()
-        self.init(value, report: &report)
+        self.init(value, shape: shape, report: &report)
         guard report.isValid else { throw .invalid(report) }
     }
 
     /// Validates a document: the session when valid, and the report (violations and warnings) either way.
-    public static func validate(json: String) -> (Session?, ValidationReport) {
-        validateDocument(json) { Session($0, report: &$1) }
+    ///
+    /// - Parameter shape: as for ``init(json:shape:)``.
+    public static func validate(json: String, shape: Shape? = nil) -> (Session?, ValidationReport) {
+        validateDocument(json) { Session($0, shape: shape, report: &$1) }
     }
 
     /// Validates a document from its bytes: invalid UTF-8 and repeated member names are violations with their byte
     /// offset (see ``JSONValue/init(parsing:)-([UInt8])``).
-    public static func validate(json: [UInt8]) -> (Session?, ValidationReport) {
-        validateDocument(json) { Session($0, report: &$1) }
+    public static func validate(json: [UInt8], shape: Shape? = nil) -> (Session?, ValidationReport) {
+        validateDocument(json) { Session($0, shape: shape, report: &$1) }
+    }
+
+    /// The shape a parsed document follows: GA when it has a member only the GA shape has.
+    public static func detectShape(of value: JSONValue) -> Shape {
+        guard case .object(let members) = value else { return .beta }
+        return members.contains { Self.gaOnlyMembers.contains($0.key) } ? .ga : .beta
     }
 
     /// Reads a session from a parsed document, recording violations in `report`.
-    init(_ value: JSONValue, report: inout ValidationReport) {
+    init(_ value: JSONValue, shape: Shape?, report: inout ValidationReport) {
+        self.shape = shape ?? Self.detectShape(of: value)
         guard var f = Fields(value, path: "", &report) else { return }
-        if let raw = f.raw("modalities") {
-            if case .array(let items) = raw {
-                let names = items.compactMap { item -> String? in if case .string(let s) = item { s } else { nil } }
-                switch Set(names) {
-                case ["text"] where names.count == items.count: modalities = .text
-                case ["audio", "text"] where names.count == items.count && items.count == 2: modalities = .audioAndText
-                default: report.violations.append(Violation(path: "modalities", rule: "must be [\"text\"] or [\"audio\", \"text\"]"))
-                }
-            } else {
-                report.violations.append(Violation(path: "modalities", rule: "must be an array, not \(kind(raw))"))
-            }
+        switch self.shape {
+        case .beta: readBeta(&f, &report)
+        case .ga: readGA(&f, &report)
         }
+        // Read in both shapes.
+        model = f.string("model", &report, nullable: false, length: 1...Int.max)
         instructions = f.string("instructions", &report)
-        voice = f.string("voice", &report)
-        let formats = AudioFormat.allCases.map(\.rawValue)
-        if let name = f.choice("input_audio_format", &report, formats) { inputAudioFormat = AudioFormat(rawValue: name)! }
-        if let name = f.choice("output_audio_format", &report, formats) { outputAudioFormat = AudioFormat(rawValue: name)! }
-        if let raw = f.raw("input_audio_transcription"), raw != .null, var t = Fields(raw, path: "input_audio_transcription", &report) {
-            let model = t.string("model", &report, required: true, length: 1...Int.max)
-            var transcription = Transcription(model: model ?? "", language: t.string("language", &report), prompt: t.string("prompt", &report))
-            transcription.unknownFields = t.unknown(&report)
-            inputAudioTranscription = transcription
-        }
-        if let raw = f.raw("turn_detection") {
-            turnDetection = raw == .null ? nil : Self.turnDetection(raw, &report)
-        }
-        if let raw = f.raw("tools") {
-            if case .array(let items) = raw {
-                var names: Set<String> = []
-                tools = items.enumerated().compactMap { index, item in
-                    let path = "tools[\(index)]"
-                    guard var t = Fields(item, path: path, &report) else { return nil }
-                    let type = t.choice("type", &report, ["function"], required: true)
-                    let name = t.string("name", &report, required: true, length: 1...64)
-                    if let name, !names.insert(name).inserted {
-                        report.violations.append(Violation(path: "\(path).name", rule: "'\(name)' is already the name of another tool"))
-                    }
-                    let description = t.string("description", &report)
-                    var parameters: JSONValue?
-                    if let p = t.raw("parameters"), p != .null {
-                        if case .object = p { parameters = p } else {
-                            report.violations.append(Violation(path: "\(path).parameters", rule: "must be a JSON Schema object, not \(kind(p))"))
-                        }
-                    }
-                    return Tool(type: type ?? "function", name: name ?? "", description: description, parameters: parameters,
-                                unknownFields: t.unknown(&report))
-                }
-            } else {
-                report.violations.append(Violation(path: "tools", rule: "must be an array, not \(kind(raw))"))
-            }
-        }
-        if let raw = f.raw("tool_choice") {
-            switch raw {
-            case .string("auto"): toolChoice = .auto
-            case .string("none"): toolChoice = .none
-            case .string("required"): toolChoice = .required
-            case .object:
-                if var c = Fields(raw, path: "tool_choice", &report) {
-                    _ = c.choice("type", &report, ["function"], required: true)
-                    if let name = c.string("name", &report, required: true, length: 1...Int.max) {
-                        toolChoice = .function(name: name)
-                        if !tools.isEmpty, !tools.contains(where: { $0.name == name }) {
-                            report.violations.append(Violation(path: "tool_choice.name", rule: "'\(name)' is not one of the session's tools"))
-                        }
-                    }
-                    _ = c.unknown(&report)
-                }
-            default:
-                report.violations.append(Violation(path: "tool_choice", rule: "must be auto, none, required or {\"type\": \"function\", \"name\": ...}"))
-            }
-        }
-        if let t = f.number("temperature", &report, range: 0.6...1.2) { temperature = t }
-        if let raw = f.raw("max_response_output_tokens") {
-            if raw == .string("inf") {
-                maxResponseOutputTokens = .infinite
-            } else if case .number = raw, let n = f.integer("max_response_output_tokens", &report, range: 1...4096) {
-                maxResponseOutputTokens = .limit(n)
-            } else if case .number = raw {
-                // the integer reader reported it
-            } else {
-                report.violations.append(Violation(path: "max_response_output_tokens", rule: "must be an integer 1...4096 or \"inf\""))
-            }
-        }
-        if let s = f.number("speed", &report, range: 0.25...1.5) { speed = s }
-        if let raw = f.raw("tracing"), raw != .null {
-            switch raw {
-            case .string("auto"): tracing = .auto
-            case .object:
-                if var t = Fields(raw, path: "tracing", &report) {
-                    let workflow = t.string("workflow_name", &report)
-                    let group = t.string("group_id", &report)
-                    var metadata: JSONValue?
-                    if let m = t.raw("metadata"), m != .null {
-                        if case .object = m { metadata = m } else {
-                            report.violations.append(Violation(path: "tracing.metadata", rule: "must be an object, not \(kind(m))"))
-                        }
-                    }
-                    _ = t.unknown(&report)
-                    tracing = .configuration(workflowName: workflow, groupID: group, metadata: metadata)
-                }
-            default:
-                report.violations.append(Violation(path: "tracing", rule: "must be null, \"auto\" or an object"))
-            }
-        }
+        readTools(&f, &report)
+        readToolChoice(&f, &report)
+        readTracing(&f, &report)
         if let raw = f.raw("client_secret"), raw != .null, var c = Fields(raw, path: "client_secret", &report) {
-            let value = c.string("value", &report, required: true, length: 1...Int.max)
+            let value = c.string("value", &report, required: true, nullable: false, length: 1...Int.max)
             let expires = c.integer("expires_at", &report, range: 0...Int.max, required: true)
             _ = c.unknown(&report)
             if let value, let expires { clientSecret = ClientSecret(value: value, expiresAt: expires) }
@@ -226,152 +209,61 @@ public struct Session: Sendable, Equatable {
         unknownFields = f.unknown(&report)
     }
 
-    private static func turnDetection(_ raw: JSONValue, _ report: inout ValidationReport) -> TurnDetection? {
-        guard var t = Fields(raw, path: "turn_detection", &report) else { return nil }
-        let type = t.choice("type", &report, ["server_vad", "semantic_vad"], required: true)
-        let create = t.bool("create_response", &report) ?? true
-        let interrupt = t.bool("interrupt_response", &report) ?? true
-        var result: TurnDetection?
-        if type == "semantic_vad" {
-            var eagerness = Eagerness.auto
-            if let name = t.choice("eagerness", &report, Eagerness.allCases.map(\.rawValue)) { eagerness = Eagerness(rawValue: name)! }
-            for key in ["threshold", "prefix_padding_ms", "silence_duration_ms"] where t.has(key) {
-                report.violations.append(Violation(path: "turn_detection.\(key)", rule: "applies to server_vad only"))
+    /// The normalized document in its own ``shape``: every field, defaults filled in, unknown fields at the end of
+    /// their object as they came.
+    public var json: JSONValue { json(shape: shape) }
+
+    /// The normalized document in `shape`; what that shape cannot say is left out (``conversionWarnings(to:)``
+    /// names it).
+    public func json(shape: Shape) -> JSONValue {
+        switch shape {
+        case .beta: betaJSON
+        case .ga: gaJSON
+        }
+    }
+
+    /// This session as a document of the other shape (or the same one), and what that shape cannot say: each
+    /// warning names the field and what is lost.
+    public func converted(to shape: Shape) -> (json: JSONValue, warnings: [Violation]) {
+        (json(shape: shape), conversionWarnings(to: shape))
+    }
+
+    /// What writing this session in `shape` loses, one warning per field; empty when the conversion is lossless.
+    public func conversionWarnings(to shape: Shape) -> [Violation] {
+        var lost: [Violation] = []
+        switch shape {
+        case .ga:
+            if temperature != Session().temperature {
+                lost.append(Violation(path: "temperature", rule: "the GA session has no temperature: \(JSONValue(temperature)) is dropped"))
             }
-            result = .semanticVAD(eagerness: eagerness, createResponse: create, interruptResponse: interrupt, unknownFields: t.unknown(&report))
-        } else {
-            var s = ServerVADSettings()
-            s.createResponse = create
-            s.interruptResponse = interrupt
-            if let v = t.number("threshold", &report, range: 0...1) { s.threshold = v }
-            if let v = t.integer("prefix_padding_ms", &report, range: 0...5000) { s.prefixPaddingMs = v }
-            if let v = t.integer("silence_duration_ms", &report, range: 0...60000) { s.silenceDurationMs = v }
-            s.idleTimeoutMs = t.integer("idle_timeout_ms", &report, range: 1...Int(Int32.max))
-            if t.has("eagerness") {
-                report.violations.append(Violation(path: "turn_detection.eagerness", rule: "applies to semantic_vad only"))
+        case .beta:
+            for (path, format, rate) in [("audio.input.format.rate", inputAudioFormat, inputAudioRate),
+                                         ("audio.output.format.rate", outputAudioFormat, outputAudioRate)]
+            where format == .pcm16 && rate != .hz24000 {
+                lost.append(Violation(path: path, rule: "the beta shape's pcm16 is 24000 Hz: \(rate.hertz) cannot be written"))
             }
-            s.unknownFields = t.unknown(&report)
-            if type != nil { result = .serverVAD(s) }
-        }
-        return result
-    }
-
-    /// The normalized document: every field, defaults filled in, unknown fields at the end as they came.
-    public var json: JSONValue {
-        var o = ObjectBuilder()
-        o.add("modalities", .array((modalities == .text ? ["text"] : ["audio", "text"]).map(JSONValue.string)))
-        o.add("instructions", instructions)
-        o.add("voice", voice)
-        o.add("input_audio_format", inputAudioFormat.rawValue)
-        o.add("output_audio_format", outputAudioFormat.rawValue)
-        if let t = inputAudioTranscription {
-            var b = ObjectBuilder()
-            b.add("model", t.model)
-            b.add("language", t.language)
-            b.add("prompt", t.prompt)
-            b.append(t.unknownFields)
-            o.add("input_audio_transcription", b.value)
-        } else {
-            o.add("input_audio_transcription", JSONValue.null)
-        }
-        switch turnDetection {
-        case nil:
-            o.add("turn_detection", JSONValue.null)
-        case .serverVAD(let s)?:
-            var b = ObjectBuilder()
-            b.add("type", "server_vad")
-            b.add("threshold", s.threshold)
-            b.add("prefix_padding_ms", s.prefixPaddingMs)
-            b.add("silence_duration_ms", s.silenceDurationMs)
-            b.add("create_response", s.createResponse)
-            b.add("interrupt_response", s.interruptResponse)
-            b.add("idle_timeout_ms", s.idleTimeoutMs)
-            b.append(s.unknownFields)
-            o.add("turn_detection", b.value)
-        case .semanticVAD(let eagerness, let create, let interrupt, let extra)?:
-            var b = ObjectBuilder()
-            b.add("type", "semantic_vad")
-            b.add("eagerness", eagerness.rawValue)
-            b.add("create_response", create)
-            b.add("interrupt_response", interrupt)
-            b.append(extra)
-            o.add("turn_detection", b.value)
-        }
-        o.add("tools", .array(tools.map { tool in
-            var b = ObjectBuilder()
-            b.add("type", tool.type)
-            b.add("name", tool.name)
-            b.add("description", tool.description)
-            b.add("parameters", tool.parameters)
-            b.append(tool.unknownFields)
-            return b.value
-        }))
-        switch toolChoice {
-        case .auto: o.add("tool_choice", "auto")
-        case .none: o.add("tool_choice", "none")
-        case .required: o.add("tool_choice", "required")
-        case .function(let name): o.add("tool_choice", .object([.init("type", .string("function")), .init("name", .string(name))]))
-        }
-        o.add("temperature", temperature)
-        switch maxResponseOutputTokens {
-        case .infinite: o.add("max_response_output_tokens", "inf")
-        case .limit(let n): o.add("max_response_output_tokens", n)
-        }
-        o.add("speed", speed)
-        switch tracing {
-        case nil: o.add("tracing", JSONValue.null)
-        case .auto?: o.add("tracing", "auto")
-        case .configuration(let workflow, let group, let metadata)?:
-            var b = ObjectBuilder()
-            b.add("workflow_name", workflow)
-            b.add("group_id", group)
-            b.add("metadata", metadata)
-            o.add("tracing", b.value)
-        }
-        if let secret = clientSecret {
-            o.add("client_secret", .object([.init("value", .string(secret.value)), .init("expires_at", JSONValue(secret.expiresAt))]))
-        }
-        o.append(unknownFields)
-        return o.value
-    }
-}
-
-// MARK: - The audio pipelines a session's settings describe
-
-extension Session {
-    /// The server VAD settings the inbound pipeline runs with, and a note when they are not what the session
-    /// literally asked for (semantic_vad: this core's detector is energy-based).
-    public var detectorSettings: (configuration: ServerVADConfiguration?, idleTimeoutMs: Int?, note: String?) {
-        switch turnDetection {
-        case nil:
-            return (nil, nil, nil)
-        case .serverVAD(let s)?:
-            let configuration = try? ServerVADConfiguration(threshold: s.threshold, prefixPaddingMs: s.prefixPaddingMs,
-                                                            silenceDurationMs: s.silenceDurationMs)
-            return (configuration, s.idleTimeoutMs, nil)
-        case .semanticVAD(let eagerness, _, _, _)?:
-            // Eagerness is how soon the model answers: here, how long a silence ends the turn.
-            let silence = switch eagerness {
-            case .low: 1000
-            case .medium, .auto: 500
-            case .high: 250
+            if truncation != .auto { lost.append(Violation(path: "truncation", rule: "the beta shape has no truncation: dropped")) }
+            if prompt != nil { lost.append(Violation(path: "prompt", rule: "the beta shape has no prompt: dropped")) }
+            if !include.isEmpty { lost.append(Violation(path: "include", rule: "the beta shape has no include: dropped")) }
+            for path in nestedUnknownFields.keys.sorted() where path != Self.noiseReductionKey {
+                for member in nestedUnknownFields[path]! {
+                    lost.append(Violation(path: "\(path).\(member.key)", rule: "unknown field with no place in the beta shape: dropped"))
+                }
             }
-            let configuration = try? ServerVADConfiguration(threshold: 0.5, prefixPaddingMs: 300, silenceDurationMs: silence)
-            return (configuration, nil, "turn_detection.type semantic_vad: this core's detector is energy-based (server_vad); eagerness \(eagerness.rawValue) runs it with silence_duration_ms \(silence)")
         }
+        return lost
     }
 
-    /// The caller-to-model pipeline for this session (`input_audio_format`, `turn_detection`).
-    ///
-    /// - Parameter inputRate: the client's rate when it is not the format's default.
-    public func makeInbound(inputRate: SampleRate? = nil, echoThresholdBoost: Double = 0.2) throws(PipelineError) -> InboundAudio {
-        let detector = detectorSettings
-        return try InboundAudio(format: inputAudioFormat, inputRate: inputRate, turnDetection: detector.configuration,
-                                idleTimeoutMs: detector.idleTimeoutMs, echoThresholdBoost: echoThresholdBoost)
-    }
-
-    /// The model-to-caller pipeline for this session (`output_audio_format`, `speed`).
-    public func makeOutbound(clientRate: SampleRate? = nil) throws(PipelineError) -> OutboundAudio {
-        try OutboundAudio(format: outputAudioFormat, clientRate: clientRate, speed: speed)
-    }
+    /// Members only the GA shape has.
+    static let gaOnlyMembers: Set<String> = ["type", "audio", "output_modalities", "max_output_tokens", "truncation", "prompt", "include"]
+    /// The beta shape's members that the GA shape puts elsewhere, and where.
+    static let betaToGA: [(beta: String, ga: String?)] = [
+        ("modalities", "output_modalities"), ("input_audio_format", "audio.input.format"),
+        ("output_audio_format", "audio.output.format"), ("input_audio_transcription", "audio.input.transcription"),
+        ("input_audio_noise_reduction", "audio.input.noise_reduction"), ("turn_detection", "audio.input.turn_detection"),
+        ("voice", "audio.output.voice"), ("speed", "audio.output.speed"),
+        ("max_response_output_tokens", "max_output_tokens"), ("temperature", nil),
+    ]
+    /// The key of the noise-reduction object's unknown members in ``nestedUnknownFields`` (both shapes have it).
+    static let noiseReductionKey = "audio.input.noise_reduction"
 }

@@ -78,9 +78,13 @@ struct Fields {
     }
 
     mutating func number(_ key: String, _ report: inout ValidationReport, range: ClosedRange<Double>? = nil,
-                         required: Bool = false) -> Double? {
-        guard let value = raw(key), value != .null else {
+                         required: Bool = false, nullable: Bool = true) -> Double? {
+        guard let value = raw(key) else {
             if required { report.violations.append(Violation(path: at(key), rule: "is required")) }
+            return nil
+        }
+        if case .null = value {
+            if required || !nullable { report.violations.append(Violation(path: at(key), rule: "must be a number, not null")) }
             return nil
         }
         guard let number = value.doubleValue else {

@@ -8,7 +8,7 @@ struct SessionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
         abstract: "Validate Realtime session, assistant and response documents, and run audio through a session's pipelines.",
-        subcommands: [Validate.self, Run.self]
+        subcommands: [Validate.self, Convert.self, Run.self]
     )
 
     struct Validate: ParsableCommand {
@@ -32,16 +32,24 @@ struct SessionCommand: ParsableCommand {
         @Flag(help: "The document is an object as the server stores it (read-only fields allowed), not a create/update request.")
         var stored = false
 
+        @Flag(help: "An assistant partial update (PATCH): required fields may be left out; those present are checked.")
+        var partial = false
+
+        @Option(help: "The session shape: beta, ga, or auto (GA when the document has a GA-only member such as type or audio).")
+        var shape = "auto"
+
         func run() throws {
             try Console.run {
                 let text = try Documents.read(file)
+                if stored && partial { throw UserError("--stored and --partial exclude each other") }
                 let context = ValidationContext(generationConfigs: generationConfigs.isEmpty ? nil : Set(generationConfigs),
-                                                purpose: stored ? .stored : .request)
+                                                purpose: stored ? .stored : partial ? .partialUpdate : .request)
+                let sessionShape = try SessionCommand.shape(shape)
                 let normalized: JSONValue?
                 let report: ValidationReport
                 switch kind {
                 case "session":
-                    let (value, r) = Session.validate(json: text)
+                    let (value, r) = Session.validate(json: text, shape: sessionShape)
                     (normalized, report) = (value?.json, r)
                 case "assistant":
                     let (value, r) = Assistant.validate(json: text, context: context)
@@ -63,14 +71,67 @@ struct SessionCommand: ParsableCommand {
         }
     }
 
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert a session document between the beta and the GA shape.",
+            discussion: """
+                Prints the session, validated and normalized, in the other shape. What that shape cannot say (a 16 kHz \
+                rate in the beta shape, temperature in the GA shape, truncation, prompt, include) is named on stderr, \
+                one line per field; with --strict that is an error (exit 1). Violations: one per line, exit 1.
+                """
+        )
+
+        @Argument(help: "The session JSON file ('-' for standard input).")
+        var file: String
+
+        @Option(help: "The shape to write: ga or beta.")
+        var to: String
+
+        @Option(help: "The shape of the input: beta, ga, or auto.")
+        var from = "auto"
+
+        @Flag(help: "Fail (exit 1) when the target shape cannot say everything the document says.")
+        var strict = false
+
+        func run() throws {
+            try Console.run {
+                guard let target = Session.Shape(rawValue: to) else { throw UserError("unknown --to '\(to)' (valid: ga, beta)") }
+                let (value, report) = Session.validate(json: try Documents.read(file), shape: try SessionCommand.shape(from))
+                for warning in report.warnings { Console.warn(warning.description) }
+                guard let session = value, report.isValid else {
+                    let lines = report.violations.map { "rtaudio: invalid: \($0)" }.joined(separator: "\n")
+                    FileHandle.standardError.write(Data((lines + "\n").utf8))
+                    throw ExitCode.failure
+                }
+                let (json, lost) = session.converted(to: target)
+                if strict, !lost.isEmpty {
+                    let lines = lost.map { "rtaudio: cannot convert: \($0)" }.joined(separator: "\n")
+                    FileHandle.standardError.write(Data((lines + "\n").utf8))
+                    throw ExitCode.failure
+                }
+                for warning in lost { Console.warn(warning.description) }
+                print(json.serialized(pretty: true))
+            }
+        }
+    }
+
+    /// `--shape` / `--from`: nil for auto.
+    static func shape(_ name: String) throws -> Session.Shape? {
+        if name == "auto" { return nil }
+        guard let shape = Session.Shape(rawValue: name) else { throw UserError("unknown shape '\(name)' (valid: beta, ga, auto)") }
+        return shape
+    }
+
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a caller's audio (and a model reply) through a session's pipelines and print the events.",
             discussion: """
-                The input is converted to the session's input_audio_format at its wire rate and sent in 20 ms \
-                chunks through the inbound pipeline (decode, resample to 24 kHz, server VAD): its events are printed \
-                as JSON lines with the Realtime API's names. With --reply, the model's audio goes in 20 ms chunks \
-                through the outbound pipeline (speed, resample, output_audio_format) into --output.
+                The session may be in the beta or the GA shape. The input is converted to the session's input \
+                format at its wire rate (G.711: 8 kHz; pcm16: the session's rate, 24 or 16 kHz) and sent in 20 ms \
+                chunks through the inbound pipeline (decode, resample to the model rate, server VAD): its events are \
+                printed as JSON lines with the Realtime API's names. With --reply (pcm16 at the session's output \
+                rate), the model's audio goes in 20 ms chunks through the outbound pipeline (speed, resample, output \
+                format) into --output.
                 """
         )
 
@@ -108,7 +169,7 @@ struct SessionCommand: ParsableCommand {
             guard let session = parsed else {
                 throw UserError(report.violations.map(\.description).joined(separator: "; "))
             }
-            if idleTimerAtMs != nil, session.detectorSettings.idleTimeoutMs == nil {
+            if idleTimerAtMs != nil, try session.detectorSettings().idleTimeoutMs == nil {
                 throw UserError("--idle-timer-at-ms needs the session's turn_detection.idle_timeout_ms")
             }
             var replyKind: (FileKind, OutputFormat)?
@@ -119,13 +180,14 @@ struct SessionCommand: ParsableCommand {
             }
             let callerAudio = try inputOptions.open(input)
             let replyAudio = try reply.map { try InputOptions.openAudio($0) }
-            if let note = session.detectorSettings.note { Console.warn(note) }
+            for note in try session.pipelineNotes() { Console.warn(note) }
 
             // Inbound: the caller's audio as the session's wire format, 20 ms at a time, streamed from the file.
             var inbound = try session.makeInbound()
             let inFormat = session.inputAudioFormat
-            var caller = try WireStream(reader: callerAudio, format: inFormat)
-            let chunk = inFormat.bytesPerSample * inFormat.defaultSampleRate.hertz / 50
+            var caller = try WireStream(reader: callerAudio, format: inFormat, rate: inbound.inputRate)
+            let chunk = inFormat.bytesPerSample * inbound.inputRate.hertz / 50
+            let modelBytesPerMs = 2 * inbound.modelRate.hertz / 1000
             var events = InboundEvents()
             var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
             var piece = [UInt8](repeating: 0, count: chunk)
@@ -144,14 +206,15 @@ struct SessionCommand: ParsableCommand {
             }
             modelBytes += try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             events.forEach { print($0.json) }
-            print("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":\(modelBytes / 48)}")
+            print("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":\(modelBytes / modelBytesPerMs)}")
 
             guard let replyAudio, let output, let (kind, outputFormat) = replyKind else { return }
             var outbound = try session.makeOutbound()
-            var model = try WireStream(reader: replyAudio, format: .pcm16)
+            var model = try WireStream(reader: replyAudio, format: .pcm16, rate: outbound.modelRate)
             let writer = try SoundFileWriter(path: output, container: kind.container, encoding: outputFormat.encoding,
                                              sampleRate: outbound.clientRate.hertz)
-            let deltaBytes = 960   // 20 ms of 24 kHz pcm16
+            let replyBytesPerMs = 2 * outbound.modelRate.hertz / 1000
+            let deltaBytes = 20 * replyBytesPerMs
             var delta = [UInt8](repeating: 0, count: deltaBytes)
             var toClient = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
             func write(_ count: Int) throws {
@@ -174,7 +237,7 @@ struct SessionCommand: ParsableCommand {
             let audioEnd = outbound.audioEndMs(playedSamples: played)
             try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) })
             try writer.commit()
-            print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(modelTotal / 48),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
+            print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(modelTotal / replyBytesPerMs),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
         }
 
         private func formatName(_ format: AudioFormat) -> String {
@@ -187,7 +250,7 @@ struct SessionCommand: ParsableCommand {
     }
 }
 
-/// A sound file as a stream of the wire bytes of `format` at its Realtime API rate: mixed to mono, resampled with
+/// A sound file as a stream of the wire bytes of `format` at `rate`: mixed to mono, resampled with
 /// the voice preset when the file has another rate, encoded; read a chunk at a time, so memory stays flat whatever
 /// the file's length.
 struct WireStream {
@@ -199,10 +262,9 @@ struct WireStream {
     private var start = 0
     private var ended = false
 
-    init(reader: SoundFileReader, format: AudioFormat) throws {
+    init(reader: SoundFileReader, format: AudioFormat, rate: SampleRate) throws {
         self.reader = reader
         self.format = format
-        let rate = format.defaultSampleRate
         let resampler = reader.info.sampleRate == rate.hertz ? nil
             : try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: rate)
         stage = ConversionStage(channels: reader.info.channels, resampler: resampler)

@@ -12,7 +12,7 @@ struct SessionTests {
         let session = try Session(json: "{}")
         #expect(session.json.serialized() == """
             {"modalities":["audio","text"],"input_audio_format":"pcm16","output_audio_format":"pcm16","input_audio_transcription":null,\
-            "turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,\
+            "input_audio_noise_reduction":null,"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":500,"create_response":true,\
             "interrupt_response":true},"tools":[],"tool_choice":"auto","temperature":0.8,"max_response_output_tokens":"inf","speed":1,"tracing":null}
             """)
     }
@@ -78,13 +78,13 @@ struct SessionTests {
     func semanticVAD() throws {
         let session = try Session(json: #"{"turn_detection":{"type":"semantic_vad","eagerness":"high"}}"#)
         #expect(session.turnDetection == .semanticVAD(eagerness: .high, createResponse: true, interruptResponse: true, unknownFields: []))
-        let settings = session.detectorSettings
+        let settings = try session.detectorSettings()
         #expect(settings.configuration?.silenceDurationMs == 250)
         #expect(settings.note?.contains("energy-based") == true)
         let (_, bad) = Session.validate(json: #"{"turn_detection":{"type":"semantic_vad","eagerness":"eager","threshold":0.5}}"#)
         #expect(Set(violations(bad)) == ["turn_detection.eagerness: 'eager' is not one of low, medium, high, auto",
                                         "turn_detection.threshold: applies to server_vad only"])
-        #expect(try Session(json: #"{"turn_detection":null}"#).detectorSettings.configuration == nil)
+        #expect(try Session(json: #"{"turn_detection":null}"#).detectorSettings().configuration == nil)
     }
 
     @Test("a named tool_choice must be one of the tools; tracing takes auto or an object")
@@ -198,7 +198,7 @@ struct AssistantTests {
 
     @Test("a stored assistant keeps its read-only fields")
     func stored() throws {
-        let json = #"{"generation_config":"a","generation_config_pretools":"b","id":42,"created_at":"2025-01-31T12:00:00.5+01:00","updated_at":"2025-02-01T00:00:00Z","retrieval_lessons":null}"#
+        let json = #"{"generation_config":"a","generation_config_pretools":"b","description":"d","system_prompt":"p","temperature":1,"id":42,"created_at":"2025-01-31T12:00:00.5+01:00","updated_at":"2025-02-01T00:00:00Z","retrieval_lessons":null}"#
         let (assistant, report) = Assistant.validate(json: json, context: ValidationContext(purpose: .stored))
         let a = try #require(assistant, "\(violations(report))")
         #expect(a.id == .number("42") && a.createdAt == "2025-01-31T12:00:00.5+01:00" && a.retrieval["retrieval_lessons"] == .null)
@@ -207,11 +207,11 @@ struct AssistantTests {
 
     @Test("a realtime response validates its assistant in place (paths under assistant.)")
     func realtimeResponse() throws {
-        let good = #"{"assistant":{"generation_config":"a","generation_config_pretools":"b","id":1},"chat_id":99,"model":"gpt-realtime","system_prompt":"Be kind","temperature":0.7,"max_tokens":800,"additional_params":{"region":"eu","trace":null}}"#
+        let good = #"{"assistant":{"generation_config":"a","generation_config_pretools":"b","description":"d","system_prompt":"p","temperature":1,"id":1},"chat_id":99,"model":"gpt-realtime","system_prompt":"Be kind","temperature":0.7,"max_tokens":800,"additional_params":{"region":"eu","trace":null}}"#
         let (response, report) = RealtimeResponse.validate(json: good)
         let r = try #require(response, "\(violations(report))")
         #expect(r.chatID == .number("99") && r.model == "gpt-realtime" && r.additionalParams?.count == 2)
-        let (_, bad) = RealtimeResponse.validate(json: #"{"assistant":{"generation_config":"a","temperature":3},"model":"","system_prompt":"x","additional_params":{"n":1}}"#)
+        let (_, bad) = RealtimeResponse.validate(json: #"{"assistant":{"generation_config":"a","description":"d","system_prompt":"p","temperature":3},"model":"","system_prompt":"x","additional_params":{"n":1}}"#)
         #expect(Set(violations(bad)) == [
             "assistant.generation_config_pretools: is required",
             "assistant.temperature: 3 is outside 0...2",

@@ -33,17 +33,47 @@ struct SessionCLITests {
     @Test("assistants against registered presets, and realtime responses")
     func assistantKinds() throws {
         let scratch = try Scratch()
-        try Data(#"{"generation_config":"voice","generation_config_pretools":"mini","system_prompt":"Hi"}"#.utf8)
+        try Data(#"{"generation_config":"voice","generation_config_pretools":"mini","description":"Desk","system_prompt":"Hi","temperature":0.5}"#.utf8)
             .write(to: URL(fileURLWithPath: scratch.file("a.json")))
         let ok = try CLI.run("session", "validate", scratch.file("a.json"), "--kind", "assistant",
                              "--generation-config", "voice", "--generation-config", "mini")
         #expect(ok.status == 0 && ok.stderr.isEmpty, "\(ok.stderr)")
         let unknown = try CLI.run("session", "validate", scratch.file("a.json"), "--kind", "assistant", "--generation-config", "voice")
         #expect(unknown.status == 1 && unknown.stderr.contains("generation_config_pretools: 'mini' is not a registered generation config (voice)"))
-        try Data(#"{"assistant":{"generation_config":"voice","generation_config_pretools":"mini","id":3},"chat_id":"c1","model":"m","system_prompt":"p"}"#.utf8)
+        try Data(#"{"assistant":{"generation_config":"voice","generation_config_pretools":"mini","description":"Desk","system_prompt":"Hi","temperature":0.5,"id":3},"chat_id":"c1","model":"m","system_prompt":"p"}"#.utf8)
             .write(to: URL(fileURLWithPath: scratch.file("r.json")))
         let response = try CLI.run("session", "validate", scratch.file("r.json"), "--kind", "realtime-response")
         #expect(response.status == 0, "\(response.stderr)")
+        // A document without the required fields fails as a request and passes as a partial update.
+        try Data(#"{"generation_config":"voice"}"#.utf8).write(to: URL(fileURLWithPath: scratch.file("p.json")))
+        let whole = try CLI.run("session", "validate", scratch.file("p.json"), "--kind", "assistant")
+        #expect(whole.status == 1 && whole.stderr.contains("rtaudio: invalid: system_prompt: is required\n")
+                && whole.stderr.contains("rtaudio: invalid: temperature: is required\n") && whole.stderr.contains("rtaudio: invalid: description: is required\n"))
+        let patch = try CLI.run("session", "validate", scratch.file("p.json"), "--kind", "assistant", "--partial")
+        #expect(patch.status == 0, "\(patch.stderr)")
+    }
+
+    @Test("validate --shape and convert between the beta and the GA shape")
+    func shapes() throws {
+        let scratch = try Scratch()
+        let beta = #"{"input_audio_format":"g711_ulaw","turn_detection":{"type":"server_vad","silence_duration_ms":700},"speed":1.25,"temperature":1.1}"#
+        try Data(beta.utf8).write(to: URL(fileURLWithPath: scratch.file("beta.json")))
+        let ga = try CLI.run("session", "convert", scratch.file("beta.json"), "--to", "ga")
+        #expect(ga.status == 0)
+        #expect(ga.stderr == "rtaudio: warning: temperature: the GA session has no temperature: 1.1 is dropped\n")
+        #expect(ga.stdout.contains("\"type\": \"realtime\"") && ga.stdout.contains("\"type\": \"audio/pcmu\"") && ga.stdout.contains("\"silence_duration_ms\": 700"))
+        let strict = try CLI.run("session", "convert", scratch.file("beta.json"), "--to", "ga", "--strict")
+        #expect(strict.status == 1 && strict.stdout.isEmpty && strict.stderr.hasPrefix("rtaudio: cannot convert: temperature"))
+        try Data(ga.stdout.utf8).write(to: URL(fileURLWithPath: scratch.file("ga.json")))
+        let validGA = try CLI.run("session", "validate", scratch.file("ga.json"), "--shape", "ga")
+        #expect(validGA.status == 0 && validGA.stdout == ga.stdout, "\(validGA.stderr)")
+        let back = try CLI.run("session", "convert", scratch.file("ga.json"), "--to", "beta")
+        #expect(back.status == 0 && back.stderr.isEmpty && back.stdout.contains("\"input_audio_format\": \"g711_ulaw\""))
+        // A GA document read as beta: its GA members are named.
+        let asBeta = try CLI.run("session", "validate", scratch.file("ga.json"), "--shape", "beta")
+        #expect(asBeta.status == 1 && asBeta.stderr.contains("rtaudio: invalid: audio: is a GA session member: this document is read as the beta shape\n"))
+        let badShape = try CLI.run("session", "validate", scratch.file("ga.json"), "--shape", "gamma")
+        #expect(badShape.status == 1 && badShape.stderr.contains("unknown shape 'gamma'"))
     }
 
     @Test("bad documents and options: one clear line, exit 1", arguments: [
@@ -64,6 +94,26 @@ struct SessionCLITests {
         #expect(r.status == 1)
         #expect(r.stderr.contains(message.replacingOccurrences(of: "{dir}", with: scratch.path)), "\(r.stderr)")
         #expect(r.stderr.hasPrefix("rtaudio: "))
+    }
+
+    @Test("run at a 16 kHz model rate (GA shape): the caller's audio reaches the model at 16 kHz, the reply is taken at 16 kHz")
+    func run16k() throws {
+        let scratch = try Scratch()
+        let quiet = [Float](repeating: 0, count: 16000)
+        try writeWAV(scratch.file("caller.wav"), quiet + voiceLike(seconds: 1.2, rate: 16000, amplitude: 0.3) + quiet, rate: 16000)
+        try writeWAV(scratch.file("model.wav"), voiceLike(seconds: 1.5, rate: 16000, amplitude: 0.3), rate: 16000)
+        try Data(#"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":16000},"noise_reduction":{"type":"near_field"}},"output":{"format":{"type":"audio/pcm","rate":16000},"speed":1.5}}}"#.utf8)
+            .write(to: URL(fileURLWithPath: scratch.file("s.json")))
+        let r = try CLI.run("session", "run", scratch.file("s.json"), "--input", scratch.file("caller.wav"),
+                            "--reply", scratch.file("model.wav"), "--output", scratch.file("reply.wav"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("noise_reduction near_field") && r.stderr.contains("not denoised"))
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("{\"type\":\"input_audio_buffer.speech_started\"") == true)
+        #expect(lines.contains("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":3200}"))
+        #expect(lines.last?.hasPrefix("{\"type\":\"response.audio.done\",\"model_audio_ms\":1500,\"speed\":1.5,\"client_samples\":16000") == true)
+        let reply = try SoundFileReader(path: scratch.file("reply.wav"))
+        #expect(reply.info.sampleRate == 16000 && reply.info.frames == 16000)
     }
 
     @Test("run: the caller's events are the detector's on the wire audio; the reply is spoken at the session's speed")

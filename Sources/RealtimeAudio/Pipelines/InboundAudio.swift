@@ -77,7 +77,7 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
 }
 
 /// The caller-to-model audio path of one session: client audio (bytes or base64, any chunking, in the session's
-/// `input_audio_format`) -> decode -> resample to 24 kHz -> model-ready pcm16, with the server VAD's events.
+/// `input_audio_format`) -> decode -> resample to the model rate (24 kHz, or 16 kHz) -> model-ready pcm16, with the server VAD's events.
 ///
 /// - The detector runs on the decoded audio at the client's rate (its decisions do not depend on the rate), which
 ///   costs half of running it at 24 kHz for G.711 callers (0.49 M against 1.0 M instructions per second of audio,
@@ -91,8 +91,19 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
 /// - Chunking never changes the output bytes or the events (apart from the echo guard, whose effect starts at the
 ///   frame after the gateway's call). Nothing is allocated per chunk; one instance per session, on any thread.
 public struct InboundAudio: Sendable {
-    /// The rate the model takes.
-    public static let modelRate = SampleRate.hz24000
+    /// `audio.input.noise_reduction` of a Realtime session: the microphone the caller speaks into.
+    public enum NoiseReduction: String, Sendable, Equatable, CaseIterable {
+        /// Close-talking microphones: headsets, handsets.
+        case nearField = "near_field"
+        /// Far-field microphones: laptops, conference rooms.
+        case farField = "far_field"
+    }
+
+    /// The rate the Realtime API's pcm16 has unless a session says otherwise.
+    public static let defaultModelRate = SampleRate.hz24000
+
+    /// The rate the model takes (`audio.input.format.rate`): 24 kHz, or 16 kHz for models that take it.
+    public let modelRate: SampleRate
 
     /// The client's audio format.
     public private(set) var format: AudioFormat
@@ -104,6 +115,12 @@ public struct InboundAudio: Sendable {
     public let idleTimeoutMs: Int?
     /// How much the threshold rises while output plays (probability units).
     public let echoThresholdBoost: Double
+    /// The noise reduction the session asked for (`audio.input.noise_reduction`), carried for the stage that
+    /// will run it; ``reducesNoise`` says whether any runs.
+    public let requestedNoiseReduction: NoiseReduction?
+    /// Whether this pipeline reduces noise: `false` in this version, whatever ``requestedNoiseReduction`` says (no
+    /// noise-reduction stage exists yet; a gateway that needs it must not assume it ran).
+    public var reducesNoise: Bool { false }
     /// Whether lost packets are concealed (``appendLost(samples:into:events:)``); the audio is then 3.75 ms later
     /// (``LossConcealer/delay``).
     public var concealsLoss: Bool { concealer != nil }
@@ -128,15 +145,18 @@ public struct InboundAudio: Sendable {
     /// - Throws: ``PipelineError`` for a rate the detector or resampler cannot take.
     public init(format: AudioFormat, inputRate: SampleRate? = nil, turnDetection: ServerVADConfiguration? = .default,
                 idleTimeoutMs: Int? = nil, echoThresholdBoost: Double = 0.2, maximumChunkBytes: Int = 32768,
-                concealment: Bool = false) throws(PipelineError) {
+                concealment: Bool = false, modelRate: SampleRate = InboundAudio.defaultModelRate,
+                noiseReduction: NoiseReduction? = nil) throws(PipelineError) {
         self.format = format
         let rate = inputRate ?? format.defaultSampleRate
         self.inputRate = rate
+        self.modelRate = modelRate
+        self.requestedNoiseReduction = noiseReduction
         self.maximumChunkBytes = max(2, maximumChunkBytes)
         self.idleTimeoutMs = idleTimeoutMs
         self.echoThresholdBoost = echoThresholdBoost
         do {
-            resampler = rate == Self.modelRate ? nil : try Resampler(from: rate, to: Self.modelRate)
+            resampler = rate == modelRate ? nil : try Resampler(from: rate, to: modelRate)
         } catch { throw .rate(error) }
         if let turnDetection {
             do { vad = try ServerVAD(sampleRate: rate, configuration: turnDetection) } catch { throw .turnDetection(error) }
@@ -152,7 +172,7 @@ public struct InboundAudio: Sendable {
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
-    /// The most model bytes (pcm16, 24 kHz) an `append` of `byteCount` client bytes can write, **whatever the
+    /// The most model bytes (pcm16 at ``modelRate``) an `append` of `byteCount` client bytes can write, **whatever the
     /// state** of the stream (a bound computed from the configuration, not from what has arrived).
     ///
     /// A buffer of this size for one chunk size is too small for a larger chunk: size it once with
@@ -190,7 +210,7 @@ public struct InboundAudio: Sendable {
 
     /// Appends client audio bytes (an `input_audio_buffer.append` payload, decoded).
     ///
-    /// Writes the model-ready pcm16 (little-endian, 24 kHz) to `output` and the events this audio fired to `events`
+    /// Writes the model-ready pcm16 (little-endian, at ``modelRate``) to `output` and the events this audio fired to `events`
     /// (emptied first). A pcm16 chunk may end inside a sample: the odd byte waits for the next chunk.
     /// - Returns: the bytes written to `output`.
     /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
@@ -294,7 +314,8 @@ public struct InboundAudio: Sendable {
             // never on the per-chunk path; the detector's settings and the echo guard's state carry over.
             let boost = vad?.thresholdBoost ?? 0
             self = try InboundAudio(format: newFormat, turnDetection: vad?.configuration, idleTimeoutMs: idleTimeoutMs,
-                                    echoThresholdBoost: echoThresholdBoost, maximumChunkBytes: maximumChunkBytes)
+                                    echoThresholdBoost: echoThresholdBoost, maximumChunkBytes: maximumChunkBytes,
+                                    concealment: concealsLoss, modelRate: modelRate, noiseReduction: requestedNoiseReduction)
             vad?.setThresholdBoost(boost)
             return
         }

@@ -1,5 +1,5 @@
-/// The model-to-caller audio path of one session: the model's pcm16 at 24 kHz (`response.audio.delta`, bytes or
-/// base64) -> `speed` -> resample to the client's rate -> encode the session's `output_audio_format`.
+/// The model-to-caller audio path of one session: the model's pcm16 at its rate, 24 kHz unless the session says
+/// 16 kHz (`response.output_audio.delta`, bytes or base64) -> `speed` -> resample to the client's rate -> encode the session's `output_audio_format`.
 ///
 /// It keeps the **playback clock** of the response in progress: told how many samples the client has played,
 /// ``audioEndMs(playedSamples:)`` gives the point reached in the model's own audio, under any speed, which is the
@@ -8,8 +8,11 @@
 ///
 /// Nothing is allocated per chunk; one instance per session, on any thread.
 public struct OutboundAudio: Sendable {
-    /// The rate the model speaks.
-    public static let modelRate = SampleRate.hz24000
+    /// The rate the Realtime API's pcm16 has unless a session says otherwise.
+    public static let defaultModelRate = SampleRate.hz24000
+
+    /// The rate the model speaks (`audio.output.format.rate`): 24 kHz, or 16 kHz for models that speak it.
+    public let modelRate: SampleRate
 
     /// The client's audio format.
     public private(set) var format: AudioFormat
@@ -31,14 +34,19 @@ public struct OutboundAudio: Sendable {
 
     /// Builds the pipeline.
     ///
+    /// - Parameters:
+    ///   - format: what the client takes; `clientRate` its rate (the format's default unless given).
+    ///   - modelRate: the rate of the model's pcm16 (``defaultModelRate`` unless the session says otherwise).
     /// - Throws: ``PipelineError/speed(_:)`` outside 0.25...1.5, ``PipelineError/rate(_:)``.
-    public init(format: AudioFormat, clientRate: SampleRate? = nil, speed: Double = 1, maximumChunkBytes: Int = 32768) throws(PipelineError) {
+    public init(format: AudioFormat, clientRate: SampleRate? = nil, speed: Double = 1, maximumChunkBytes: Int = 32768,
+                modelRate: SampleRate = OutboundAudio.defaultModelRate) throws(PipelineError) {
         self.format = format
         let rate = clientRate ?? format.defaultSampleRate
         self.clientRate = rate
+        self.modelRate = modelRate
         self.maximumChunkBytes = max(2, maximumChunkBytes)
-        do { scaler = try SpeedScaler(sampleRate: Self.modelRate, speed: speed) } catch { throw .speed(error) }
-        do { resampler = rate == Self.modelRate ? nil : try Resampler(from: Self.modelRate, to: rate) } catch { throw .rate(error) }
+        do { scaler = try SpeedScaler(sampleRate: modelRate, speed: speed) } catch { throw .speed(error) }
+        do { resampler = rate == modelRate ? nil : try Resampler(from: modelRate, to: rate) } catch { throw .rate(error) }
         let chunk = self.maximumChunkBytes / 2 + 1
         samples = [Float](repeating: 0, count: chunk)
         // Bounds at the slowest speed, so a speed change never outgrows these buffers. Every call gives the scaler
@@ -91,14 +99,14 @@ public struct OutboundAudio: Sendable {
         guard newFormat.defaultSampleRate == clientRate else {
             // Another wire rate: rebuilt here, between responses, with the speed (and a pending one) kept.
             let pending = scaler.pendingSpeed
-            self = try OutboundAudio(format: newFormat, speed: scaler.speed, maximumChunkBytes: maximumChunkBytes)
+            self = try OutboundAudio(format: newFormat, speed: scaler.speed, maximumChunkBytes: maximumChunkBytes, modelRate: modelRate)
             if let pending { try setSpeed(pending) }
             return
         }
         format = newFormat
     }
 
-    /// Appends model audio bytes (pcm16, 24 kHz, little-endian; a chunk may end inside a sample).
+    /// Appends model audio bytes (pcm16 at ``modelRate``, little-endian; a chunk may end inside a sample).
     ///
     /// - Returns: the client-format bytes written to `output`.
     /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
@@ -161,20 +169,21 @@ public struct OutboundAudio: Sendable {
     /// client samples: the `audio_end_ms` of `conversation.item.truncate`. Never past the audio received.
     public func audioEndMs(playedSamples: Int) -> Int {
         Self.audioEndMs(playedSamples: min(max(0, playedSamples), clientSamples), clientRate: clientRate, speed: scaler.speed,
-                        modelSamples: modelSamples)
+                        modelSamples: modelSamples, modelRate: modelRate)
     }
 
     /// The point reached in a response's model audio, in ms, once `playedSamples` client samples of it have played
-    /// at `clientRate` and `speed`, never past its `modelSamples` (24 kHz): for a response that has finished
+    /// at `clientRate` and `speed`, never past its `modelSamples` (at `modelRate`): for a response that has finished
     /// arriving (``finishResponse(into:)`` restarted this pipeline's clock) but still plays.
-    public static func audioEndMs(playedSamples: Int, clientRate: SampleRate, speed: Double, modelSamples: Int) -> Int {
-        // Client samples -> the scaler's output at 24 kHz (the resampler keeps time exactly) -> model time (the
+    public static func audioEndMs(playedSamples: Int, clientRate: SampleRate, speed: Double, modelSamples: Int,
+                                  modelRate: SampleRate = defaultModelRate) -> Int {
+        // Client samples -> the scaler's output at the model rate (the resampler keeps time exactly) -> model time (the
         // scaler keeps its totals at `speed` to within a pitch period).
         let modelTime = Double(max(0, playedSamples)) / Double(clientRate.hertz) * speed
         return min(Int((modelTime * 1000).rounded()), max(0, modelSamples) * 1000 / modelRate.hertz)
     }
 
-    /// Model samples (24 kHz) received in the response in progress.
+    /// Model samples (at ``modelRate``) received in the response in progress.
     public var receivedModelSamples: Int { modelSamples }
 
     /// Client samples produced in the response in progress.

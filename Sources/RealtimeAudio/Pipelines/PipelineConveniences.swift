@@ -45,7 +45,7 @@ func withUTF8<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) throws(Pip
 }
 
 extension InboundAudio {
-    /// Appends client audio bytes and appends the model-ready pcm16 (24 kHz, little-endian) to `output`.
+    /// Appends client audio bytes and appends the model-ready pcm16 (at the model rate, little-endian) to `output`.
     ///
     /// The safe form of ``append(_:into:events:)-(UnsafeBufferPointer<UInt8>,_,_)``: `output` grows as needed (by
     /// at most ``outputCapacity(forInputBytes:)``), so no chunk size can make it too small. Keep one array per
@@ -92,7 +92,7 @@ extension InboundAudio {
 }
 
 extension OutboundAudio {
-    /// Appends model audio bytes (pcm16, 24 kHz) and appends the client-format bytes to `output`.
+    /// Appends model audio bytes (pcm16 at the model rate) and appends the client-format bytes to `output`.
     ///
     /// The safe form of ``append(_:into:)-(UnsafeBufferPointer<UInt8>,_)``: `output` grows as needed, so neither a
     /// chunk size nor a speed change can make it too small. Keep one array per session and empty it with

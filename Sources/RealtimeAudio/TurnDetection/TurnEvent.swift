@@ -78,6 +78,12 @@ public struct ServerVADConfiguration: Sendable, Equatable {
     public static let maximumPrefixPaddingMs = 5_000
     /// The longest silence duration accepted.
     public static let maximumSilenceDurationMs = 60_000
+    /// The `threshold` values accepted: the one range the session layer validates with.
+    public static let thresholdRange: ClosedRange<Double> = 0...1
+    /// The `prefix_padding_ms` values accepted.
+    public static let prefixPaddingMsRange = 0...maximumPrefixPaddingMs
+    /// The `silence_duration_ms` values accepted.
+    public static let silenceDurationMsRange = 0...maximumSilenceDurationMs
 
     /// `threshold`, 0 ... 1 (default 0.5): the speech probability a frame needs to start a turn. Higher needs
     /// louder speech relative to the noise floor, so it holds up better in noise and misses more quiet speech.
@@ -91,11 +97,11 @@ public struct ServerVADConfiguration: Sendable, Equatable {
 
     /// - Throws: ``ServerVADError`` naming the setting that is out of range.
     public init(threshold: Double = 0.5, prefixPaddingMs: Int = 300, silenceDurationMs: Int = 500) throws(ServerVADError) {
-        guard threshold >= 0, threshold <= 1 else { throw .thresholdOutOfRange(threshold) }
-        guard prefixPaddingMs >= 0, prefixPaddingMs <= Self.maximumPrefixPaddingMs else {
+        guard Self.thresholdRange.contains(threshold) else { throw .thresholdOutOfRange(threshold) }
+        guard Self.prefixPaddingMsRange.contains(prefixPaddingMs) else {
             throw .prefixPaddingOutOfRange(prefixPaddingMs)
         }
-        guard silenceDurationMs >= 0, silenceDurationMs <= Self.maximumSilenceDurationMs else {
+        guard Self.silenceDurationMsRange.contains(silenceDurationMs) else {
             throw .silenceDurationOutOfRange(silenceDurationMs)
         }
         self.threshold = threshold
