@@ -43,6 +43,8 @@ demo: release
 	echo; run session validate samples/session-g711.json; \
 	run session run samples/session-g711.json --input samples/call-8k-ulaw.wav --reply samples/speech-24k.wav \
 		--output $(DEMO_OUT)/reply-8k.ulaw; \
+	echo; run session convert samples/session-g711.json --to ga; \
+	run session run samples/session-ga-16k.json --input samples/speech-24k.wav; \
 	echo; samples/alsa-demo.sh $$bin $(DEMO_OUT)
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
@@ -83,7 +85,7 @@ bench-instructions: setup
 	bash Benchmarks/instructions.sh all
 	bash Benchmarks/instructions.sh vad | tail -4
 	bash Benchmarks/instructions.sh speed | tail -5
-	bash Benchmarks/instructions.sh session | tail -1
+	bash Benchmarks/instructions.sh session | tail -2
 
 # 24 hours of audio through one full-duplex session, as fast as the CPU allows (about 30 s here).
 soak: release

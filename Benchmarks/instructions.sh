@@ -37,7 +37,8 @@ if [ "${1:-all}" = plc ]; then
     exit 0
 fi
 if [ "${1:-all}" = session ]; then
-    per_sample "full-duplex session (per 8 kHz caller sample)" session
+    per_sample "full-duplex session, 24 kHz model (per 8 kHz caller sample)" session 24000
+    per_sample "full-duplex session, 16 kHz model (per 8 kHz caller sample)" session 16000
     exit 0
 fi
 if [ "${1:-all}" = speed ]; then

@@ -213,14 +213,19 @@ public func dspKernels(_ size: ChunkSize) -> [Kernel] {
 
 /// One full-duplex session per run of the kernel, on one chunk: the caller's 8 kHz µ-law in -> 24 kHz pcm16 for the
 /// model plus the server VAD; the model's 24 kHz pcm16 out at speed 1.25 -> 8 kHz µ-law for the caller. The
-/// realtime factor of this kernel is the number of concurrent full-duplex sessions one core carries.
+/// realtime factor of this kernel is the number of concurrent full-duplex sessions one core carries. `modelRate`:
+/// 24 kHz, or 16 kHz for the models that take and speak it.
 public func sessionKernels(_ size: ChunkSize) -> [Kernel] {
-    let tag = size.rawValue
-    let inBytes = size.samples(at: 8000), outBytes = 2 * size.samples(at: 24000)
+    sessionKernel(size, modelRate: .hz24000) + sessionKernel(size, modelRate: .hz16000)
+}
+
+func sessionKernel(_ size: ChunkSize, modelRate: SampleRate) -> [Kernel] {
+    let tag = modelRate == .hz24000 ? size.rawValue : "model16k-\(size.rawValue)"
+    let inBytes = size.samples(at: 8000), outBytes = 2 * size.samples(at: modelRate.hertz)
     let caller = buffer(G711.muLaw.encode(turns(count: 8000, rate: 8000)))
-    let model = buffer(PCM16.encode(voiceSignal(count: 24000, rate: 24000)))
-    var inbound = try! InboundAudio(format: .g711_ulaw, maximumChunkBytes: max(inBytes, 8000))
-    var outbound = try! OutboundAudio(format: .g711_ulaw, speed: 1.25, maximumChunkBytes: max(outBytes, 48000))
+    let model = buffer(PCM16.encode(voiceSignal(count: modelRate.hertz, rate: modelRate.hertz)))
+    var inbound = try! InboundAudio(format: .g711_ulaw, maximumChunkBytes: max(inBytes, 8000), modelRate: modelRate)
+    var outbound = try! OutboundAudio(format: .g711_ulaw, speed: 1.25, maximumChunkBytes: max(outBytes, 48000), modelRate: modelRate)
     let toModel = buffer(inbound.maximumOutputBytes, UInt8(0)), toCaller = buffer(outbound.maximumOutputBytes, UInt8(0))
     var events = InboundEvents()
     var index = 0

@@ -98,6 +98,23 @@ struct AllocationTests {
                 try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
             }
         }
+        // A 16 kHz model side (the rate some Realtime models take and speak).
+        var inbound16 = try InboundAudio(format: .g711_ulaw, modelRate: .hz16000)
+        var outbound16 = try OutboundAudio(format: .g711_ulaw, speed: 1.25, modelRate: .hz16000)
+        let model16 = PCM16.encode(speechLike(seconds: 1, rate: 16000))
+        var toModel16 = [UInt8](repeating: 0, count: inbound16.maximumOutputBytes)
+        var toCaller16 = [UInt8](repeating: 0, count: outbound16.maximumOutputBytes)
+        var c16 = 0
+        try steady("full-duplex session, 16 kHz model") {
+            let i = c16 % 50 * 160, o = c16 % 25 * 640
+            c16 += 1
+            _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
+                try toModel16.withUnsafeMutableBufferPointer { try inbound16.append(src, into: $0, events: &events) }
+            }
+            _ = try model16[o..<(o + 640)].withUnsafeBufferPointer { src in
+                try toCaller16.withUnsafeMutableBufferPointer { try outbound16.append(src, into: $0) }
+            }
+        }
         // The safe entry points: arrays and base64 strings in, an array out kept between chunks.
         var inbound2 = try InboundAudio(format: .g711_ulaw)
         var outbound2 = try OutboundAudio(format: .g711_ulaw, speed: 1.25)

@@ -198,7 +198,11 @@ struct SessionShapeTests {
             for shape in [Session.Shape?.none, .beta, .ga] {
                 let (session, report) = Session.validate(json: bytes, shape: shape)
                 #expect((session != nil) == report.isValid)
-                if let session { #expect(try Session(json: session.json.serialized()) == session) }
+                guard let session else { continue }
+                #expect(try Session(json: session.json.serialized()) == session)
+                for target in Session.Shape.allCases {
+                    #expect(Session.validate(json: session.json(shape: target).serialized(), shape: target).1.isValid)
+                }
             }
         }
     }

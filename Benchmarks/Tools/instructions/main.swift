@@ -12,6 +12,7 @@ import Glibc
 //   instructions lag <in> <out> <fast|voice|high> <seconds>   (the streaming lag at 20 ms pushes)
 //   instructions plans <fast|voice|high> 1       (the plan of every pair of the issue's rates)
 //   instructions vad <rate> <seconds>            (prints input samples: the VAD makes no output samples)
+//   instructions session [<model rate>] <seconds>   (per 8 kHz caller sample)
 //   instructions speed <speed> <rate> <seconds>  (prints input samples: the issue counts per input sample)
 //   instructions ulaw-encode|ulaw-decode|alaw-encode|alaw-decode|pcm16-encode|pcm16-decode|base64-decode <seconds>
 
@@ -113,11 +114,14 @@ case "vad":
         }
     }
 case "session":
-    // One full-duplex session: 8 kHz µ-law in (-> 24 kHz pcm16 + VAD), 24 kHz pcm16 out at 1.25 (-> 8 kHz µ-law).
-    var inbound = try InboundAudio(format: .g711_ulaw)
-    var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
+    // One full-duplex session: 8 kHz µ-law in (-> pcm16 at the model rate + VAD), pcm16 at the model rate out at 1.25
+    // (-> 8 kHz µ-law). The model rate is 24 kHz unless given (16000).
+    let modelRate = args.count > 2 ? try SampleRate(hertz: Int(args[1])!) : .hz24000
+    var inbound = try InboundAudio(format: .g711_ulaw, modelRate: modelRate)
+    var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25, modelRate: modelRate)
     let caller = G711.muLaw.encode(signal(count: 8000, rate: 8000))
-    let model = PCM16.encode(signal(count: 24000, rate: 24000))
+    let model = PCM16.encode(signal(count: modelRate.hertz, rate: modelRate.hertz))
+    let modelChunk = 2 * modelRate.hertz / 50
     var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes), toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
     var events = InboundEvents()
     for c in 0..<Int(seconds * 50) {
@@ -125,7 +129,7 @@ case "session":
         try caller[(i * 160)..<((i + 1) * 160)].withUnsafeBufferPointer { src in
             try toModel.withUnsafeMutableBufferPointer { _ = try inbound.append(src, into: $0, events: &events) }
         }
-        try model[(i * 960)..<((i + 1) * 960)].withUnsafeBufferPointer { src in
+        try model[(i * modelChunk)..<((i + 1) * modelChunk)].withUnsafeBufferPointer { src in
             try toCaller.withUnsafeMutableBufferPointer { _ = try outbound.append(src, into: $0) }
         }
         produced += 160

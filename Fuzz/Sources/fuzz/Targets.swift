@@ -74,11 +74,16 @@ func g711(_ bytes: [UInt8]) {
 /// Any bytes: a valid model (whose normalized JSON validates again to the same model) or violations.
 func sessionJSON(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
-    let (session, report) = Session.validate(json: text)
-    precondition((session != nil) == report.isValid)
-    if let session {
+    for shape in [Session.Shape?.none, .beta, .ga] {
+        let (session, report) = Session.validate(json: text, shape: shape)
+        precondition((session != nil) == report.isValid)
+        guard let session else { continue }
         let (again, _) = Session.validate(json: session.json.serialized())
         precondition(again == session, "session: normalized JSON does not read back")
+        // A conversion is a valid document of the other shape.
+        for target in Session.Shape.allCases {
+            precondition(Session.validate(json: session.json(shape: target).serialized(), shape: target).0 != nil, "session: conversion invalid")
+        }
     }
     let (assistant, _) = Assistant.validate(json: text)
     if let assistant { precondition(Assistant.validate(json: assistant.json.serialized()).0 == assistant) }
