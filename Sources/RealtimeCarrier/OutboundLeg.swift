@@ -96,6 +96,7 @@ public struct OutboundLeg: Sendable {
     ///   - echoTailMs: how long the echo guard outlasts the playout (0...2000 ms; 250 by default: an echo path
     ///     of up to 200 ms and the return network).
     ///   - echoReturnLossDB: the echo gate's margin under the loudest audio played (0...60 dB).
+    ///   - modelRate: the rate of the model's pcm16 (the session's `audio.output.format.rate`: 24 or 16 kHz).
     ///   - configuration: the pacer's; by default a mark every frame on acknowledged legs (the playhead is placed
     ///     from the fastest echo: with marks every 100 ms the truncation error grows about 1.5-2x), none
     ///     between response ends on the others.
@@ -103,7 +104,8 @@ public struct OutboundLeg: Sendable {
     ///   `maximumChunkBytes` (or a response's end) may produce.
     public init(format: CarrierMediaFormat, speed: Double = 1, acknowledged: Bool, latencyMs: Int = 0, returnDelayMs: Int = 0,
                 echoTailMs: Int = 250, echoReturnLossDB: Double = 9,
-                pacer configuration: PacerConfiguration? = nil, maximumChunkBytes: Int = 32768) throws(CarrierLegError) {
+                pacer configuration: PacerConfiguration? = nil, maximumChunkBytes: Int = 32768,
+                modelRate: SampleRate = OutboundAudio.defaultModelRate) throws(CarrierLegError) {
         // Acknowledged legs: a mark every frame (as carriers' own samples send them), so the clock has many
         // echoes to take the fastest from.
         let configuration = configuration ?? PacerConfiguration(markIntervalMs: acknowledged ? 20 : nil)
@@ -112,7 +114,7 @@ public struct OutboundLeg: Sendable {
         self.latencyMs = min(max(0, latencyMs), 2000)
         self.echoTailMs = min(max(0, echoTailMs), 2000)
         self.echoReturnLossDB = echoReturnLossDB.isFinite ? min(max(0, echoReturnLossDB), 60) : 9
-        do { audio = try OutboundAudio(format: format.audioFormat, clientRate: format.sampleRate, speed: speed, maximumChunkBytes: maximumChunkBytes) }
+        do { audio = try OutboundAudio(format: format.audioFormat, clientRate: format.sampleRate, speed: speed, maximumChunkBytes: maximumChunkBytes, modelRate: modelRate) }
         catch { throw .pipeline(error) }
         do { pacer = try Pacer(format: format, configuration: configuration) } catch { throw .pacer(error) }
         // Any one chunk's output must fit the empty queue, or a refused chunk could never be taken.
@@ -125,7 +127,7 @@ public struct OutboundLeg: Sendable {
         timings = [Timing](repeating: Timing(response: 0, speed: 1, modelSamples: 0, ended: false), count: Pacer.maximumQueuedResponses + 2)
     }
 
-    /// Appends the model's audio (pcm16 24 kHz little-endian bytes, any chunking).
+    /// Appends the model's audio (pcm16 little-endian bytes at the leg's model rate, any chunking).
     ///
     /// - Throws: ``CarrierLegError/queueFull(needed:free:)`` (nothing taken), ``CarrierLegError/pipeline(_:)``.
     public mutating func appendModelAudio(_ bytes: UnsafeBufferPointer<UInt8>, now: UInt64) throws(CarrierLegError) {
@@ -313,7 +315,8 @@ public struct OutboundLeg: Sendable {
         guard let timing = timing(of: response) else {
             return Interruption(response: response, playedSamples: played, audioEndMs: 0)
         }
-        let end = OutboundAudio.audioEndMs(playedSamples: played, clientRate: format.sampleRate, speed: timing.speed, modelSamples: timing.modelSamples)
+        let end = OutboundAudio.audioEndMs(playedSamples: played, clientRate: format.sampleRate, speed: timing.speed,
+                                           modelSamples: timing.modelSamples, modelRate: audio.modelRate)
         return Interruption(response: response, playedSamples: played, audioEndMs: end)
     }
 }
