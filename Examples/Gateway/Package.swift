@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+// The reference gateway: Twilio Media Streams to the Realtime API, and the offline harness that drives whole calls
+// through it. A nested package, so the library stays light: its dependencies (Hummingbird, swift-nio, metrics)
+// are this package's, not RealtimeAudio's.
+import PackageDescription
+
+let package = Package(
+    name: "Gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "realtime-gateway", targets: ["realtime-gateway"]),
+        .executable(name: "gateway-harness", targets: ["gateway-harness"]),
+    ],
+    dependencies: [
+        .package(name: "swift-realtime-audio", path: "../.."),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The call logic without networking: the Twilio leg, the Realtime events, the signature, the bridge.
+        .target(name: "GatewayCore", dependencies: [
+            .product(name: "RealtimeAudio", package: "swift-realtime-audio"),
+            .product(name: "RealtimeCarrier", package: "swift-realtime-audio"),
+            .product(name: "RealtimeSession", package: "swift-realtime-audio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        // The server: the carrier's WebSocket in, the model's WebSocket out, one bridge per call; metrics.
+        .target(name: "GatewayServer", dependencies: [
+            "GatewayCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        .executableTarget(name: "realtime-gateway", dependencies: [
+            "GatewayServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The fakes: a Twilio carrier that streams and plays WAVs in real time, a Realtime model that records.
+        .target(name: "GatewayHarness", dependencies: [
+            "GatewayCore",
+            .product(name: "SoundFile", package: "swift-realtime-audio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+        ]),
+        .executableTarget(name: "gateway-harness", dependencies: [
+            "GatewayHarness",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "GatewayTests", dependencies: ["GatewayCore", "GatewayServer", "GatewayHarness"]),
+    ]
+)

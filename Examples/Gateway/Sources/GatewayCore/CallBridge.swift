@@ -1,0 +1,404 @@
+import RealtimeAudio
+import RealtimeCarrier
+import RealtimeSession
+
+/// Who decides that the caller has finished a turn, or started one over the assistant.
+public enum TurnTaking: String, Sendable, CaseIterable {
+    /// The model's own turn detection (the session's `turn_detection`): on its `input_audio_buffer.speech_started`
+    /// the gateway clears the carrier and truncates at the played position.
+    case server
+    /// Ours: turn detection is off on the model side; our detector commits the turn and asks for the response, and
+    /// barges in on the caller's onset with the echo guard, without waiting a network round trip.
+    case local
+}
+
+/// What the gateway must do after the bridge took a message or a tick.
+public enum BridgeAction: Sendable, Equatable {
+    /// A text frame for the carrier (Twilio `media`, `mark`, `clear`).
+    case toCarrier(String)
+    /// A text frame for the model (`session.update`, `input_audio_buffer.append`, ...).
+    case toModel(String)
+    /// Something to log with the call's id (never a secret: the bridge holds none).
+    case log(warning: Bool, String)
+    /// The call is over (the carrier stopped, or the leg could not be built): close both sockets.
+    case end(reason: String)
+}
+
+/// Counters of one call.
+public struct CallStatistics: Sendable, Equatable {
+    /// Caller `media` frames taken, and `input_audio_buffer.append` events sent for them.
+    public var callerFrames = 0
+    /// Model audio deltas taken.
+    public var modelDeltas = 0
+    /// Frames sent to the carrier.
+    public var framesOut = 0
+    /// Barge-ins that cut audio the caller was hearing (or about to).
+    public var bargeIns = 0
+    /// Turns our detector committed (local turn taking).
+    public var localTurns = 0
+    /// Carrier frames that were not valid Twilio messages (each logged; the call goes on).
+    public var carrierErrors = 0
+    /// Model frames that were not valid events, and the model's `error` events.
+    public var modelErrors = 0
+    /// Model audio bytes refused because the call's queue was full (each time logged).
+    public var droppedModelBytes = 0
+    /// Deltas of a response already interrupted, dropped: the caller must not hear them after `clear`.
+    public var lateDeltas = 0
+    /// The last truncation sent: the item and its `audio_end_ms`.
+    public var lastTruncation: (itemID: String, audioEndMs: Int)?
+
+    public init() {}
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.callerFrames == b.callerFrames && a.modelDeltas == b.modelDeltas && a.framesOut == b.framesOut && a.bargeIns == b.bargeIns
+            && a.localTurns == b.localTurns && a.carrierErrors == b.carrierErrors && a.modelErrors == b.modelErrors
+            && a.droppedModelBytes == b.droppedModelBytes && a.lateDeltas == b.lateDeltas
+            && a.lastTruncation?.itemID == b.lastTruncation?.itemID && a.lastTruncation?.audioEndMs == b.lastTruncation?.audioEndMs
+    }
+}
+
+/// Why a call could not be set up.
+public enum BridgeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The session asks for a model format this gateway cannot bridge to the carrier's.
+    case unsupportedFormat(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedFormat(let why): "session: \(why)"
+        }
+    }
+}
+
+/// One call between a Twilio Media Streams leg and a Realtime model, without networking: the gateway hands it
+/// each text frame from either side and a tick at ``nextDeadline``, and sends what it returns. Everything the
+/// call needs (the inbound pipeline and detector, the outbound leg with its pacer and playback clock, the item of
+/// each response for truncation) lives here, so the audio loop is tested offline.
+///
+/// Time is a monotonic clock in nanoseconds (`now`), the gateway's. Not thread-safe: one task drives one bridge.
+public struct CallBridge: Sendable {
+    /// The session as configured (the model gets it with turn detection off in local turn taking).
+    public let session: Session
+    public let turnTaking: TurnTaking
+    public private(set) var statistics = CallStatistics()
+    /// Twilio's `streamSid` and `callSid`, once the stream started.
+    public private(set) var streamID: String?
+    public private(set) var callID: String?
+    /// The outbound leg (its pacer's statistics: underflows, lateness), once the stream started.
+    public private(set) var leg: OutboundLeg?
+
+    /// The most model audio held beyond the pacer's queue, in bytes (a model far ahead of real time).
+    public let backlogLimitBytes: Int
+    private var codec = MediaStreamCodec(carrier: .twilio)
+    private var payload: [UInt8]
+    private var inbound: InboundAudio?
+    private var events = InboundEvents()
+    private var modelBytes: [UInt8] = []
+    /// How the caller's audio reaches the model: our pipeline's pcm16, the carrier's G.711 bytes as they came, or
+    /// G.711 of the other law.
+    private enum InputPath { case pcm, passthrough, transcode(G711) }
+    private var inputPath = InputPath.pcm
+    /// The model's audio before the leg: base64 pcm16, or G.711 at 8 kHz decoded to pcm16 first.
+    private let modelOutputLaw: G711?
+    /// Model audio waiting for queue space, in order, with the ends of responses between.
+    private enum Pending { case audio(item: String, bytes: [UInt8]), end }
+    private var pending: [Pending] = []
+    private var pendingHead = 0
+    private var pendingOffset = 0
+    private var pendingBytes = 0
+    private var responseItems: [Int: String] = [:]
+    private var mappedItem: String?
+    private var currentItem: String?
+    private var cancelledItems: Set<String> = []
+    private var responseActive = false
+    private var ended = false
+
+    /// Builds a call's bridge for a validated session.
+    ///
+    /// - Throws: ``BridgeError/unsupportedFormat(_:)`` for G.711 model formats with a 16 kHz rate, never otherwise.
+    public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60) throws(BridgeError) {
+        self.session = session
+        self.turnTaking = turnTaking
+        modelOutputLaw = session.outputAudioFormat.g711
+        let outRate = modelOutputLaw == nil ? session.modelOutputRate.hertz : 8000
+        backlogLimitBytes = 2 * outRate * max(1, backlogLimitSeconds)
+        payload = [UInt8](repeating: 0, count: codec.payloadCapacity)
+    }
+
+    /// The session as the model gets it: turn detection off when ours takes the turns.
+    public var modelSession: Session {
+        var s = session
+        if turnTaking == .local { s.turnDetection = nil }
+        return s
+    }
+
+    /// The first frame for the model, as soon as its socket is open: `session.update`.
+    public func open() -> [BridgeAction] { [.toModel(ClientEvent.sessionUpdate(modelSession))] }
+
+    /// When ``poll(now:into:)`` next has work (ns), nil while nothing is queued.
+    public var nextDeadline: UInt64? { pendingHead < pending.count ? 0 : leg?.nextDeadline }
+
+    /// Whether the call has ended (the carrier's `stop`, or a leg that could not be built).
+    public var isEnded: Bool { ended }
+
+    // MARK: - The carrier's side
+
+    /// Takes one text frame from the carrier.
+    public mutating func carrier(_ text: String, now: UInt64, into out: inout [BridgeAction]) {
+        guard !ended else { return }
+        var message = text
+        let decoded: Result<CarrierEvent, CarrierError> = message.withUTF8 { bytes in
+            payload.withUnsafeMutableBufferPointer { buffer in
+                do throws(CarrierError) { return .success(try codec.decode(bytes, payload: buffer)) } catch { return .failure(error) }
+            }
+        }
+        switch decoded {
+        case .failure(let error):
+            statistics.carrierErrors += 1
+            out.append(.log(warning: true, "carrier frame refused: \(error)"))
+        case .success(let event):
+            handle(event, now: now, into: &out)
+        }
+    }
+
+    private mutating func handle(_ event: CarrierEvent, now: UInt64, into out: inout [BridgeAction]) {
+        switch event {
+        case .start(let start):
+            streamID = start.streamID
+            callID = start.callID
+            do { try startLeg(start.format) } catch {
+                ended = true
+                out.append(.end(reason: "\(error)"))
+            }
+        case .media(let frame):
+            guard frame.track == .inbound, inbound != nil else { return }
+            callerAudio(frame.byteCount, now: now, into: &out)
+        case .mark(let mark):
+            leg?.acknowledge(mark, now: now)
+        case .stop:
+            ended = true
+            out.append(.end(reason: "the carrier stopped the stream"))
+        case .carrierError(let code, let title, let detail):
+            out.append(.log(warning: true, "carrier error \(code.map(String.init) ?? "-"): \(title ?? "") \(detail ?? "")"))
+        case .connected, .dtmf, .unknown:
+            break
+        }
+    }
+
+    private mutating func startLeg(_ format: CarrierMediaFormat) throws {
+        let detector = try session.detectorSettings()
+        let modelIn = session.inputAudioFormat
+        // The model takes G.711: the carrier's bytes when the law matches (bit-exact), else decoded and re-encoded.
+        let modelRate: SampleRate = modelIn == .pcm16 ? session.modelInputRate : .hz8000
+        if let law = modelIn.g711 {
+            if format.audioFormat == modelIn && format.sampleRate == .hz8000 { inputPath = .passthrough } else { inputPath = .transcode(law) }
+        }
+        inbound = try InboundAudio(format: format.audioFormat, inputRate: format.sampleRate,
+                                   turnDetection: turnTaking == .local ? detector.configuration : nil,
+                                   modelRate: modelRate, noiseReduction: session.inputAudioNoiseReduction)
+        modelBytes = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes)
+        let outRate: SampleRate = modelOutputLaw == nil ? session.modelOutputRate : .hz8000
+        // A mark every frame (the playhead from the fastest echo) and a queue of 30 s: a model further ahead waits
+        // in the backlog, bounded by `backlogLimitBytes`.
+        leg = try OutboundLeg(format: format, speed: session.speed, acknowledged: true,
+                              pacer: PacerConfiguration(markIntervalMs: 20, capacityMs: 30_000), modelRate: outRate)
+    }
+
+    private mutating func callerAudio(_ count: Int, now: UInt64, into out: inout [BridgeAction]) {
+        statistics.callerFrames += 1
+        if turnTaking == .local, let leg {
+            inbound!.setOutputPlaying(leg.isPlaying(now: now))
+            inbound!.setEchoGate(leg.echoGate(now: now))
+        }
+        let written: Int
+        do {
+            written = try payload.withUnsafeBufferPointer { src in
+                try modelBytes.withUnsafeMutableBufferPointer { dst in
+                    try inbound!.append(UnsafeBufferPointer(rebasing: src[..<count]), into: dst, events: &events)
+                }
+            }
+        } catch {
+            statistics.carrierErrors += 1
+            out.append(.log(warning: true, "caller audio refused: \(error)"))
+            return
+        }
+        let audio: [UInt8]
+        switch inputPath {
+        case .pcm: audio = Array(modelBytes[..<written])
+        case .passthrough: audio = Array(payload[..<count])
+        case .transcode(let law):
+            audio = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
+        }
+        if !audio.isEmpty { out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio)))) }
+        guard turnTaking == .local else { return }
+        for event in events {
+            switch event {
+            case .speechStarted:
+                bargeIn(now: now, into: &out)
+            case .speechStopped:
+                statistics.localTurns += 1
+                out.append(.toModel(ClientEvent.commit))
+                out.append(.toModel(ClientEvent.responseCreate))
+            case .timeoutTriggered:
+                break
+            }
+        }
+    }
+
+    /// The caller speaks over the assistant: clear the carrier, truncate the item at what was played, drop the
+    /// rest of the response (and cancel it, when our detector took the turn).
+    private mutating func bargeIn(now: UInt64, into out: inout [BridgeAction]) {
+        if let cut = leg?.interrupt(now: now) {
+            statistics.bargeIns += 1
+            if let clear = try? codec.clearMessage() { out.append(.toCarrier(clear)) }
+            if let item = responseItems[cut.response] {
+                out.append(.toModel(ClientEvent.truncate(itemID: item, audioEndMs: cut.audioEndMs)))
+                statistics.lastTruncation = (item, cut.audioEndMs)
+            }
+        }
+        if let item = currentItem { cancelledItems.insert(item) }
+        for k in pendingHead..<pending.count { if case .audio(let item, _) = pending[k] { cancelledItems.insert(item) } }
+        currentItem = nil
+        mappedItem = nil
+        pending.removeAll(keepingCapacity: true)
+        pendingHead = 0
+        pendingOffset = 0
+        pendingBytes = 0
+        responseItems.removeAll(keepingCapacity: true)
+        if turnTaking == .local, responseActive {
+            out.append(.toModel(ClientEvent.responseCancel))
+            responseActive = false
+        }
+    }
+
+    // MARK: - The model's side
+
+    /// Takes one text frame from the model.
+    public mutating func model(_ text: String, now: UInt64, into out: inout [BridgeAction]) {
+        guard !ended else { return }
+        let event: ModelEvent
+        do { event = try ModelEvent(parsing: text) } catch {
+            statistics.modelErrors += 1
+            out.append(.log(warning: true, "\(error)"))
+            return
+        }
+        switch event {
+        case .audioDelta(_, let itemID, let delta):
+            let item = itemID ?? ""
+            guard !cancelledItems.contains(item) else { statistics.lateDeltas += 1; return }
+            statistics.modelDeltas += 1
+            var bytes: [UInt8]
+            do { bytes = try Base64.decode(delta) } catch {
+                statistics.modelErrors += 1
+                out.append(.log(warning: true, "model audio delta refused: \(error)"))
+                return
+            }
+            if let law = modelOutputLaw {
+                bytes = law.decodeInt16(bytes).flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+            }
+            if currentItem != item {
+                if currentItem != nil { pending.append(.end) }
+                currentItem = item
+            }
+            guard pendingBytes + bytes.count <= backlogLimitBytes + (leg?.pacer.freeBytes ?? 0) else {
+                statistics.droppedModelBytes += bytes.count
+                out.append(.log(warning: true, "model audio beyond the call's \(backlogLimitBytes)-byte backlog: \(bytes.count) bytes dropped"))
+                return
+            }
+            pending.append(.audio(item: item, bytes: bytes))
+            pendingBytes += bytes.count
+            drain(now: now, into: &out)
+        case .audioDone(let itemID):
+            if let itemID, itemID == currentItem {
+                pending.append(.end)
+                currentItem = nil
+                drain(now: now, into: &out)
+            }
+        case .responseCreated:
+            responseActive = true
+        case .responseDone:
+            responseActive = false
+            if currentItem != nil {
+                pending.append(.end)
+                currentItem = nil
+                drain(now: now, into: &out)
+            }
+        case .speechStarted:
+            if turnTaking == .server { bargeIn(now: now, into: &out) }
+        case .speechStopped:
+            break
+        case .error(let code, let message):
+            statistics.modelErrors += 1
+            out.append(.log(warning: true, "model error \(code ?? "-"): \(message ?? "")"))
+        case .other:
+            break
+        }
+    }
+
+    /// Moves waiting model audio into the leg as far as its queue takes it.
+    private mutating func drain(now: UInt64, into out: inout [BridgeAction]) {
+        guard leg != nil else { return }
+        let maximumChunk = 16384
+        while pendingHead < pending.count {
+            switch pending[pendingHead] {
+            case .end:
+                do { try leg!.finishResponse(now: now) } catch {
+                    if case .queueFull = error { return }
+                    out.append(.log(warning: true, "response end: \(error)"))
+                }
+                mappedItem = nil
+                pendingHead += 1
+            case .audio(let item, let bytes):
+                let n = min(bytes.count - pendingOffset, maximumChunk)
+                let offset = pendingOffset
+                let appended: Result<Void, CarrierLegError> = bytes.withUnsafeBufferPointer { all in
+                    do throws(CarrierLegError) {
+                        try leg!.appendModelAudio(UnsafeBufferPointer(rebasing: all[offset..<(offset + n)]), now: now)
+                        return .success(())
+                    } catch { return .failure(error) }
+                }
+                if case .failure(let error) = appended {
+                    if case .queueFull = error { return }
+                    statistics.droppedModelBytes += bytes.count - pendingOffset
+                    out.append(.log(warning: true, "model audio refused: \(error)"))
+                    pendingBytes -= bytes.count - pendingOffset
+                    pendingOffset = 0
+                    pendingHead += 1
+                    continue
+                }
+                if mappedItem != item {
+                    responseItems[leg!.pacer.latestResponse] = item
+                    mappedItem = item
+                }
+                pendingOffset += n
+                pendingBytes -= n
+                if pendingOffset == bytes.count {
+                    pendingOffset = 0
+                    pendingHead += 1
+                }
+            }
+        }
+        pending.removeAll(keepingCapacity: true)
+        pendingHead = 0
+    }
+
+    // MARK: - Time
+
+    /// Releases the frames and marks due at `now` to the carrier, and feeds waiting model audio to the leg.
+    public mutating func poll(now: UInt64, into out: inout [BridgeAction]) {
+        guard !ended, leg != nil else { return }
+        drain(now: now, into: &out)
+        var codec = self.codec
+        var frames = 0
+        leg!.poll(now: now) { output in
+            switch output {
+            case .frame(let bytes, _, _):
+                if let text = try? codec.mediaMessage(Array(bytes)) { out.append(.toCarrier(text)) }
+                frames += 1
+            case .mark(let mark):
+                if let text = try? codec.markMessage(mark) { out.append(.toCarrier(text)) }
+            }
+        }
+        self.codec = codec
+        statistics.framesOut += frames
+    }
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayHarness
+import HTTPTypes
+import Hummingbird
+import Logging
+import RealtimeAudio
+import SoundFile
+
+/// `gateway-harness`: drive whole calls through a gateway, offline: a fake Realtime model and a fake Twilio carrier.
+struct GatewayHarnessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway-harness",
+        abstract: "Drive whole calls through a gateway offline: a fake Twilio carrier and a fake Realtime model.",
+        subcommands: [Model.self, Call.self, Load.self]
+    )
+
+    struct Model: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run a fake Realtime endpoint at ws://HOST:PORT/v1/realtime that answers every turn with --reply.")
+        @Option var host = "127.0.0.1"
+        @Option var port = 9000
+        @Option(help: "The reply: any file libsndfile reads, resampled to --rate.") var reply: String
+        @Option(help: "The model's pcm16 rate (24000 or 16000).") var rate = 24000
+
+        func run() async throws {
+            let model = FakeModel(configuration: .init(reply: try pcm16(reply, rate: rate)))
+            let app = model.makeApplication(host: host, port: port) { channel in
+                print("fake model listening on ws://\(host):\(channel.localAddress?.port ?? port)/v1/realtime")
+            }
+            try await app.runService()
+        }
+    }
+
+    struct CarrierOptions: ParsableArguments {
+        @Option(help: "The gateway's media URL (ws://HOST:PORT/media).") var gateway: String
+        @Option(help: "The caller's audio: any file libsndfile reads (mixed to mono, resampled to 8 kHz).") var wav: String
+        @Option(help: "Twilio auth token: sign the upgrade as Twilio does.") var twilioToken: String?
+        @Option(help: "Shared secret: send X-Gateway-Secret.") var secret: String?
+        @Option(help: "Seconds to keep playing after the caller's audio ends.") var tail = 3.0
+        @Option(name: .customLong("echo-db"), help: "Mix an echo of what is played at this level (dB, e.g. -12).") var echoDB: Double?
+        @Option(name: .customLong("echo-delay-ms"), help: "The echo's delay (ms).") var echoDelayMs = 120
+
+        func configuration() throws -> FakeCarrier.Configuration {
+            var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
+            c.tailSeconds = tail
+            if let twilioToken { c.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: twilioToken, url: gateway) }
+            if let secret { c.headers[HTTPField.Name("X-Gateway-Secret")!] = secret }
+            if let echoDB { c.echo = (echoDB, echoDelayMs) }
+            return c
+        }
+    }
+
+    struct Call: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One call in real time: prints what the carrier saw as JSON.")
+        @OptionGroup var carrier: CarrierOptions
+        @Option(help: "Write what the carrier played (8 kHz µ-law WAV).") var record: String?
+
+        func run() async throws {
+            let result = try await FakeCarrier.run(try carrier.configuration())
+            if let record {
+                let writer = try SoundFileWriter(path: record, container: .wav, encoding: .ulaw, sampleRate: 8000)
+                try result.played.withUnsafeBufferPointer { try writer.write(encoded: $0) }
+                try writer.commit()
+            }
+            print(summary(result))
+        }
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "N concurrent calls: frame arrival jitter, starved ticks, clears.")
+        @OptionGroup var carrier: CarrierOptions
+        @Option(help: "Concurrent calls.") var calls = 10
+        @Option(help: "Seconds between call starts.") var ramp = 0.01
+
+        func run() async throws {
+            let base = try carrier.configuration()
+            let results = try await withThrowingTaskGroup(of: FakeCarrier.Result.self) { group in
+                for k in 0..<calls {
+                    var c = base
+                    c.streamSid = "MZ\(String(format: "%032d", k))"
+                    group.addTask {
+                        try await Task.sleep(nanoseconds: UInt64(Double(k) * ramp * 1e9))
+                        return try await FakeCarrier.run(c)
+                    }
+                }
+                var all: [FakeCarrier.Result] = []
+                for try await r in group { all.append(r) }
+                return all
+            }
+            let gaps = results.flatMap(\.arrivalGapsMs).sorted()
+            func q(_ p: Double) -> Double { gaps.isEmpty ? 0 : gaps[min(gaps.count - 1, Int(p * Double(gaps.count)))] }
+            print(#"{"calls":\#(calls),"frames_played":\#(results.map { $0.played.count / 160 }.reduce(0, +)),"starved_ticks":\#(results.map(\.starvedTicks).reduce(0, +)),"closed_early":\#(results.filter(\.closedEarly).count),"arrival_gap_ms_p50":\#(q(0.5)),"arrival_gap_ms_p99":\#(q(0.99)),"arrival_gap_ms_max":\#(gaps.last ?? 0)}"#)
+        }
+    }
+}
+
+func summary(_ r: FakeCarrier.Result) -> String {
+    let clears = r.clears.map { #"{"at_ms":\#(Int($0.atMs)),"response":\#($0.response.map(String.init) ?? "null"),"played_samples":\#($0.playedSamples)}"# }
+    return #"{"sent_frames":\#(r.sentFrames),"played_samples":\#(r.played.count),"marks_echoed":\#(r.marksEchoed),"clears":[\#(clears.joined(separator: ","))],"marks_after_clear":\#(r.marksAfterClear),"starved_ticks":\#(r.starvedTicks),"closed_early":\#(r.closedEarly)}"#
+}
+
+/// A file's audio as mono 8 kHz floats.
+func samples8k(_ path: String) throws -> [Float] { try mono(path, rate: 8000) }
+
+/// A file's audio as pcm16 little-endian bytes at `rate`.
+func pcm16(_ path: String, rate: Int) throws -> [UInt8] {
+    let x = try mono(path, rate: rate)
+    var out = [UInt8](repeating: 0, count: 2 * x.count)
+    _ = x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { PCM16.encode(src, into: $0) } }
+    return out
+}
+
+func mono(_ path: String, rate: Int) throws -> [Float] {
+    let reader = try SoundFileReader(path: path)
+    let channels = reader.info.channels
+    var all: [Float] = []
+    var block = [Float](repeating: 0, count: 4096 * channels)
+    while true {
+        let n = try block.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
+        if n == 0 { break }
+        for f in 0..<n { all.append((0..<channels).map { block[f * channels + $0] }.reduce(0, +) / Float(channels)) }
+    }
+    guard reader.info.sampleRate != rate else { return all }
+    var resampler = try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: SampleRate(hertz: rate))
+    var out = [Float](repeating: 0, count: resampler.outputCapacity(forInput: all.count) + resampler.finishCapacity)
+    var produced = 0
+    var rest = all[...]
+    while !rest.isEmpty {
+        let (used, made) = rest.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { resampler.process(src, into: UnsafeMutableBufferPointer(rebasing: $0[produced...])) }
+        }
+        produced += made
+        rest = rest.dropFirst(used)
+        if used == 0 && made == 0 { break }
+    }
+    produced += out.withUnsafeMutableBufferPointer { resampler.finish(into: UnsafeMutableBufferPointer(rebasing: $0[produced...])) }
+    return Array(out[..<produced])
+}
+
+await GatewayHarnessCommand.main()

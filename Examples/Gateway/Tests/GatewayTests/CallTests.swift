@@ -1,0 +1,213 @@
+import Foundation
+import GatewayCore
+import GatewayHarness
+import GatewayServer
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RealtimeAudio
+import RealtimeSession
+import Testing
+
+/// A gateway and a fake model on loopback ports, for the duration of `body`.
+struct Loopback {
+    let gateway: Gateway
+    let model: FakeModel
+    let mediaURL: String
+
+    static let secret = "loopback-secret"
+
+    static func run<T: Sendable>(session json: String = #"{"type":"realtime"}"#, turnTaking: TurnTaking, reply: [UInt8],
+                                 maxCalls: Int = 100, realtimeURL: String? = nil,
+                                 _ body: @Sendable (Loopback) async throws -> T) async throws -> T {
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        let model = FakeModel(configuration: .init(reply: reply))
+        let (modelPorts, modelPort) = AsyncStream<Int>.makeStream()
+        let modelApp = model.makeApplication { channel in modelPort.yield(channel.localAddress?.port ?? 0) }
+        let modelTask = Task { try await modelApp.run() }
+        var ports = modelPorts.makeAsyncIterator()
+        let mport = await ports.next()!
+        var configuration = GatewayConfiguration(realtimeURL: realtimeURL ?? "ws://127.0.0.1:\(mport)/v1/realtime", session: try Session(json: json))
+        configuration.port = 0
+        configuration.sharedSecret = secret
+        configuration.twilioAuthToken = "twilio-token"
+        configuration.turnTaking = turnTaking
+        configuration.maxCalls = maxCalls
+        let gateway = Gateway(configuration: configuration, logger: quiet)
+        let (gatewayPorts, gatewayPort) = AsyncStream<Int>.makeStream()
+        let app = gateway.makeApplication { channel in gatewayPort.yield(channel.localAddress?.port ?? 0) }
+        let gatewayTask = Task { try await app.run() }
+        var gports = gatewayPorts.makeAsyncIterator()
+        let gport = await gports.next()!
+        defer {
+            gatewayTask.cancel()
+            modelTask.cancel()
+        }
+        return try await body(Loopback(gateway: gateway, model: model, mediaURL: "ws://127.0.0.1:\(gport)/media"))
+    }
+
+    func carrier(_ caller: [Float], tail: Double = 2) -> FakeCarrier.Configuration {
+        var c = FakeCarrier.Configuration(url: mediaURL, caller: caller)
+        c.headers[HTTPField.Name("X-Gateway-Secret")!] = Self.secret
+        c.tailSeconds = tail
+        return c
+    }
+
+    /// The metrics text.
+    var metrics: String { String(decoding: gateway.registryText, as: UTF8.self) }
+}
+
+/// The inbound pipeline's output for the caller's µ-law frames, as the model must receive it.
+func expectedModelAudio(_ caller: [Float], modelRate: SampleRate = .hz24000) throws -> [UInt8] {
+    let codes = G711.muLaw.encode(caller)
+    var inbound = try InboundAudio(format: .g711_ulaw, turnDetection: nil, modelRate: modelRate)
+    var out: [UInt8] = []
+    var events = InboundEvents()
+    for k in stride(from: 0, to: codes.count, by: 160) {
+        try inbound.append(Array(codes[k..<min(codes.count, k + 160)]), to: &out, events: &events)
+    }
+    return out
+}
+
+/// The outbound pipeline's output for a reply, as the carrier must play it.
+func expectedPlayed(_ reply: [UInt8], modelRate: SampleRate = .hz24000) throws -> [UInt8] {
+    var outbound = try OutboundAudio(format: .g711_ulaw, modelRate: modelRate)
+    var out: [UInt8] = []
+    for k in stride(from: 0, to: reply.count, by: 4800) { try outbound.append(Array(reply[k..<min(reply.count, k + 4800)]), to: &out) }
+    var tail = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
+    let n = try tail.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+    return out + tail[..<n]
+}
+
+func pcm16(_ x: [Float]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 2 * x.count)
+    _ = x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { PCM16.encode(src, into: $0) } }
+    return out
+}
+
+/// The count of a Prometheus counter (summed over its labels matching `filter`).
+func metric(_ text: String, _ name: String, _ filter: String = "") -> Double {
+    text.split(separator: "\n").filter { $0.hasPrefix(name) && (filter.isEmpty || $0.contains(filter)) }
+        .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+}
+
+@Suite("Whole calls through the gateway, on loopback, in real time", .serialized)
+struct CallTests {
+    @Test("server turn detection: the model hears the caller bit-exact, the caller hears the reply gap-free")
+    func serverCall() async throws {
+        let caller = CallSignals.silence(seconds: 0.5) + CallSignals.speech(seconds: 1.5) + CallSignals.silence(seconds: 1.5)
+        let reply = pcm16(CallSignals.speech(seconds: 2, rate: 24000, seed: 7))
+        try await Loopback.run(turnTaking: .server, reply: reply) { loop in
+            var c = loop.carrier(caller, tail: 3)
+            // A careless carrier: garbage, a binary frame, an unknown event; the call goes on.
+            c.extraFrames = ["not json", nil, #"{"event":"surprise","streamSid":"MZ00000000000000000000000000000001"}"#]
+            let result = try await FakeCarrier.run(c)
+            let record = try #require(loop.model.allRecords[1])
+            // The session went out as the model's session.update, in its shape.
+            #expect(record.sessions.first?["type"] == .string("realtime"))
+            // What the model received is our inbound pipeline's output for the same audio, byte for byte.
+            #expect(record.audio == (try expectedModelAudio(caller)))
+            #expect(record.appends == result.sentFrames)
+            // One reply, played whole: the outbound pipeline's bytes, no gap, no repeat.
+            #expect(record.items.count == 1)
+            #expect(result.played == (try expectedPlayed(reply)))
+            #expect(result.starvedTicks == 0)
+            #expect(result.clears.isEmpty && !result.closedEarly)
+            let m = loop.metrics
+            #expect(metric(m, "gateway_underflows_total") == 0)
+            // The garbage and the binary frame are counted; an unknown event is not an error (carriers add events).
+            #expect(metric(m, "gateway_carrier_errors_total") == 2)
+            #expect(metric(m, "gateway_calls_total") == 1)
+            // Every caller frame's latency (in -> append out) is in the histogram; its figures are measured by
+            // `make bench-gateway` on a release build, not asserted here.
+            #expect(metric(m, "gateway_inbound_latency_seconds_count") >= Double(result.sentFrames))
+        }
+    }
+
+    @Test("local turn taking: our detector commits the turn, barges in on the caller, truncates at what was played")
+    func localBargeIn() async throws {
+        // Speak, pause (the reply starts), speak over the reply at 3.0 s, then listen.
+        let caller = CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.8) + CallSignals.speech(seconds: 1.0, seed: 3)
+            + CallSignals.silence(seconds: 1.0)
+        let reply = pcm16(CallSignals.speech(seconds: 4, rate: 24000, seed: 9))
+        try await Loopback.run(turnTaking: .local, reply: reply) { loop in
+            let result = try await FakeCarrier.run(loop.carrier(caller, tail: 1.5))
+            let record = try #require(loop.model.allRecords[1])
+            // Turn detection is off on the model's side; ours committed and asked for the replies.
+            #expect(record.sessions.first?["audio"]?["input"]?["turn_detection"] == .null)
+            #expect(record.commits >= 1 && record.responseCreates >= 1)
+            // The barge-in: clear at the carrier within 150 ms of the caller's onset at 3.0 s.
+            let clear = try #require(result.clears.first)
+            #expect(clear.atMs - 3000 <= 150 && clear.atMs > 3000, "clear at \(clear.atMs) ms")
+            // The truncation is what the carrier had played of the reply, within 20 ms.
+            let truncation = try #require(record.truncations.first)
+            #expect(truncation.itemID == record.items.first)
+            #expect(abs(Double(truncation.audioEndMs) - Double(clear.playedSamples) / 8) <= 20,
+                    "truncated at \(truncation.audioEndMs) ms, played \(clear.playedSamples / 8) ms")
+            // Nothing of the interrupted reply after the clear.
+            #expect(result.marksAfterClear == 0)
+            #expect(metric(loop.metrics, "gateway_barge_ins_total") >= 1)
+        }
+    }
+
+    @Test("local turn taking with the caller's echo at -12 dB: no false barge-in")
+    func echoGuard() async throws {
+        let caller = CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 4.5)
+        let reply = pcm16(CallSignals.speech(seconds: 3.5, rate: 24000, amplitude: 0.5, seed: 5))
+        try await Loopback.run(turnTaking: .local, reply: reply) { loop in
+            var c = loop.carrier(caller, tail: 0.5)
+            c.echo = (-12, 120)
+            let result = try await FakeCarrier.run(c)
+            #expect(result.clears.isEmpty, "\(result.clears)")
+            #expect(result.played.count >= 8 * 3400, "the reply played: \(result.played.count) samples")
+            #expect(metric(loop.metrics, "gateway_barge_ins_total") == 0)
+        }
+    }
+
+    @Test("who may call: unsigned, wrongly signed and replayed upgrades are refused before any model connection")
+    func refusals() async throws {
+        try await Loopback.run(turnTaking: .server, reply: []) { loop in
+            let caller = CallSignals.silence(seconds: 0.2)
+            for headers: HTTPFields in [[:], [HTTPField.Name("X-Gateway-Secret")!: "wrong"],
+                                        [HTTPField.Name("X-Twilio-Signature")!: TwilioSignature.sign(authToken: "twilio-token", url: "ws://elsewhere/media")],
+                                        [HTTPField.Name("X-Twilio-Signature")!: TwilioSignature.sign(authToken: "other-token", url: loop.mediaURL)]] {
+                var c = FakeCarrier.Configuration(url: loop.mediaURL, caller: caller)
+                c.headers = headers
+                await #expect(throws: (any Error).self) { try await FakeCarrier.run(c) }
+            }
+            #expect(metric(loop.metrics, "gateway_upgrades_refused_total", "unauthorized") == 4)
+            #expect(loop.model.allRecords.isEmpty)
+            // Signed as Twilio signs it: accepted.
+            var signed = FakeCarrier.Configuration(url: loop.mediaURL, caller: caller)
+            signed.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: "twilio-token", url: loop.mediaURL)
+            signed.tailSeconds = 0.2
+            let result = try await FakeCarrier.run(signed)
+            #expect(!result.closedEarly && result.sentFrames == 10)
+            #expect(loop.model.allRecords.count == 1)
+        }
+    }
+
+    @Test("--max-calls: a call beyond the limit is refused, the calls in progress go on")
+    func maxCalls() async throws {
+        try await Loopback.run(turnTaking: .server, reply: [], maxCalls: 1) { loop in
+            let first = Task { try await FakeCarrier.run(loop.carrier(CallSignals.silence(seconds: 1.5), tail: 0.2)) }
+            try await Task.sleep(nanoseconds: 400_000_000)
+            await #expect(throws: (any Error).self) { try await FakeCarrier.run(loop.carrier(CallSignals.silence(seconds: 0.2), tail: 0.1)) }
+            let r = try await first.value
+            #expect(!r.closedEarly && r.sentFrames == 75)
+            #expect(metric(loop.metrics, "gateway_upgrades_refused_total", "full") == 1)
+        }
+    }
+
+    @Test("the model refuses the connection: the call ends cleanly and is counted")
+    func modelDown() async throws {
+        try await Loopback.run(turnTaking: .server, reply: [], realtimeURL: "ws://127.0.0.1:1/v1/realtime") { loop in
+            let result = try await FakeCarrier.run(loop.carrier(CallSignals.silence(seconds: 2), tail: 0.2))
+            #expect(result.closedEarly)
+            #expect(metric(loop.metrics, "gateway_model_connection_failures_total") == 1)
+            #expect(loop.gateway.activeCalls == 0)
+        }
+    }
+}
