@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
+.PHONY: setup build release test gateway bench-gateway demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -24,6 +24,15 @@ release: setup
 # (10^8 samples through the resampler) need it.
 test: setup
 	$(SWIFT) test -c release
+	$(SWIFT) test --package-path Examples/Gateway
+
+# The reference gateway and its harness (Examples/Gateway, a nested package): release binaries.
+gateway: setup
+	$(SWIFT) build -c release --package-path Examples/Gateway
+
+# N concurrent calls through the gateway on loopback, with the fake carrier and model on this machine.
+bench-gateway: gateway
+	bash Examples/Gateway/bench.sh
 
 # The main job on samples/: convert each sample to the wire formats and print what came out.
 demo: release

@@ -299,7 +299,7 @@ public struct CallBridge: Sendable {
                 if currentItem != nil { pending.append(.end) }
                 currentItem = item
             }
-            guard pendingBytes + bytes.count <= backlogLimitBytes + (leg?.pacer.freeBytes ?? 0) else {
+            guard pendingBytes + bytes.count <= backlogLimitBytes else {
                 statistics.droppedModelBytes += bytes.count
                 out.append(.log(warning: true, "model audio beyond the call's \(backlogLimitBytes)-byte backlog: \(bytes.count) bytes dropped"))
                 return

@@ -20,7 +20,8 @@ public enum FakeCarrier {
         public var headers: HTTPFields = [:]
         /// The caller's audio at 8 kHz, -1...1.
         public var caller: [Float]
-        /// How long to keep playing after the caller's audio ends, in seconds.
+        /// How long the call goes on after the caller's audio ends, in seconds: the carrier keeps streaming
+        /// (silence, as a quiet line does) and playing.
         public var tailSeconds = 3.0
         /// An echo of what is played, mixed into what is sent: its level (dB, negative) and delay (ms).
         public var echo: (gainDB: Double, delayMs: Int)?
@@ -79,8 +80,7 @@ public enum FakeCarrier {
         let state = Locked(State())
         let law = G711.muLaw
         let codes = law.encode(configuration.caller)
-        let frames = (codes.count + 159) / 160
-        let tailTicks = Int(configuration.tailSeconds * 50)
+        let frames = (codes.count + 159) / 160 + Int(configuration.tailSeconds * 50)
         let tick = Duration.nanoseconds(Int64(20_000_000 / configuration.speedup))
         let echoGain = configuration.echo.map { Float(pow(10, $0.gainDB / 20)) }
         let echoDelay = (configuration.echo?.delayMs ?? 0) * 8
@@ -96,7 +96,7 @@ public enum FakeCarrier {
                 let clock = ContinuousClock()
                 let start = clock.now
                 var playedSignal: [Float] = []
-                for k in 0..<(frames + tailTicks) {
+                for k in 0..<frames {
                     try? await clock.sleep(until: start + tick * k)
                     // Play one frame's worth of what is queued; echo the marks it passes.
                     var marks: [String] = []
@@ -118,7 +118,6 @@ public enum FakeCarrier {
                     }
                     for name in marks { try? await outbound.write(.text(#"{"event":"mark","sequenceNumber":"0","streamSid":"\#(sid)","mark":{"name":"\#(name)"}}"#)) }
                     playedSignal += law.decodeFloat(playedNow) + [Float](repeating: 0, count: 160 - playedNow.count)
-                    guard k < frames else { continue }
                     var frame = [Float](repeating: 0, count: 160)
                     for i in 0..<160 {
                         let t = k * 160 + i

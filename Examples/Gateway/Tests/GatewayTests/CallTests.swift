@@ -107,8 +107,9 @@ struct CallTests {
             let record = try #require(loop.model.allRecords[1])
             // The session went out as the model's session.update, in its shape.
             #expect(record.sessions.first?["type"] == .string("realtime"))
-            // What the model received is our inbound pipeline's output for the same audio, byte for byte.
-            #expect(record.audio == (try expectedModelAudio(caller)))
+            // What the model received is our inbound pipeline's output for the same audio (and the quiet line
+            // after it), byte for byte.
+            #expect(record.audio == (try expectedModelAudio(caller + CallSignals.silence(seconds: 3))))
             #expect(record.appends == result.sentFrames)
             // One reply, played whole: the outbound pipeline's bytes, no gap, no repeat.
             #expect(record.items.count == 1)
@@ -184,7 +185,7 @@ struct CallTests {
             signed.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: "twilio-token", url: loop.mediaURL)
             signed.tailSeconds = 0.2
             let result = try await FakeCarrier.run(signed)
-            #expect(!result.closedEarly && result.sentFrames == 10)
+            #expect(!result.closedEarly && result.sentFrames == 20)
             #expect(loop.model.allRecords.count == 1)
         }
     }
@@ -196,7 +197,7 @@ struct CallTests {
             try await Task.sleep(nanoseconds: 400_000_000)
             await #expect(throws: (any Error).self) { try await FakeCarrier.run(loop.carrier(CallSignals.silence(seconds: 0.2), tail: 0.1)) }
             let r = try await first.value
-            #expect(!r.closedEarly && r.sentFrames == 75)
+            #expect(!r.closedEarly && r.sentFrames == 85)
             #expect(metric(loop.metrics, "gateway_upgrades_refused_total", "full") == 1)
         }
     }

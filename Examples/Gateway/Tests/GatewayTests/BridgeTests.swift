@@ -1,0 +1,154 @@
+import Foundation
+@testable import GatewayCore
+import GatewayHarness
+import RealtimeAudio
+import RealtimeCarrier
+import RealtimeSession
+import Testing
+
+/// The call loop offline: Twilio's messages and the model's events in, on a simulated clock.
+struct BridgeDriver {
+    var bridge: CallBridge
+    var now: UInt64 = 1_000_000_000
+    var out: [BridgeAction] = []
+    let sid = "MZ00000000000000000000000000000001"
+
+    init(turnTaking: TurnTaking, session: String = #"{"type":"realtime"}"#) throws {
+        bridge = try CallBridge(session: try Session(json: session), turnTaking: turnTaking)
+        out = bridge.open()
+        carrier(#"{"event":"start","start":{"streamSid":"\#(sid)","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"\#(sid)"}"#)
+    }
+
+    mutating func carrier(_ text: String) { bridge.carrier(text, now: now, into: &out) }
+    mutating func model(_ text: String) { bridge.model(text, now: now, into: &out) }
+
+    /// One 20 ms caller frame, then the clock moves 20 ms and the leg is polled.
+    mutating func frame(_ samples: ArraySlice<Float>) {
+        carrier(#"{"event":"media","media":{"track":"inbound","payload":"\#(Base64.encode(G711.muLaw.encode(Array(samples))))"},"streamSid":"\#(sid)"}"#)
+        now += 20_000_000
+        bridge.poll(now: now, into: &out)
+    }
+
+    mutating func take() -> [BridgeAction] { defer { out.removeAll() }; return out }
+}
+
+func modelTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toModel(let t) = $0 { t } else { nil } } }
+func carrierTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toCarrier(let t) = $0 { t } else { nil } } }
+func delta(_ item: String, _ bytes: [UInt8]) -> String {
+    #"{"type":"response.output_audio.delta","response_id":"r","item_id":"\#(item)","delta":"\#(Base64.encode(bytes))"}"#
+}
+
+@Suite("The call bridge, offline")
+struct BridgeTests {
+    @Test("local turn taking: the session goes out with turn detection off; a turn's end commits and asks for a response")
+    func localTurn() throws {
+        var d = try BridgeDriver(turnTaking: .local)
+        let opened = modelTexts(d.take())
+        #expect(opened.count == 1 && opened[0].contains(#""turn_detection":null"#) && opened[0].contains(#""type":"session.update""#))
+        let caller = CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
+        for k in stride(from: 0, to: caller.count, by: 160) { d.frame(caller[k..<(k + 160)]) }
+        let sent = modelTexts(d.take())
+        #expect(sent.filter { $0.hasPrefix(#"{"type":"input_audio_buffer.append""#) }.count == caller.count / 160)
+        #expect(sent.contains(ClientEvent.commit) && sent.contains(ClientEvent.responseCreate))
+        #expect(d.bridge.statistics.localTurns == 1)
+    }
+
+    @Test("server turn taking: the model's speech_started clears the carrier, truncates the item, drops its late deltas")
+    func serverBargeIn() throws {
+        var d = try BridgeDriver(turnTaking: .server)
+        _ = d.take()
+        // 2 s of reply; play 1 s of it.
+        let reply = [UInt8](repeating: 0x10, count: 96_000)
+        d.model(delta("item_1", reply))
+        for _ in 0..<50 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
+        let played = carrierTexts(d.take())
+        let media = played.filter { $0.hasPrefix(#"{"event":"media""#) }.count
+        #expect(media >= 50 && media <= 60)
+        // Twilio echoes the marks up to what it played (about 1 s minus its lead).
+        for name in played.compactMap({ text -> String? in
+            guard let r = text.range(of: #""name":""#) else { return nil }
+            return String(text[r.upperBound...].prefix { $0 != "\"" })
+        }).prefix(40) {
+            d.carrier(#"{"event":"mark","mark":{"name":"\#(name)"},"streamSid":"\#(d.sid)"}"#)
+        }
+        d.model(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":1000,"item_id":"in_1"}"#)
+        let cut = d.take()
+        #expect(carrierTexts(cut) == [#"{"event":"clear","streamSid":"\#(d.sid)"}"#])
+        let truncate = try #require(modelTexts(cut).first)
+        #expect(truncate.contains(#""item_id":"item_1""#) && truncate.contains("conversation.item.truncate"))
+        let end = try #require(d.bridge.statistics.lastTruncation?.audioEndMs)
+        #expect(end >= 700 && end <= 1000, "audio_end_ms \(end)")
+        // The rest of the interrupted reply arrives late: none of it reaches the caller.
+        d.model(delta("item_1", reply))
+        for _ in 0..<20 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
+        #expect(carrierTexts(d.take()).isEmpty)
+        #expect(d.bridge.statistics.lateDeltas == 1 && d.bridge.statistics.bargeIns == 1)
+    }
+
+    @Test("a model far ahead of real time waits in a bounded backlog; beyond it audio is refused, counted and logged")
+    func backlog() throws {
+        var d = try BridgeDriver(turnTaking: .server)
+        _ = d.take()
+        let second = [UInt8](repeating: 0x20, count: 48_000)
+        // 30 s fit the pacer's queue and 60 s the backlog; the rest is refused.
+        for _ in 0..<100 { d.model(delta("item_1", second)) }
+        // The queue takes 30 s of the carrier's audio less one chunk's room, the backlog 60 s of the model's.
+        #expect(d.bridge.statistics.droppedModelBytes >= 10 * 48_000 && d.bridge.statistics.droppedModelBytes <= 20 * 48_000,
+                "\(d.bridge.statistics.droppedModelBytes) bytes refused")
+        let logs = d.take().filter { if case .log(true, let m) = $0 { m.contains("backlog") } else { false } }
+        #expect(!logs.isEmpty)
+    }
+
+    @Test("anything from either side: a typed refusal or an event, never a trap; the call goes on")
+    func hostileInput() throws {
+        var d = try BridgeDriver(turnTaking: .local)
+        var rng = SystemRandomNumberGenerator()
+        let carrierSamples = [#"{"event":"media","media":{"track":"inbound","payload":"////"},"streamSid":"MZ00000000000000000000000000000001"}"#,
+                              #"{"event":"mark","mark":{"name":"rtaudio:1:160"},"streamSid":"MZ00000000000000000000000000000001"}"#]
+        let modelSamples = [delta("i", [1, 2, 3, 4]), #"{"type":"response.done","response":{"id":"r","status":"completed"}}"#,
+                            #"{"type":"input_audio_buffer.speech_started","audio_start_ms":5}"#, #"{"type":"error","error":{"code":"x","message":"y"}}"#]
+        for _ in 0..<3000 {
+            var c = Array(carrierSamples.randomElement(using: &rng)!.utf8)
+            var m = Array(modelSamples.randomElement(using: &rng)!.utf8)
+            for _ in 0..<Int.random(in: 0...3, using: &rng) {
+                c[Int.random(in: 0..<c.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                m[Int.random(in: 0..<m.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            d.carrier(String(decoding: c, as: UTF8.self))
+            d.model(String(decoding: m, as: UTF8.self))
+            d.now += 1_000_000
+            d.bridge.poll(now: d.now, into: &d.out)
+            d.out.removeAll()
+        }
+        #expect(!d.bridge.isEnded)
+        #expect(d.bridge.statistics.carrierErrors > 0 && d.bridge.statistics.modelErrors > 0)
+    }
+
+    @Test("a 16 kHz session: the model hears 16 kHz pcm16, and speaks it")
+    func sixteenKilohertz() throws {
+        var d = try BridgeDriver(turnTaking: .server, session: #"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":16000}},"output":{"format":{"type":"audio/pcm","rate":16000}}}}"#)
+        _ = d.take()
+        d.frame(CallSignals.speech(seconds: 0.02)[...])
+        let append = try #require(modelTexts(d.take()).first)
+        let payload = append.split(separator: "\"")[7]
+        // 160 µ-law samples -> 320 samples at 16 kHz (less the resampler's lookahead on the first frame).
+        #expect(try Base64.decode(String(payload)).count <= 640)
+        d.model(delta("a", [UInt8](repeating: 0, count: 32_000)))   // 1 s at 16 kHz
+        for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
+        let media = carrierTexts(d.take()).filter { $0.hasPrefix(#"{"event":"media""#) }.count
+        #expect(media >= 45 && media <= 50, "\(media) frames for 1 s at 16 kHz")
+    }
+
+    @Test("a G.711 session: the caller's µ-law goes to the model as it came")
+    func passthrough() throws {
+        var d = try BridgeDriver(turnTaking: .server, session: #"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}"#)
+        _ = d.take()
+        let frame = CallSignals.speech(seconds: 0.02)
+        d.frame(frame[...])
+        let append = try #require(modelTexts(d.take()).first)
+        #expect(append == ClientEvent.append(base64: Base64.encode(G711.muLaw.encode(frame))))
+        d.model(delta("a", [UInt8](repeating: 0xFF, count: 8000)))
+        for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
+        #expect(carrierTexts(d.take()).filter { $0.hasPrefix(#"{"event":"media""#) }.count == 50)
+    }
+}
