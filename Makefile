@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test gateway bench-gateway demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
+.PHONY: setup build release test gateway bench-gateway soak-gateway demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -25,6 +25,7 @@ release: setup
 test: setup
 	$(SWIFT) test -c release
 	$(SWIFT) test --package-path Examples/Gateway
+	bash Examples/Gateway/nginx/test.sh
 
 # The reference gateway and its harness (Examples/Gateway, a nested package): release binaries.
 gateway: setup
@@ -33,6 +34,10 @@ gateway: setup
 # N concurrent calls through the gateway on loopback, with the fake carrier and model on this machine.
 bench-gateway: gateway
 	bash Examples/Gateway/bench.sh
+
+# 50 concurrent calls round after round for 30 minutes: the gateway's memory must not grow.
+soak-gateway: gateway
+	bash Examples/Gateway/soak.sh
 
 # The main job on samples/: convert each sample to the wire formats and print what came out.
 demo: release

@@ -111,6 +111,10 @@ public struct CallBridge: Sendable {
     private var cancelledItems: Set<String> = []
     private var responseActive = false
     private var ended = false
+    /// The session's `create_response` and `interrupt_response`: whether a turn's end asks for a response, and
+    /// whether the caller's speech interrupts one.
+    private let createsResponse: Bool
+    private let interruptsResponse: Bool
 
     /// Builds a call's bridge for a validated session.
     ///
@@ -118,6 +122,11 @@ public struct CallBridge: Sendable {
     public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60) throws(BridgeError) {
         self.session = session
         self.turnTaking = turnTaking
+        switch session.turnDetection {
+        case .serverVAD(let s)?: (createsResponse, interruptsResponse) = (s.createResponse, s.interruptResponse)
+        case .semanticVAD(_, let create, let interrupt, _)?: (createsResponse, interruptsResponse) = (create, interrupt)
+        case nil: (createsResponse, interruptsResponse) = (true, true)
+        }
         modelOutputLaw = session.outputAudioFormat.g711
         let outRate = modelOutputLaw == nil ? session.modelOutputRate.hertz : 8000
         backlogLimitBytes = 2 * outRate * max(1, backlogLimitSeconds)
@@ -233,11 +242,11 @@ public struct CallBridge: Sendable {
         for event in events {
             switch event {
             case .speechStarted:
-                bargeIn(now: now, into: &out)
+                if interruptsResponse { bargeIn(now: now, into: &out) }
             case .speechStopped:
                 statistics.localTurns += 1
                 out.append(.toModel(ClientEvent.commit))
-                out.append(.toModel(ClientEvent.responseCreate))
+                if createsResponse { out.append(.toModel(ClientEvent.responseCreate)) }
             case .timeoutTriggered:
                 break
             }
@@ -323,7 +332,8 @@ public struct CallBridge: Sendable {
                 drain(now: now, into: &out)
             }
         case .speechStarted:
-            if turnTaking == .server { bargeIn(now: now, into: &out) }
+            // The model interrupts its own response only when the session says so (`interrupt_response`).
+            if turnTaking == .server, interruptsResponse { bargeIn(now: now, into: &out) }
         case .speechStopped:
             break
         case .error(let code, let message):

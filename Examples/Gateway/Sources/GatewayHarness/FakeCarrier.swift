@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
+import NIOSSL
 import RealtimeAudio
 import RealtimeCarrier
 import Synchronization
@@ -28,6 +29,8 @@ public enum FakeCarrier {
         /// Time runs this many times faster than real time (1: a real call; more for load on a fast path).
         public var speedup = 1.0
         public var streamSid = "MZ00000000000000000000000000000001"
+        /// Check the gateway's TLS certificate (`wss://`); off for a test proxy's self-signed one.
+        public var verifyCertificate = true
         /// Frames a careless or hostile carrier sends after `start` (text frames as given; `nil` a binary frame).
         public var extraFrames: [String?] = []
 
@@ -84,8 +87,10 @@ public enum FakeCarrier {
         let tick = Duration.nanoseconds(Int64(20_000_000 / configuration.speedup))
         let echoGain = configuration.echo.map { Float(pow(10, $0.gainDB / 20)) }
         let echoDelay = (configuration.echo?.delayMs ?? 0) * 8
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if !configuration.verifyCertificate { tls.certificateVerification = .none }
         try await WebSocketClient.connect(url: configuration.url, configuration: .init(maxFrameSize: 1 << 16, additionalHeaders: configuration.headers),
-                                          logger: logger) { inbound, outbound, _ in
+                                          tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
             let sid = configuration.streamSid
             try await outbound.write(.text(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#))
             try await outbound.write(.text(#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0000","streamSid":"\#(sid)","callSid":"CA0000","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"\#(sid)"}"#))
@@ -129,8 +134,9 @@ public enum FakeCarrier {
                     try? await outbound.write(.text(#"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#))
                     state.withLock { $0.result.sentFrames += 1 }
                 }
-                try? await outbound.write(.text(#"{"event":"stop","sequenceNumber":"\#(frames + 2)","streamSid":"\#(sid)","stop":{"accountSid":"AC0000","callSid":"CA0000"}}"#))
+                // Ended by us from here on: the gateway closes the socket as soon as it reads the stop.
                 state.withLock { $0.ended = true }
+                try? await outbound.write(.text(#"{"event":"stop","sequenceNumber":"\#(frames + 2)","streamSid":"\#(sid)","stop":{"accountSid":"AC0000","callSid":"CA0000"}}"#))
                 try? await outbound.close(.normalClosure, reason: nil)
             }
             let clock = ContinuousClock()

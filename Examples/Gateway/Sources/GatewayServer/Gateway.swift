@@ -8,6 +8,7 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import ServiceLifecycle
 import RealtimeSession
 import Synchronization
 
@@ -51,6 +52,8 @@ public final class Gateway: Sendable {
     let logger: Logger
     let registry: PrometheusCollectorRegistry
     private let active = Mutex(0)
+    /// Set by ``drain()``: when calls in progress must end (monotonic ns); new calls are refused from then on.
+    private let draining = Mutex<UInt64?>(nil)
     private let nextCall = Mutex(0)
 
     let callsTotal: Metrics.Counter
@@ -101,6 +104,17 @@ public final class Gateway: Sendable {
     /// Calls in progress.
     public var activeCalls: Int { active.withLock { $0 } }
 
+    /// Shutting down (SIGTERM): refuses new calls (503), lets the calls in progress go on for
+    /// ``GatewayConfiguration/drainSeconds``, ends those still going then, and returns once none is left.
+    public func drain() async {
+        let deadline = Self.now() + UInt64(max(0, configuration.drainSeconds)) * 1_000_000_000
+        draining.withLock { $0 = $0 ?? deadline }
+        logger.notice("draining \(activeCalls) calls for up to \(configuration.drainSeconds) s")
+        while activeCalls > 0, Self.now() < deadline + 2_000_000_000 {
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+
     /// Whether an upgrade request may become a call: a valid Twilio signature or the shared secret.
     func isAuthorized(_ request: Request) -> Bool {
         if let token = configuration.twilioAuthToken, let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!] {
@@ -123,6 +137,7 @@ public final class Gateway: Sendable {
     /// Reserves a call slot, or says why not.
     func admit(_ request: Request) -> Refusal? {
         guard isAuthorized(request) else { return .unauthorized }
+        guard draining.withLock({ $0 }) == nil else { return .full }
         let admitted = active.withLock { n in
             guard n < configuration.maxCalls else { return false }
             n += 1
@@ -140,7 +155,8 @@ public final class Gateway: Sendable {
         }
         // A refused upgrade lands here (the WebSocket router declined it): say why, without opening anything.
         router.get("/media") { [self] request, _ -> Response in
-            Response(status: isAuthorized(request) ? (activeCalls >= configuration.maxCalls ? .serviceUnavailable : .upgradeRequired) : .forbidden)
+            let full = activeCalls >= configuration.maxCalls || draining.withLock { $0 } != nil
+            return Response(status: isAuthorized(request) ? (full ? .serviceUnavailable : .upgradeRequired) : .forbidden)
         }
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/media") { [self] request, _ in
@@ -258,6 +274,7 @@ public final class Gateway: Sendable {
         var out: [BridgeAction] = []
         var reported = CallStatistics()
         var reportedUnderflows = 0
+        var drainDeadline: UInt64?
         out = bridge.open()
         for await input in inputs {
             let now = Self.now()
@@ -280,6 +297,10 @@ public final class Gateway: Sendable {
                 out.append(.end(reason: why))
             case .tick:
                 break
+            }
+            if drainDeadline == nil, let deadline = draining.withLock({ $0 }) {
+                drainDeadline = deadline
+                log.info("shutting down: the call may go on for \(configuration.drainSeconds) s")
             }
             bridge.poll(now: Self.now(), into: &out)
             var ending: String?
@@ -318,6 +339,7 @@ public final class Gateway: Sendable {
             underflows.increment(by: u - reportedUnderflows)
             reportedUnderflows = u
             deadline.withLock { $0 = bridge.nextDeadline }
+            if let drainDeadline, Self.now() >= drainDeadline, ending == nil { ending = "the gateway is shutting down" }
             if let ending {
                 log.info("ending: \(ending)")
                 try? await model?.close(.normalClosure, reason: nil)

@@ -9,6 +9,7 @@ import RealtimeAudio
 import SoundFile
 
 /// `gateway-harness`: drive whole calls through a gateway, offline: a fake Realtime model and a fake Twilio carrier.
+@main
 struct GatewayHarnessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-harness",
@@ -40,6 +41,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(help: "Seconds to keep playing after the caller's audio ends.") var tail = 3.0
         @Option(name: .customLong("echo-db"), help: "Mix an echo of what is played at this level (dB, e.g. -12).") var echoDB: Double?
         @Option(name: .customLong("echo-delay-ms"), help: "The echo's delay (ms).") var echoDelayMs = 120
+        @Flag(help: "Do not check the gateway's TLS certificate (a test proxy's self-signed one).") var insecure = false
 
         func configuration() throws -> FakeCarrier.Configuration {
             var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
@@ -47,6 +49,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             if let twilioToken { c.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: twilioToken, url: gateway) }
             if let secret { c.headers[HTTPField.Name("X-Gateway-Secret")!] = secret }
             if let echoDB { c.echo = (echoDB, echoDelayMs) }
+            c.verifyCertificate = !insecure
             return c
         }
     }
@@ -138,4 +141,3 @@ func mono(_ path: String, rate: Int) throws -> [Float] {
     return Array(out[..<produced])
 }
 
-await GatewayHarnessCommand.main()

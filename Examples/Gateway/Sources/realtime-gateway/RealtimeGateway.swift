@@ -5,8 +5,11 @@ import GatewayServer
 import Hummingbird
 import Logging
 import RealtimeSession
+import ServiceLifecycle
+import UnixSignals
 
 /// `realtime-gateway`: Twilio Media Streams to the Realtime API.
+@main
 struct RealtimeGateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "realtime-gateway",
@@ -88,8 +91,21 @@ struct RealtimeGateway: AsyncParsableCommand {
         for note in (try? parsed.pipelineNotes()) ?? [] { logger.notice("session: \(note)") }
         let gateway = Gateway(configuration: configuration, logger: logger)
         let app = gateway.makeApplication()
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // SIGTERM and SIGINT drain the calls first (the server's own graceful shutdown would close their sockets at
+        // once), then stop the server.
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    await gateway.drain()
+                    await services.triggerGracefulShutdown()
+                    return
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
 
-await RealtimeGateway.main()
