@@ -50,6 +50,7 @@ n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99 = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / n * 100
 rss = (int(peak) - int(rss0)) / n
-print(f"| {n} | {r[\"arrival_gap_ms_p50\"]:.1f} / {r[\"arrival_gap_ms_p99\"]:.1f} / {r[\"arrival_gap_ms_max\"]:.1f} | {r[\"starved_ticks\"]} | {r[\"closed_early\"]} | {p99} | {cpu:.2f} | {rss:.0f} |")
+gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
+print("| %d | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
 ' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99"
 done

@@ -28,6 +28,6 @@ while [ "$(date +%s)" -lt "$end" ]; do
     echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(f"| {sys.argv[1]} | {(int(sys.argv[2])) / 60:.1f} | {r[\"calls\"]} | {r[\"starved_ticks\"]} | {r[\"closed_early\"]} | {sys.argv[3]} |")
+print("| %s | %.1f | %d | %d | %d | %s |" % (sys.argv[1], int(sys.argv[2]) / 60, r["calls"], r["starved_ticks"], r["closed_early"], sys.argv[3]))
 ' "$round" "$(( $(date +%s) - start ))" "$rss"
 done

@@ -397,7 +397,11 @@ public struct CallBridge: Sendable {
     public mutating func poll(now: UInt64, into out: inout [BridgeAction]) {
         guard !ended, leg != nil else { return }
         drain(now: now, into: &out)
-        var codec = self.codec
+        guard let due = leg!.nextDeadline, due <= now else { return }
+        // The codec leaves `self` for the poll (the leg is mutated meanwhile) and comes back: moved, not copied.
+        var codec = MediaStreamCodec(carrier: .twilio)
+        swap(&codec, &self.codec)
+        defer { swap(&codec, &self.codec) }
         var frames = 0
         leg!.poll(now: now) { output in
             switch output {
@@ -408,7 +412,6 @@ public struct CallBridge: Sendable {
                 if let text = try? codec.markMessage(mark) { out.append(.toCarrier(text)) }
             }
         }
-        self.codec = codec
         statistics.framesOut += frames
     }
 }

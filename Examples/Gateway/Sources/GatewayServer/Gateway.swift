@@ -213,6 +213,7 @@ public final class Gateway: Sendable {
         // never the gateway's memory.
         let (inputs, feed) = AsyncStream<Input>.makeStream(bufferingPolicy: .bufferingOldest(2048))
         let deadline = Locked<UInt64?>(nil)
+        let tickPending = Locked(false)
         log.info("call started")
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
@@ -250,16 +251,17 @@ public final class Gateway: Sendable {
                 }
             }
             group.addTask {
-                // Wakes the loop at the pacer's deadlines (at least every 20 ms while the call lasts).
+                // Wakes the loop at the pacer's deadlines (at least every 20 ms while the call lasts, at most every
+                // millisecond), one tick at a time: a loop that falls behind under load is never flooded with ticks.
                 while !Task.isCancelled {
                     let now = Self.now()
                     let next = deadline.withLock { $0 } ?? (now + 20_000_000)
                     let wait = next > now ? min(next - now, 20_000_000) : 0
-                    if wait > 0 { try? await Task.sleep(nanoseconds: wait) }
-                    if case .dropped = feed.yield(.tick) { continue }
+                    try? await Task.sleep(nanoseconds: max(wait, 1_000_000))
+                    if tickPending.withLock({ pending in defer { pending = true }; return !pending }) { feed.yield(.tick) }
                 }
             }
-            await loop(bridge: bridge, inputs: inputs, carrier: outbound, deadline: deadline, log: log)
+            await loop(bridge: bridge, inputs: inputs, carrier: outbound, deadline: deadline, tickPending: tickPending, log: log)
             feed.finish()
             group.cancelAll()
         }
@@ -267,7 +269,7 @@ public final class Gateway: Sendable {
     }
 
     private func loop(bridge initial: CallBridge, inputs: AsyncStream<Input>, carrier: WebSocketOutboundWriter,
-                      deadline: Locked<UInt64?>, log: Logger) async {
+                      deadline: Locked<UInt64?>, tickPending: Locked<Bool>, log: Logger) async {
         var bridge = initial
         var model: WebSocketOutboundWriter?
         var waiting: [String] = []
@@ -275,6 +277,7 @@ public final class Gateway: Sendable {
         var reported = CallStatistics()
         var reportedUnderflows = 0
         var drainDeadline: UInt64?
+        var nextReport: UInt64 = 0
         out = bridge.open()
         for await input in inputs {
             let now = Self.now()
@@ -296,7 +299,7 @@ public final class Gateway: Sendable {
                 modelFailures.increment()
                 out.append(.end(reason: why))
             case .tick:
-                break
+                tickPending.withLock { $0 = false }
             }
             if drainDeadline == nil, let deadline = draining.withLock({ $0 }) {
                 drainDeadline = deadline
@@ -326,18 +329,23 @@ public final class Gateway: Sendable {
             }
             out.removeAll(keepingCapacity: true)
             if let receivedAt { inboundLatency.recordNanoseconds(Int64(Self.now() - receivedAt)) }
-            // Counters as deltas of the call's own.
-            let s = bridge.statistics
-            callerFrames.increment(by: s.callerFrames - reported.callerFrames)
-            framesOut.increment(by: s.framesOut - reported.framesOut)
-            bargeIns.increment(by: s.bargeIns - reported.bargeIns)
-            carrierErrors.increment(by: s.carrierErrors - reported.carrierErrors)
-            modelErrors.increment(by: s.modelErrors - reported.modelErrors)
-            if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { truncationMs.record(t.audioEndMs) }
-            reported = s
-            let u = bridge.leg?.pacer.statistics.underflows ?? 0
-            underflows.increment(by: u - reportedUnderflows)
-            reportedUnderflows = u
+            // Counters as deltas of the call's own, published at most every 250 ms (and at the end): each update
+            // takes the registry's locks, which thousands of calls share.
+            if now >= nextReport || ending != nil {
+                nextReport = now + 250_000_000
+                let s = bridge.statistics
+                func publish(_ counter: Metrics.Counter, _ delta: Int) { if delta > 0 { counter.increment(by: delta) } }
+                publish(callerFrames, s.callerFrames - reported.callerFrames)
+                publish(framesOut, s.framesOut - reported.framesOut)
+                publish(bargeIns, s.bargeIns - reported.bargeIns)
+                publish(carrierErrors, s.carrierErrors - reported.carrierErrors)
+                publish(modelErrors, s.modelErrors - reported.modelErrors)
+                if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { truncationMs.record(t.audioEndMs) }
+                reported = s
+                let u = bridge.leg?.pacer.statistics.underflows ?? 0
+                publish(underflows, u - reportedUnderflows)
+                reportedUnderflows = u
+            }
             deadline.withLock { $0 = bridge.nextDeadline }
             if let drainDeadline, Self.now() >= drainDeadline, ending == nil { ending = "the gateway is shutting down" }
             if let ending {
