@@ -143,8 +143,9 @@ public struct CallBridge: Sendable {
     /// The first frame for the model, as soon as its socket is open: `session.update`.
     public func open() -> [BridgeAction] { [.toModel(ClientEvent.sessionUpdate(modelSession))] }
 
-    /// When ``poll(now:into:)`` next has work (ns), nil while nothing is queued.
-    public var nextDeadline: UInt64? { pendingHead < pending.count ? 0 : leg?.nextDeadline }
+    /// When ``poll(now:into:)`` next has work (ns), nil while nothing is queued. Model audio waiting in the backlog
+    /// moves on at the leg's deadlines: only a released frame frees room for it.
+    public var nextDeadline: UInt64? { leg?.nextDeadline }
 
     /// Whether the call has ended (the carrier's `stop`, or a leg that could not be built).
     public var isEnded: Bool { ended }

@@ -39,7 +39,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(help: "Twilio auth token: sign the upgrade as Twilio does.") var twilioToken: String?
         @Option(help: "Shared secret: send X-Gateway-Secret.") var secret: String?
         @Option(help: "Seconds to keep playing after the caller's audio ends.") var tail = 3.0
-        @Option(name: .customLong("echo-db"), help: "Mix an echo of what is played at this level (dB, e.g. -12).") var echoDB: Double?
+        @Option(name: .customLong("echo-db"), parsing: .unconditional, help: "Mix an echo of what is played at this level (dB, e.g. -12).") var echoDB: Double?
         @Option(name: .customLong("echo-delay-ms"), help: "The echo's delay (ms).") var echoDelayMs = 120
         @Flag(help: "Do not check the gateway's TLS certificate (a test proxy's self-signed one).") var insecure = false
 
