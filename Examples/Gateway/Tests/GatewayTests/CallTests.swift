@@ -202,12 +202,44 @@ struct CallTests {
         }
     }
 
+    @Test("one hostile carrier among several calls: it is counted, the others hear and are heard exactly")
+    func faultyAmongMany() async throws {
+        let caller = CallSignals.silence(seconds: 0.3) + CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
+        let reply = pcm16(CallSignals.speech(seconds: 1.5, rate: 24000, seed: 11))
+        try await Loopback.run(turnTaking: .server, reply: reply) { loop in
+            let results = try await withThrowingTaskGroup(of: (Bool, FakeCarrier.Result).self) { group in
+                for k in 0..<5 {
+                    var c = loop.carrier(caller, tail: 2.5)
+                    c.streamSid = "MZ0000000000000000000000000000000\(k)"
+                    let hostile = k == 2
+                    // A flood of garbage, binary frames and unknown events before the audio.
+                    if hostile { c.extraFrames = (0..<1500).map { $0 % 3 == 0 ? nil : $0 % 3 == 1 ? "{\"event\":" : #"{"event":"noise"}"# } }
+                    group.addTask { (hostile, try await FakeCarrier.run(c)) }
+                }
+                var all: [(Bool, FakeCarrier.Result)] = []
+                for try await r in group { all.append(r) }
+                return all
+            }
+            let played = try expectedPlayed(reply)
+            for (hostile, result) in results where !hostile {
+                #expect(result.played == played && result.starvedTicks == 0 && !result.closedEarly)
+            }
+            let heard = try expectedModelAudio(caller + CallSignals.silence(seconds: 2.5))
+            #expect(loop.model.allRecords.values.filter { $0.audio == heard }.count >= 4)
+            #expect(metric(loop.metrics, "gateway_carrier_errors_total") >= 1000)
+            // Every call ends (the gateway counts a call out once both its sockets are closed).
+            for _ in 0..<100 where loop.gateway.activeCalls > 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+            #expect(loop.gateway.activeCalls == 0)
+        }
+    }
+
     @Test("the model refuses the connection: the call ends cleanly and is counted")
     func modelDown() async throws {
         try await Loopback.run(turnTaking: .server, reply: [], realtimeURL: "ws://127.0.0.1:1/v1/realtime") { loop in
             let result = try await FakeCarrier.run(loop.carrier(CallSignals.silence(seconds: 2), tail: 0.2))
             #expect(result.closedEarly)
             #expect(metric(loop.metrics, "gateway_model_connection_failures_total") == 1)
+            for _ in 0..<100 where loop.gateway.activeCalls > 0 { try await Task.sleep(nanoseconds: 20_000_000) }
             #expect(loop.gateway.activeCalls == 0)
         }
     }
