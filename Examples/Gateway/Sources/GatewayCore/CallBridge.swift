@@ -44,6 +44,10 @@ public struct CallStatistics: Sendable, Equatable {
     public var droppedModelBytes = 0
     /// Deltas of a response already interrupted, dropped: the caller must not hear them after `clear`.
     public var lateDeltas = 0
+    /// Caller frames missing from the stream (gaps in Twilio's `media.chunk`), concealed for the model.
+    public var lostFrames = 0
+    /// Caller frames that came again or out of order (a chunk number already passed), dropped.
+    public var staleFrames = 0
     /// The last truncation sent: the item and its `audio_end_ms`.
     public var lastTruncation: (itemID: String, audioEndMs: Int)?
 
@@ -95,7 +99,10 @@ public struct CallBridge: Sendable {
     private var modelBytes: [UInt8] = []
     /// How the caller's audio reaches the model: our pipeline's pcm16, the carrier's G.711 bytes as they came, or
     /// G.711 of the other law.
-    private enum InputPath { case pcm, passthrough, transcode(G711) }
+    private enum InputPath {
+        case pcm, passthrough, transcode(G711)
+        var law: G711? { if case .transcode(let law) = self { law } else { nil } }
+    }
     private var inputPath = InputPath.pcm
     /// The model's audio before the leg: base64 pcm16, or G.711 at 8 kHz decoded to pcm16 first.
     private let modelOutputLaw: G711?
@@ -111,6 +118,7 @@ public struct CallBridge: Sendable {
     private var cancelledItems: Set<String> = []
     private var responseActive = false
     private var ended = false
+    private var lastChunk: Int?
     /// The session's `create_response` and `interrupt_response`: whether a turn's end asks for a response, and
     /// whether the caller's speech interrupts one.
     private let createsResponse: Bool
@@ -181,6 +189,21 @@ public struct CallBridge: Sendable {
             }
         case .media(let frame):
             guard frame.track == .inbound, inbound != nil else { return }
+            if let chunk = frame.chunk {
+                if let last = lastChunk, chunk <= last {
+                    statistics.staleFrames += 1
+                    return
+                }
+                // Missing chunks: concealed (G.711 Appendix I repetition) so the model's stream and the detector's
+                // clock stay on the caller's timeline; at most a second of them, a longer hole is the caller's
+                // silence, not ours to invent.
+                if let last = lastChunk, chunk > last + 1 {
+                    let missing = chunk - last - 1
+                    statistics.lostFrames += missing
+                    concealLoss(frames: min(missing, 50), samplesPerFrame: frame.byteCount, now: now, into: &out)
+                }
+                lastChunk = chunk
+            }
             callerAudio(frame.byteCount, now: now, into: &out)
         case .mark(let mark):
             leg?.acknowledge(mark, now: now)
@@ -204,7 +227,7 @@ public struct CallBridge: Sendable {
         }
         inbound = try InboundAudio(format: format.audioFormat, inputRate: format.sampleRate,
                                    turnDetection: turnTaking == .local ? detector.configuration : nil,
-                                   modelRate: modelRate, noiseReduction: session.inputAudioNoiseReduction)
+                                   concealment: true, modelRate: modelRate, noiseReduction: session.inputAudioNoiseReduction)
         modelBytes = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes)
         let outRate: SampleRate = modelOutputLaw == nil ? session.modelOutputRate : .hz8000
         // A mark every frame (the playhead from the fastest echo) and a queue of 30 s: a model further ahead waits
@@ -251,6 +274,31 @@ public struct CallBridge: Sendable {
             case .timeoutTriggered:
                 break
             }
+        }
+    }
+
+    /// Lost caller frames: concealed audio for the model, in the same `append` events as the frames around them.
+    private mutating func concealLoss(frames: Int, samplesPerFrame: Int, now: UInt64, into out: inout [BridgeAction]) {
+        guard samplesPerFrame > 0 else { return }
+        for _ in 0..<frames {
+            let written: Int
+            do {
+                written = try modelBytes.withUnsafeMutableBufferPointer { dst in
+                    try inbound!.appendLost(samples: samplesPerFrame, into: dst, events: &events)
+                }
+            } catch {
+                out.append(.log(warning: true, "loss concealment: \(error)"))
+                return
+            }
+            guard written > 0 else { continue }
+            let audio: [UInt8]
+            switch inputPath {
+            case .pcm: audio = Array(modelBytes[..<written])
+            case .passthrough, .transcode:
+                let law = inputPath.law ?? session.inputAudioFormat.g711 ?? G711.muLaw
+                audio = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
+            }
+            out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio))))
         }
     }
 

@@ -29,6 +29,8 @@ public enum FakeCarrier {
         /// Time runs this many times faster than real time (1: a real call; more for load on a fast path).
         public var speedup = 1.0
         public var streamSid = "MZ00000000000000000000000000000001"
+        /// Lose every n-th caller frame (not sent; its chunk number is skipped, as a lossy path leaves it).
+        public var lossEvery: Int?
         /// Check the gateway's TLS certificate (`wss://`); off for a test proxy's self-signed one.
         public var verifyCertificate = true
         /// Frames a careless or hostile carrier sends after `start` (text frames as given; `nil` a binary frame).
@@ -130,6 +132,7 @@ public enum FakeCarrier {
                         if let echoGain, t - echoDelay >= 0, t - echoDelay < playedSignal.count { x += echoGain * playedSignal[t - echoDelay] }
                         frame[i] = x
                     }
+                    if let n = configuration.lossEvery, n > 0, (k + 1) % n == 0 { continue }
                     let payload = Base64.encode(law.encode(frame))
                     try? await outbound.write(.text(#"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#))
                     state.withLock { $0.result.sentFrames += 1 }

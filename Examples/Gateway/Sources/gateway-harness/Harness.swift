@@ -42,6 +42,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(name: .customLong("echo-db"), parsing: .unconditional, help: "Mix an echo of what is played at this level (dB, e.g. -12).") var echoDB: Double?
         @Option(name: .customLong("echo-delay-ms"), help: "The echo's delay (ms).") var echoDelayMs = 120
         @Flag(help: "Do not check the gateway's TLS certificate (a test proxy's self-signed one).") var insecure = false
+        @Option(name: .customLong("loss-every"), help: "Lose every n-th caller frame (its chunk number skipped).") var lossEvery: Int?
 
         func configuration() throws -> FakeCarrier.Configuration {
             var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
@@ -50,6 +51,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             if let secret { c.headers[HTTPField.Name("X-Gateway-Secret")!] = secret }
             if let echoDB { c.echo = (echoDB, echoDelayMs) }
             c.verifyCertificate = !insecure
+            c.lossEvery = lossEvery
             return c
         }
     }

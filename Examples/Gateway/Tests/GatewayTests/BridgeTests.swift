@@ -22,9 +22,10 @@ struct BridgeDriver {
     mutating func carrier(_ text: String) { bridge.carrier(text, now: now, into: &out) }
     mutating func model(_ text: String) { bridge.model(text, now: now, into: &out) }
 
-    /// One 20 ms caller frame, then the clock moves 20 ms and the leg is polled.
-    mutating func frame(_ samples: ArraySlice<Float>) {
-        carrier(#"{"event":"media","media":{"track":"inbound","payload":"\#(Base64.encode(G711.muLaw.encode(Array(samples))))"},"streamSid":"\#(sid)"}"#)
+    /// One 20 ms caller frame (with its chunk number, when given), then the clock moves 20 ms and the leg is polled.
+    mutating func frame(_ samples: ArraySlice<Float>, chunk: Int? = nil) {
+        let number = chunk.map { #""chunk":"\#($0)","# } ?? ""
+        carrier(#"{"event":"media","media":{"track":"inbound",\#(number)"payload":"\#(Base64.encode(G711.muLaw.encode(Array(samples))))"},"streamSid":"\#(sid)"}"#)
         now += 20_000_000
         bridge.poll(now: now, into: &out)
     }
@@ -137,6 +138,32 @@ struct BridgeTests {
         for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
         let media = carrierTexts(d.take()).filter { $0.hasPrefix(#"{"event":"media""#) }.count
         #expect(media >= 45 && media <= 50, "\(media) frames for 1 s at 16 kHz")
+    }
+
+    @Test("lost caller frames (gaps in media.chunk) are concealed: the model's stream keeps the caller's timeline")
+    func loss() throws {
+        let caller = CallSignals.speech(seconds: 2)
+        func run(losing: Set<Int>) throws -> (bytes: Int, appends: Int, statistics: CallStatistics) {
+            var d = try BridgeDriver(turnTaking: .server)
+            _ = d.take()
+            for k in 0..<100 where !losing.contains(k) { d.frame(caller[(k * 160)..<(k * 160 + 160)], chunk: k + 1) }
+            let appends = modelTexts(d.take()).filter { $0.hasPrefix(#"{"type":"input_audio_buffer.append""#) }
+            let bytes = try appends.map { text -> Int in
+                let payload = text.split(separator: "\"")[7]
+                return try Base64.decode(String(payload)).count
+            }.reduce(0, +)
+            return (bytes, appends.count, d.bridge.statistics)
+        }
+        let whole = try run(losing: [])
+        let lossy = try run(losing: [10, 11, 40, 77])
+        #expect(lossy.bytes == whole.bytes && lossy.appends == whole.appends)
+        #expect(lossy.statistics.lostFrames == 4 && whole.statistics.lostFrames == 0)
+        // A frame that comes again, or late, is dropped.
+        var d = try BridgeDriver(turnTaking: .server)
+        d.frame(caller[0..<160], chunk: 1)
+        d.frame(caller[160..<320], chunk: 2)
+        d.frame(caller[160..<320], chunk: 2)
+        #expect(d.bridge.statistics.staleFrames == 1 && d.bridge.statistics.callerFrames == 2)
     }
 
     @Test("a G.711 session: the caller's µ-law goes to the model as it came")

@@ -55,6 +55,16 @@ struct Loopback {
         return c
     }
 
+    /// Connection `n`'s record once the model has read everything the gateway sent (its socket closed), or as it
+    /// stands after 3 s.
+    func record(_ n: Int) async throws -> FakeModel.Record? {
+        for _ in 0..<150 {
+            if let r = model.allRecords[n], r.closed { return r }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return model.allRecords[n]
+    }
+
     /// The metrics text.
     var metrics: String { String(decoding: gateway.registryText, as: UTF8.self) }
 }
@@ -62,7 +72,8 @@ struct Loopback {
 /// The inbound pipeline's output for the caller's µ-law frames, as the model must receive it.
 func expectedModelAudio(_ caller: [Float], modelRate: SampleRate = .hz24000) throws -> [UInt8] {
     let codes = G711.muLaw.encode(caller)
-    var inbound = try InboundAudio(format: .g711_ulaw, turnDetection: nil, modelRate: modelRate)
+    // The gateway conceals lost frames, so its pipeline carries the concealer's 3.75 ms delay.
+    var inbound = try InboundAudio(format: .g711_ulaw, turnDetection: nil, concealment: true, modelRate: modelRate)
     var out: [UInt8] = []
     var events = InboundEvents()
     for k in stride(from: 0, to: codes.count, by: 160) {
@@ -104,7 +115,7 @@ struct CallTests {
             // A careless carrier: garbage, a binary frame, an unknown event; the call goes on.
             c.extraFrames = ["not json", nil, #"{"event":"surprise","streamSid":"MZ00000000000000000000000000000001"}"#]
             let result = try await FakeCarrier.run(c)
-            let record = try #require(loop.model.allRecords[1])
+            let record = try #require(try await loop.record(1))
             // The session went out as the model's session.update, in its shape.
             #expect(record.sessions.first?["type"] == .string("realtime"))
             // What the model received is our inbound pipeline's output for the same audio (and the quiet line
@@ -135,7 +146,7 @@ struct CallTests {
         let reply = pcm16(CallSignals.speech(seconds: 4, rate: 24000, seed: 9))
         try await Loopback.run(turnTaking: .local, reply: reply) { loop in
             let result = try await FakeCarrier.run(loop.carrier(caller, tail: 1.5))
-            let record = try #require(loop.model.allRecords[1])
+            let record = try #require(try await loop.record(1))
             // Turn detection is off on the model's side; ours committed and asked for the replies.
             #expect(record.sessions.first?["audio"]?["input"]?["turn_detection"] == .null)
             #expect(record.commits >= 1 && record.responseCreates >= 1)
@@ -225,11 +236,29 @@ struct CallTests {
                 #expect(result.played == played && result.starvedTicks == 0 && !result.closedEarly)
             }
             let heard = try expectedModelAudio(caller + CallSignals.silence(seconds: 2.5))
+            for n in 1...5 { _ = try await loop.record(n) }
             #expect(loop.model.allRecords.values.filter { $0.audio == heard }.count >= 4)
             #expect(metric(loop.metrics, "gateway_carrier_errors_total") >= 1000)
             // Every call ends (the gateway counts a call out once both its sockets are closed).
             for _ in 0..<100 where loop.gateway.activeCalls > 0 { try await Task.sleep(nanoseconds: 20_000_000) }
             #expect(loop.gateway.activeCalls == 0)
+        }
+    }
+
+    @Test("a lossy caller (every 10th frame lost): the model's stream keeps the caller's timeline, the gaps concealed")
+    func lossyCaller() async throws {
+        let caller = CallSignals.speech(seconds: 1.6) + CallSignals.silence(seconds: 0.4)
+        try await Loopback.run(turnTaking: .server, reply: []) { loop in
+            var c = loop.carrier(caller, tail: 0.4)
+            c.lossEvery = 10
+            let result = try await FakeCarrier.run(c)
+            #expect(result.sentFrames == 108)
+            let record = try #require(try await loop.record(1))
+            // As long as the whole stream, and different from it only where frames were lost.
+            let whole = try expectedModelAudio(caller + CallSignals.silence(seconds: 0.4))
+            // (the last frame, lost at the very end, leaves no gap behind it to see: 119 of 120 reach the model).
+            #expect(record.audio.count == whole.count - 960)
+            #expect(record.appends == 119)
         }
     }
 
