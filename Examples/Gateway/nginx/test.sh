@@ -4,22 +4,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(cd ../.. && pwd)
-command -v nginx >/dev/null || { apt-get install -y -qq nginx >/dev/null 2>&1 || { echo "nginx is needed (apt-get install nginx)"; exit 1; }; }
-command -v openssl >/dev/null || apt-get install -y -qq openssl >/dev/null
+sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+missing=""
+for tool in nginx openssl curl; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+    echo "nginx test: installing$missing"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null || { echo "nginx test: cannot install$missing" >&2; exit 1; }
+fi
 swift build >/dev/null
 bin=$(swift build --show-bin-path)
 work=$(mktemp -d)
 pids=()
 cleanup() {
+    local npid
+    npid=$(cat "$work/nginx.pid" 2>/dev/null || true)
     [ -n "${KEEP:-}" ] && cp "$work"/*.log /tmp/ 2>/dev/null; 
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # nginx runs as a daemon (not our child): wait for it to let go of its port.
+    for _ in $(seq 50); do [ -n "$npid" ] && kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "nginx test: $*" >&2; exit 1; }
 
+# The ports must be free (a previous run's processes gone).
+for port in 9420 9421 9422 9443; do
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break; sleep 0.2; done
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && fail "port $port is in use"
+done
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 -subj /CN=localhost 2>/dev/null
 echo '{"type":"realtime"}' > "$work/session.json"
 "$bin/gateway-harness" model --port 9420 --reply "$root/samples/speech-24k.wav" >/dev/null &
