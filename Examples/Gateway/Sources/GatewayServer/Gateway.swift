@@ -68,6 +68,9 @@ public final class Gateway: Sendable {
     let modelErrors: Metrics.Counter
     let modelFailures: Metrics.Counter
     let droppedInputs: Metrics.Counter
+    let lostFrames: Metrics.Counter
+    let staleFrames: Metrics.Counter
+    let localTurns: Metrics.Counter
     let inboundLatency: Metrics.Timer
     let truncationMs: Metrics.Recorder
 
@@ -94,6 +97,9 @@ public final class Gateway: Sendable {
         modelErrors = Metrics.Counter(label: "gateway_model_errors_total", factory: factory)
         modelFailures = Metrics.Counter(label: "gateway_model_connection_failures_total", factory: factory)
         droppedInputs = Metrics.Counter(label: "gateway_dropped_inputs_total", factory: factory)
+        lostFrames = Metrics.Counter(label: "gateway_caller_frames_lost_total", factory: factory)
+        staleFrames = Metrics.Counter(label: "gateway_caller_frames_stale_total", factory: factory)
+        localTurns = Metrics.Counter(label: "gateway_local_turns_total", factory: factory)
         inboundLatency = Metrics.Timer(label: "gateway_inbound_latency_seconds", preferredDisplayUnit: .seconds, factory: factory)
         truncationMs = Metrics.Recorder(label: "gateway_truncation_audio_end_ms", factory: factory)
     }
@@ -340,6 +346,9 @@ public final class Gateway: Sendable {
                 publish(bargeIns, s.bargeIns - reported.bargeIns)
                 publish(carrierErrors, s.carrierErrors - reported.carrierErrors)
                 publish(modelErrors, s.modelErrors - reported.modelErrors)
+                publish(lostFrames, s.lostFrames - reported.lostFrames)
+                publish(staleFrames, s.staleFrames - reported.staleFrames)
+                publish(localTurns, s.localTurns - reported.localTurns)
                 if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { truncationMs.record(t.audioEndMs) }
                 reported = s
                 let u = bridge.leg?.pacer.statistics.underflows ?? 0
