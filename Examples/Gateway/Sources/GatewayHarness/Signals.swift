@@ -1,7 +1,7 @@
 import Foundation
 
 /// Caller audio for calls: a voiced, syllabic, speech-like signal (harmonics of a gliding pitch under formant-like
-/// weights, in syllables of about 200 ms), deterministic, so a failing call reproduces.
+/// weights, in syllables of 140-300 ms), deterministic, so a failing call reproduces.
 public enum CallSignals {
     /// `seconds` of speech-like audio at `rate`, peak about `amplitude`.
     public static func speech(seconds: Double, rate: Int = 8000, amplitude: Float = 0.3, seed: UInt64 = 1) -> [Float] {
@@ -13,7 +13,9 @@ public enum CallSignals {
             return Double(state % 1_000_000) / 1_000_000
         }
         var phase = 0.0
-        let syllable = 0.18 + 0.06 * random()
+        // Syllables of 140-300 ms, each its own length: a perfectly periodic level would look steady, like noise.
+        var syllableStart = 0.0
+        var syllable = 0.14 + 0.16 * random()
         for i in 0..<n {
             let t = Double(i) / Double(rate)
             let f0 = 120 + 25 * sin(2 * .pi * 0.7 * t) + 10 * sin(2 * .pi * 3.1 * t)
@@ -25,7 +27,11 @@ public enum CallSignals {
                 let formant = exp(-pow((f - 600) / 350, 2)) + 0.6 * exp(-pow((f - 1500) / 400, 2)) + 0.3 * exp(-pow((f - 2600) / 500, 2))
                 x += (0.15 + formant) * sin(Double(h) * phase) / Double(h).squareRoot()
             }
-            let envelope = pow(max(0, sin(.pi * (t.truncatingRemainder(dividingBy: syllable)) / syllable)), 0.6)
+            if t - syllableStart >= syllable {
+                syllableStart += syllable
+                syllable = 0.14 + 0.16 * random()
+            }
+            let envelope = pow(max(0, sin(.pi * (t - syllableStart) / syllable)), 0.6)
             out[i] = Float(x * envelope) * amplitude / 2.2
         }
         return out
