@@ -19,6 +19,7 @@ GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --rea
     --session "$work/session.json" --max-calls 100000 --log-level error &
 gateway=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
 echo "| calls | arrival gap p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
 echo "|---:|---|---:|---:|---:|---:|---:|"

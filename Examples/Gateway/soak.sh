@@ -15,6 +15,7 @@ GATEWAY_SHARED_SECRET=soak "$bin/realtime-gateway" --port 9331 --realtime-url ws
     --session "$work/session.json" --log-level error &
 gateway=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:9331/health >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9330) 2>/dev/null && break; sleep 0.1; done
 end=$(( $(date +%s) + ${SOAK_MINUTES:-30} * 60 ))
 round=0
 echo "| round | minutes | calls | starved ticks | closed early | gateway RSS (KiB) |"

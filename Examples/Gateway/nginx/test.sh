@@ -62,6 +62,8 @@ nginx -c "$work/nginx.conf" -p "$work" || fail "nginx did not start: $(cat "$wor
 for port in 9421 9422; do
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 done
+# The fake model too: a call that reaches the gateway before the model listens has no model to talk to.
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9420) 2>/dev/null && break; sleep 0.1; done
 calls() { curl -sf "http://127.0.0.1:$1/metrics" | awk '/^gateway_calls_total/ {print $2}'; }
 active() { curl -sf "http://127.0.0.1:$1/metrics" | awk '/^gateway_calls_active/ {print int($2)}'; }
 silence="$work/silence.wav"
