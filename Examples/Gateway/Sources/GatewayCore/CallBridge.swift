@@ -99,10 +99,7 @@ public struct CallBridge: Sendable {
     private var modelBytes: [UInt8] = []
     /// How the caller's audio reaches the model: our pipeline's pcm16, the carrier's G.711 bytes as they came, or
     /// G.711 of the other law.
-    private enum InputPath {
-        case pcm, passthrough, transcode(G711)
-        var law: G711? { if case .transcode(let law) = self { law } else { nil } }
-    }
+    private enum InputPath: Equatable { case pcm, passthrough, transcode }
     private var inputPath = InputPath.pcm
     /// The model's audio before the leg: base64 pcm16, or G.711 at 8 kHz decoded to pcm16 first.
     private let modelOutputLaw: G711?
@@ -222,8 +219,8 @@ public struct CallBridge: Sendable {
         let modelIn = session.inputAudioFormat
         // The model takes G.711: the carrier's bytes when the law matches (bit-exact), else decoded and re-encoded.
         let modelRate: SampleRate = modelIn == .pcm16 ? session.modelInputRate : .hz8000
-        if let law = modelIn.g711 {
-            if format.audioFormat == modelIn && format.sampleRate == .hz8000 { inputPath = .passthrough } else { inputPath = .transcode(law) }
+        if modelIn.g711 != nil {
+            inputPath = format.audioFormat == modelIn && format.sampleRate == .hz8000 ? .passthrough : .transcode
         }
         inbound = try InboundAudio(format: format.audioFormat, inputRate: format.sampleRate,
                                    turnDetection: turnTaking == .local ? detector.configuration : nil,
@@ -254,13 +251,7 @@ public struct CallBridge: Sendable {
             out.append(.log(warning: true, "caller audio refused: \(error)"))
             return
         }
-        let audio: [UInt8]
-        switch inputPath {
-        case .pcm: audio = Array(modelBytes[..<written])
-        case .passthrough: audio = Array(payload[..<count])
-        case .transcode(let law):
-            audio = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
-        }
+        let audio = inputPath == .passthrough ? Array(payload[..<count]) : modelAudio(written)
         if !audio.isEmpty { out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio)))) }
         guard turnTaking == .local else { return }
         for event in events {
@@ -277,6 +268,12 @@ public struct CallBridge: Sendable {
         }
     }
 
+    /// The pipeline's first `written` bytes (pcm16) as the model takes them: pcm16, or G.711 of its law.
+    private func modelAudio(_ written: Int) -> [UInt8] {
+        guard let law = session.inputAudioFormat.g711 else { return Array(modelBytes[..<written]) }
+        return law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
+    }
+
     /// Lost caller frames: concealed audio for the model, in the same `append` events as the frames around them.
     private mutating func concealLoss(frames: Int, samplesPerFrame: Int, now: UInt64, into out: inout [BridgeAction]) {
         guard samplesPerFrame > 0 else { return }
@@ -291,14 +288,8 @@ public struct CallBridge: Sendable {
                 return
             }
             guard written > 0 else { continue }
-            let audio: [UInt8]
-            switch inputPath {
-            case .pcm: audio = Array(modelBytes[..<written])
-            case .passthrough, .transcode:
-                let law = inputPath.law ?? session.inputAudioFormat.g711 ?? G711.muLaw
-                audio = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
-            }
-            out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio))))
+            // Passthrough has no carrier bytes for a lost frame: the concealed audio, in the model's law.
+            out.append(.toModel(ClientEvent.append(base64: Base64.encode(modelAudio(written)))))
         }
     }
 
