@@ -80,39 +80,27 @@ struct AllocationTests {
                 }
             }
         }
-        var inbound = try InboundAudio(format: .g711_ulaw)
-        var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25)
         var events = InboundEvents()
         let caller = G711.muLaw.encode(speechLike(seconds: 1, rate: 8000) + silence(1, rate: 8000))
         let model = PCM16.encode(speechLike(seconds: 1, rate: 24000))
-        var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
-        var toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
-        var c = 0
-        try steady("full-duplex session") {
-            let i = c % 50 * 160, o = c % 25 * 960
-            c += 1
-            _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
-                try toModel.withUnsafeMutableBufferPointer { try inbound.append(src, into: $0, events: &events) }
-            }
-            _ = try model[o..<(o + 960)].withUnsafeBufferPointer { src in
-                try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
-            }
-        }
-        // A 16 kHz model side (the rate some Realtime models take and speak).
-        var inbound16 = try InboundAudio(format: .g711_ulaw, modelRate: .hz16000)
-        var outbound16 = try OutboundAudio(format: .g711_ulaw, speed: 1.25, modelRate: .hz16000)
-        let model16 = PCM16.encode(speechLike(seconds: 1, rate: 16000))
-        var toModel16 = [UInt8](repeating: 0, count: inbound16.maximumOutputBytes)
-        var toCaller16 = [UInt8](repeating: 0, count: outbound16.maximumOutputBytes)
-        var c16 = 0
-        try steady("full-duplex session, 16 kHz model") {
-            let i = c16 % 50 * 160, o = c16 % 25 * 640
-            c16 += 1
-            _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
-                try toModel16.withUnsafeMutableBufferPointer { try inbound16.append(src, into: $0, events: &events) }
-            }
-            _ = try model16[o..<(o + 640)].withUnsafeBufferPointer { src in
-                try toCaller16.withUnsafeMutableBufferPointer { try outbound16.append(src, into: $0) }
+        // Both model rates a session may name: 24 kHz, and 16 kHz for the models that take it.
+        for (modelRate, label) in [(SampleRate.hz24000, "full-duplex session"), (.hz16000, "full-duplex session, 16 kHz model")] {
+            var inbound = try InboundAudio(format: .g711_ulaw, modelRate: modelRate)
+            var outbound = try OutboundAudio(format: .g711_ulaw, speed: 1.25, modelRate: modelRate)
+            let reply = modelRate == .hz24000 ? model : PCM16.encode(speechLike(seconds: 1, rate: modelRate.hertz))
+            let delta = 2 * modelRate.hertz / 50
+            var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+            var toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
+            var c = 0
+            try steady(label) {
+                let i = c % 50 * 160, o = c % 25 * delta
+                c += 1
+                _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
+                    try toModel.withUnsafeMutableBufferPointer { try inbound.append(src, into: $0, events: &events) }
+                }
+                _ = try reply[o..<(o + delta)].withUnsafeBufferPointer { src in
+                    try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
+                }
             }
         }
         // The safe entry points: arrays and base64 strings in, an array out kept between chunks.

@@ -392,7 +392,7 @@ public struct CallBridge: Sendable {
             switch pending[pendingHead] {
             case .end:
                 do { try leg!.finishResponse(now: now) } catch {
-                    if case .queueFull = error { return }
+                    if case .queueFull = error { return compactPending() }
                     out.append(.log(warning: true, "response end: \(error)"))
                 }
                 mappedItem = nil
@@ -407,7 +407,7 @@ public struct CallBridge: Sendable {
                     } catch { return .failure(error) }
                 }
                 if case .failure(let error) = appended {
-                    if case .queueFull = error { return }
+                    if case .queueFull = error { return compactPending() }
                     statistics.droppedModelBytes += bytes.count - pendingOffset
                     out.append(.log(warning: true, "model audio refused: \(error)"))
                     pendingBytes -= bytes.count - pendingOffset
@@ -430,6 +430,17 @@ public struct CallBridge: Sendable {
         pending.removeAll(keepingCapacity: true)
         pendingHead = 0
     }
+
+    /// Drops the entries the leg has taken: a model that stays ahead for minutes never empties the list, and the
+    /// taken entries must not hold their audio meanwhile (the backlog bound counts only what waits).
+    private mutating func compactPending() {
+        guard pendingHead > 0 else { return }
+        pending.removeSubrange(0..<pendingHead)
+        pendingHead = 0
+    }
+
+    /// Entries held for the leg, taken ones included (for tests of the bound).
+    var pendingEntries: Int { pending.count }
 
     // MARK: - Time
 

@@ -100,6 +100,27 @@ struct BridgeTests {
         #expect(!logs.isEmpty)
     }
 
+    @Test("a model that stays ahead for minutes: what the leg took is not held, memory stays bounded")
+    func longReply() throws {
+        var d = try BridgeDriver(turnTaking: .server)
+        _ = d.take()
+        // 100 ms deltas, 1.25x faster than real time, for 4 minutes of reply: the queue fills (30 s), then the backlog
+        // (18 s more, under its 60 s: nothing refused).
+        let chunk = [UInt8](repeating: 0x30, count: 4800)
+        var most = 0
+        var sent = 0
+        for step in 0..<15_000 {
+            if step % 2 == 0, sent < 2400 { d.model(delta("long", chunk)); sent += 1 }
+            d.now += 40_000_000   // a delta every 80 ms of call
+            d.bridge.poll(now: d.now, into: &d.out)
+            d.out.removeAll(keepingCapacity: true)
+            most = max(most, d.bridge.pendingEntries)
+        }
+        #expect(d.bridge.statistics.droppedModelBytes == 0)
+        // At most the backlog's 60 s of 100 ms deltas (and the response end), whatever the reply's length.
+        #expect(most <= 601, "\(most) entries held")
+    }
+
     @Test("anything from either side: a typed refusal or an event, never a trap; the call goes on")
     func hostileInput() throws {
         var d = try BridgeDriver(turnTaking: .local)
