@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
@@ -33,29 +34,29 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // WebSockets on swift-nio with callbacks on the connection's event loop: a call's two sockets and its
+        // bridge share one loop, so a frame costs no thread hop (the gateway and both fakes run on it).
+        .target(name: "GatewayNet", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // The server: the carrier's WebSocket in, the model's WebSocket out, one bridge per call; metrics.
         .target(name: "GatewayServer", dependencies: [
-            "GatewayCore",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            "GatewayCore", "GatewayNet",
             .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "realtime-gateway", dependencies: [
             "GatewayServer",
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The fakes: a Twilio carrier that streams and plays WAVs in real time, a Realtime model that records.
         .target(name: "GatewayHarness", dependencies: [
-            "GatewayCore",
+            "GatewayCore", "GatewayNet",
             .product(name: "SoundFile", package: "swift-realtime-audio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
         .executableTarget(name: "gateway-harness", dependencies: [
             "GatewayHarness",

@@ -1,13 +1,12 @@
 import Foundation
 import GatewayCore
-import HTTPTypes
-import HummingbirdWSClient
-import Logging
+import GatewayNet
 import NIOCore
+import NIOPosix
 import NIOSSL
 import RealtimeAudio
 import RealtimeCarrier
-import Synchronization
+import RealtimeSession
 
 /// A Twilio Media Streams client for tests and load: streams a caller's audio as 20 ms µ-law `media` messages at
 /// real-time pace (or faster), plays what the gateway sends at exactly 8000 samples/s into a recording, echoes a
@@ -18,7 +17,7 @@ public enum FakeCarrier {
         /// The gateway's `/media` URL.
         public var url: String
         /// Headers of the upgrade (`X-Twilio-Signature`, `X-Gateway-Secret`).
-        public var headers: HTTPFields = [:]
+        public var headers: [String: String] = [:]
         /// The caller's audio at 8 kHz, -1...1.
         public var caller: [Float]
         /// How long the call goes on after the caller's audio ends, in seconds: the carrier keeps streaming
@@ -68,133 +67,18 @@ public enum FakeCarrier {
         public var closedEarly = false
     }
 
-    private struct State {
-        var queue: [UInt8] = []
-        var queueHead = 0
-        var enqueued = 0
-        var playedCount = 0
-        var pendingMarks: [(position: Int, name: String)] = []
-        var result = Result()
-        var cleared: Set<Int> = []
-        var lastArrival: UInt64?
-        var ended = false
-    }
-
     /// Runs one call against the gateway; returns when the caller's audio and the tail have played.
-    public static func run(_ configuration: Configuration, logger: Logger = Logger(label: "fake-carrier")) async throws -> Result {
-        let state = Locked(State())
-        let law = G711.muLaw
-        let codes = law.encode(configuration.caller)
-        let frames = (codes.count + 159) / 160 + Int(configuration.tailSeconds * 50)
-        let tick = Duration.nanoseconds(Int64(20_000_000 / configuration.speedup))
-        let echoGain = configuration.echo.map { Float(pow(10, $0.gainDB / 20)) }
-        let echoDelay = (configuration.echo?.delayMs ?? 0) * 8
-        // A proxy that ends TLS without close_notify after the call has ended (nginx does) is not a failed call: the
-        // WebSocket close says when the call ended, and `closedEarly` reports a cut.
-        var socket = WebSocketClientConfiguration(maxFrameSize: 1 << 16, additionalHeaders: configuration.headers)
-        socket.ignoreUncleanSSLShutdownErrors = true
+    /// - Parameter eventLoop: where the call runs (one of the shared group's loops by default).
+    public static func run(_ configuration: Configuration,
+                           on eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) async throws -> Result {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !configuration.verifyCertificate { tls.certificateVerification = .none }
-        try await WebSocketClient.connect(url: configuration.url, configuration: socket, tlsConfiguration: tls, logger: logger) { inbound, outbound, _ in
-            let sid = configuration.streamSid
-            try await outbound.write(.text(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#))
-            try await outbound.write(.text(#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0000","streamSid":"\#(sid)","callSid":"CA0000","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"\#(sid)"}"#))
-            for frame in configuration.extraFrames {
-                if let frame { try await outbound.write(.text(frame)) } else { try await outbound.write(.binary(ByteBuffer(bytes: [0, 1, 2, 3]))) }
-            }
-            let sender = Task {
-                let clock = ContinuousClock()
-                let start = clock.now
-                var playedSignal: [Float] = []
-                for k in 0..<frames {
-                    try? await clock.sleep(until: start + tick * k)
-                    // Play one frame's worth of what is queued; echo the marks it passes.
-                    var marks: [String] = []
-                    var playedNow: [UInt8] = []
-                    state.withLock { s in
-                        let available = s.queue.count - s.queueHead
-                        let n = min(160, available)
-                        playedNow = Array(s.queue[s.queueHead..<(s.queueHead + n)])
-                        s.queueHead += n
-                        s.playedCount += n
-                        s.result.played += playedNow
-                        s.result.playedPerTick.append(n)
-                        if s.queueHead > 65536 { s.queue.removeFirst(s.queueHead); s.queueHead = 0 }
-                        while let first = s.pendingMarks.first, first.position <= s.playedCount {
-                            marks.append(first.name)
-                            s.pendingMarks.removeFirst()
-                        }
-                        s.result.marksEchoed += marks.count
-                    }
-                    for name in marks { try? await outbound.write(.text(#"{"event":"mark","sequenceNumber":"0","streamSid":"\#(sid)","mark":{"name":"\#(name)"}}"#)) }
-                    playedSignal += law.decodeFloat(playedNow) + [Float](repeating: 0, count: 160 - playedNow.count)
-                    var frame = [Float](repeating: 0, count: 160)
-                    for i in 0..<160 {
-                        let t = k * 160 + i
-                        var x = t < configuration.caller.count ? configuration.caller[t] : 0
-                        if let echoGain, t - echoDelay >= 0, t - echoDelay < playedSignal.count { x += echoGain * playedSignal[t - echoDelay] }
-                        frame[i] = x
-                    }
-                    if let n = configuration.lossEvery, n > 0, (k + 1) % n == 0 { continue }
-                    let payload = Base64.encode(law.encode(frame))
-                    try? await outbound.write(.text(#"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#))
-                    state.withLock { $0.result.sentFrames += 1 }
-                }
-                // Ended by us from here on: the gateway closes the socket as soon as it reads the stop.
-                state.withLock { $0.ended = true }
-                try? await outbound.write(.text(#"{"event":"stop","sequenceNumber":"\#(frames + 2)","streamSid":"\#(sid)","stop":{"accountSid":"AC0000","callSid":"CA0000"}}"#))
-                try? await outbound.close(.normalClosure, reason: nil)
-            }
-            let clock = ContinuousClock()
-            let start = clock.now
-            for try await message in inbound.messages(maxSize: 1 << 16) {
-                guard case .text(let text) = message, let data = text.data(using: .utf8),
-                      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let event = object["event"] as? String else { continue }
-                let now = DispatchTime.now().uptimeNanoseconds
-                switch event {
-                case "media":
-                    guard let media = object["media"] as? [String: Any], let payload = media["payload"] as? String,
-                          let bytes = try? Base64.decode(payload) else { continue }
-                    state.withLock { s in
-                        if let last = s.lastArrival { s.result.arrivalGapsMs.append(Double(now - last) / 1e6 * configuration.speedup) }
-                        s.lastArrival = now
-                        s.queue += bytes
-                        s.enqueued += bytes.count
-                    }
-                case "mark":
-                    guard let mark = object["mark"] as? [String: Any], let name = mark["name"] as? String else { continue }
-                    state.withLock { s in
-                        if let (response, sample) = pacerMark(name) {
-                            if s.cleared.contains(response) { s.result.marksAfterClear += 1 }
-                            if s.result.responseStarts[response] == nil { s.result.responseStarts[response] = s.enqueued - sample }
-                        }
-                        s.pendingMarks.append((s.enqueued, name))
-                    }
-                case "clear":
-                    let elapsed = Double((clock.now - start).components.attoseconds) / 1e15 + Double((clock.now - start).components.seconds) * 1000
-                    var marks: [String] = []
-                    state.withLock { s in
-                        let position = s.playedCount
-                        let playing = s.result.responseStarts.filter { $0.value <= position }.max { $0.key < $1.key }
-                        s.result.clears.append((elapsed * configuration.speedup, playing?.key, playing.map { position - $0.value } ?? 0))
-                        for r in s.result.responseStarts.keys { s.cleared.insert(r) }
-                        s.queue.removeAll()
-                        s.queueHead = 0
-                        s.enqueued = s.playedCount
-                        s.lastArrival = nil
-                        marks = s.pendingMarks.map(\.name)
-                        s.pendingMarks.removeAll()
-                    }
-                    for name in marks { try? await outbound.write(.text(#"{"event":"mark","sequenceNumber":"0","streamSid":"\#(sid)","mark":{"name":"\#(name)"}}"#)) }
-                default:
-                    break
-                }
-            }
-            if !state.withLock({ $0.ended }) { state.withLock { $0.result.closedEarly = true } }
-            sender.cancel()
-            _ = await sender.value
-        }
-        var result = state.withLock { $0.result }
+        let target = try WebSocketClient.Target(url: configuration.url)
+        let socket = try await WebSocketClient.connect(to: target, headers: configuration.headers.map { ($0.key, $0.value) },
+                                                       eventLoop: eventLoop, maxMessageBytes: 1 << 16, tls: tls).get()
+        let done = eventLoop.makePromise(of: Result.self)
+        eventLoop.execute { CarrierPeer(configuration: configuration, socket: socket, done: done).start() }
+        var result = try await done.futureResult.get()
         // Starved ticks: a tick with less than a frame between two ticks that played whole frames of one stream.
         let ticks = result.playedPerTick
         var k = 1
@@ -209,6 +93,158 @@ public enum FakeCarrier {
             }
         }
         return result
+    }
+}
+
+/// One fake call, on its socket's event loop: a timer sends and plays a frame every 20 ms; what the gateway sends
+/// is queued, marked and cleared as it arrives.
+final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
+    let configuration: FakeCarrier.Configuration
+    let socket: WebSocket
+    let done: EventLoopPromise<FakeCarrier.Result>
+    let law = G711.muLaw
+    let frames: Int
+    let tickNs: Int64
+    let echoGain: Float?
+    let echoDelay: Int
+    var startedAt = NIODeadline.now()
+    var k = 0
+    var queue: [UInt8] = []
+    var queueHead = 0
+    var enqueued = 0
+    var playedCount = 0
+    var pendingMarks: [(position: Int, name: String)] = []
+    var result = FakeCarrier.Result()
+    var cleared: Set<Int> = []
+    var lastArrival: UInt64?
+    var senderDone = false
+    var timer: Scheduled<Void>?
+    /// What was played, as samples, for the echo (kept only as far back as the echo reaches).
+    var playedSignal: [Float] = []
+    var playedSignalStart = 0
+
+    init(configuration: FakeCarrier.Configuration, socket: WebSocket, done: EventLoopPromise<FakeCarrier.Result>) {
+        self.configuration = configuration
+        self.socket = socket
+        self.done = done
+        frames = (configuration.caller.count + 159) / 160 + Int(configuration.tailSeconds * 50)
+        tickNs = Int64(20_000_000 / configuration.speedup)
+        echoGain = configuration.echo.map { Float(pow(10, $0.gainDB / 20)) }
+        echoDelay = (configuration.echo?.delayMs ?? 0) * 8
+    }
+
+    var sid: String { configuration.streamSid }
+
+    func start() {
+        socket.delegate = self
+        socket.send(#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#)
+        socket.send(#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC0000","streamSid":"\#(sid)","callSid":"CA0000","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"\#(sid)"}"#)
+        for frame in configuration.extraFrames {
+            if let frame { socket.send(frame) } else { socket.send(binary: socket.channel.allocator.buffer(bytes: [0, 1, 2, 3])) }
+        }
+        socket.flush()
+        startedAt = .now()
+        tick()
+    }
+
+    /// Plays one frame's worth of what is queued (echoing the marks it passes), sends the caller's next frame.
+    private func tick() {
+        guard !senderDone else { return }
+        if k == frames {
+            // Ended by us from here on: the gateway closes the socket as soon as it reads the stop.
+            senderDone = true
+            socket.send(#"{"event":"stop","sequenceNumber":"\#(frames + 2)","streamSid":"\#(sid)","stop":{"accountSid":"AC0000","callSid":"CA0000"}}"#)
+            socket.close()
+            return
+        }
+        let n = min(160, queue.count - queueHead)
+        let playedNow = queue[queueHead..<(queueHead + n)]
+        result.played += playedNow
+        result.playedPerTick.append(n)
+        queueHead += n
+        playedCount += n
+        if echoGain != nil {
+            playedSignal += law.decodeFloat(Array(playedNow)) + [Float](repeating: 0, count: 160 - n)
+            // Keep only what the echo can still reach.
+            let keepFrom = k * 160 - echoDelay - 160
+            if keepFrom - playedSignalStart > 8000 {
+                playedSignal.removeFirst(keepFrom - playedSignalStart)
+                playedSignalStart = keepFrom
+            }
+        }
+        if queueHead > 65536 { queue.removeFirst(queueHead); queueHead = 0 }
+        while let first = pendingMarks.first, first.position <= playedCount {
+            sendMark(first.name)
+            pendingMarks.removeFirst()
+        }
+        let lost = configuration.lossEvery.map { $0 > 0 && (k + 1) % $0 == 0 } ?? false
+        if !lost {
+            var frame = [Float](repeating: 0, count: 160)
+            for i in 0..<160 {
+                let t = k * 160 + i
+                var x = t < configuration.caller.count ? configuration.caller[t] : 0
+                if let echoGain {
+                    let e = t - echoDelay - playedSignalStart
+                    if t - echoDelay >= 0, e >= 0, e < playedSignal.count { x += echoGain * playedSignal[e] }
+                }
+                frame[i] = x
+            }
+            let payload = Base64.encode(law.encode(frame))
+            socket.send(#"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#)
+            result.sentFrames += 1
+        }
+        socket.flush()
+        k += 1
+        timer = socket.channel.eventLoop.scheduleTask(deadline: startedAt + .nanoseconds(tickNs * Int64(k))) { [self] in tick() }
+    }
+
+    private func sendMark(_ name: String) {
+        socket.send(#"{"event":"mark","sequenceNumber":"0","streamSid":"\#(sid)","mark":{"name":"\#(name)"}}"#)
+        result.marksEchoed += 1
+    }
+
+    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+        guard let object = try? JSONValue(parsing: String(buffer: text)), case .string(let event)? = object["event"] else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        switch event {
+        case "media":
+            guard case .string(let payload)? = object["media"]?["payload"], let bytes = try? Base64.decode(payload) else { return }
+            if let last = lastArrival { result.arrivalGapsMs.append(Double(now - last) / 1e6 * configuration.speedup) }
+            lastArrival = now
+            queue += bytes
+            enqueued += bytes.count
+        case "mark":
+            guard case .string(let name)? = object["mark"]?["name"] else { return }
+            if let (response, sample) = pacerMark(name) {
+                if cleared.contains(response) { result.marksAfterClear += 1 }
+                if result.responseStarts[response] == nil { result.responseStarts[response] = enqueued - sample }
+            }
+            pendingMarks.append((enqueued, name))
+        case "clear":
+            let elapsedMs = Double(now - startedAt.uptimeNanoseconds) / 1e6
+            let position = playedCount
+            let playing = result.responseStarts.filter { $0.value <= position }.max { $0.key < $1.key }
+            result.clears.append((elapsedMs * configuration.speedup, playing?.key, playing.map { position - $0.value } ?? 0))
+            for r in result.responseStarts.keys { cleared.insert(r) }
+            queue.removeAll()
+            queueHead = 0
+            enqueued = playedCount
+            lastArrival = nil
+            for mark in pendingMarks { sendMark(mark.name) }
+            pendingMarks.removeAll()
+            socket.flush()
+        default:
+            break
+        }
+    }
+
+    func webSocketReceivedBinary(_ socket: WebSocket) {}
+
+    func webSocketClosed(_ socket: WebSocket, error: (any Error)?) {
+        if !senderDone { result.closedEarly = true }
+        senderDone = true
+        timer?.cancel()
+        done.succeed(result)
     }
 }
 

@@ -1,10 +1,7 @@
-import Foundation
 import GatewayCore
-import HTTPTypes
-import Hummingbird
-import HummingbirdWebSocket
-import Logging
+import GatewayNet
 import NIOCore
+import NIOPosix
 import RealtimeAudio
 import RealtimeSession
 import Synchronization
@@ -41,6 +38,8 @@ public final class FakeModel: Sendable {
         public var deltaBytes = 4800
         /// Pause between deltas, in ms (0: as fast as the socket takes them; the API runs ahead of real time).
         public var deltaIntervalMs = 5
+        /// Keep the caller's audio in each record (``Record/audio``); off for load, where it would only grow.
+        public var recordsAudio = true
         /// Answer at the end of each turn its own detector hears, as the API does with `server_vad`; with
         /// turn detection off (local turn taking), it answers `response.create` only.
         public init(reply: [UInt8]) { self.reply = reply }
@@ -55,107 +54,141 @@ public final class FakeModel: Sendable {
     /// Every connection's record, by connection number (from 1).
     public var allRecords: [Int: Record] { records.withLock { $0 } }
 
-    private func update(_ id: Int, _ change: (inout Record) -> Void) { records.withLock { change(&$0[id, default: Record()]) } }
+    func update(_ id: Int, _ change: (inout Record) -> Void) { records.withLock { change(&$0[id, default: Record()]) } }
 
-    /// The application: a WebSocket at any path.
-    public func makeApplication(host: String = "127.0.0.1", port: Int = 0, onServerRunning: @escaping @Sendable (any Channel) async -> Void)
-        -> some ApplicationProtocol {
-        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
-        wsRouter.ws("/v1/realtime") { _, _ in .upgrade([:]) } onUpgrade: { [self] inbound, outbound, _ in
-            let id = connections.withLock { n in n += 1; return n }
-            await serve(id: id, inbound: inbound, outbound: outbound)
-        }
-        var logger = Logger(label: "fake-model")
-        logger.logLevel = .error
-        return Application(router: Router(), server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(ws: .init(maxFrameSize: 1 << 22))),
-                           configuration: .init(address: .hostname(host, port: port)), onServerRunning: onServerRunning, logger: logger)
+    /// Listens for WebSockets at `/v1/realtime` (port 0 picks one: the channel's `localAddress` has it).
+    public func bind(host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
+        try await WebSocketServer.bind(group: group, host: host, port: port, maxMessageBytes: 1 << 22,
+                                       shouldUpgrade: { $0.uri.hasPrefix("/v1/realtime") },
+                                       onUpgrade: { [self] socket, _ in
+                                           let id = connections.withLock { n in n += 1; return n }
+                                           update(id) { _ in }
+                                           let peer = ModelPeer(model: self, id: id, socket: socket)
+                                           socket.delegate = peer
+                                       },
+                                       answer: { _ in HTTPAnswer(status: .notFound) }).get()
+    }
+}
+
+/// One connection to the fake model, on its event loop.
+final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
+    let model: FakeModel
+    let id: Int
+    let socket: WebSocket
+    var detector: InboundAudio?
+    var events = InboundEvents()
+    var scratch: [UInt8] = []
+    var itemCounter = 0
+    /// The reply being sent: its response and item ids, the next byte, and the timer of its next delta.
+    var reply: (response: String, item: String, offset: Int, timer: Scheduled<Void>?)?
+
+    init(model: FakeModel, id: Int, socket: WebSocket) {
+        self.model = model
+        self.id = id
+        self.socket = socket
     }
 
-    private func serve(id: Int, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
-        update(id) { _ in }
-        var detector: InboundAudio?
-        var events = InboundEvents()
-        var scratch: [UInt8] = []
-        let replies = Locked<Task<Void, Never>?>(nil)
-        var itemCounter = 0
-        func startReply() {
-            itemCounter += 1
-            let item = "item_\(id)_\(itemCounter)"
-            update(id) { $0.items.append(item) }
-            let reply = configuration.reply, chunk = configuration.deltaBytes, interval = configuration.deltaIntervalMs
-            let task = Task {
-                let response = "resp_\(item)"
-                try? await outbound.write(.text(#"{"type":"response.created","response":{"id":"\#(response)","status":"in_progress"}}"#))
-                var offset = 0
-                while offset < reply.count, !Task.isCancelled {
-                    let end = min(reply.count, offset + chunk)
-                    let delta = Base64.encode(Array(reply[offset..<end]))
-                    try? await outbound.write(.text(#"{"type":"response.output_audio.delta","response_id":"\#(response)","item_id":"\#(item)","output_index":0,"content_index":0,"delta":"\#(delta)"}"#))
-                    offset = end
-                    if interval > 0 { try? await Task.sleep(nanoseconds: UInt64(interval) * 1_000_000) }
-                }
-                let status = Task.isCancelled ? "cancelled" : "completed"
-                if !Task.isCancelled {
-                    try? await outbound.write(.text(#"{"type":"response.output_audio.done","response_id":"\#(response)","item_id":"\#(item)"}"#))
-                }
-                try? await outbound.write(.text(#"{"type":"response.done","response":{"id":"\#(response)","status":"\#(status)"}}"#))
-            }
-            replies.withLock { $0?.cancel(); $0 = task }
+    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+        defer { socket.flush() }
+        guard let value = try? JSONValue(parsing: String(buffer: text)), case .string(let type)? = value["type"] else {
+            model.update(id) { $0.invalid += 1 }
+            return
         }
-        do {
-            for try await message in inbound.messages(maxSize: 1 << 22) {
-                guard case .text(let text) = message, let value = try? JSONValue(parsing: text), case .string(let type)? = value["type"] else {
-                    update(id) { $0.invalid += 1 }
-                    continue
-                }
-                switch type {
-                case "session.update":
-                    guard let session = value["session"] else { update(id) { $0.invalid += 1 }; continue }
-                    update(id) { $0.sessions.append(session) }
-                    // Its own detector when the session asks the server to detect turns.
-                    if let parsed = try? Session(json: session.serialized()), parsed.turnDetection != nil {
-                        detector = try? parsed.makeInbound()
-                    } else {
-                        detector = nil
-                    }
-                    try? await outbound.write(.text(#"{"type":"session.updated","session":\#(session.serialized())}"#))
-                case "input_audio_buffer.append":
-                    guard case .string(let audio)? = value["audio"], let bytes = try? Base64.decode(audio) else { update(id) { $0.invalid += 1 }; continue }
-                    update(id) { $0.audio += bytes; $0.appends += 1 }
-                    if detector != nil {
-                        scratch.removeAll(keepingCapacity: true)
-                        try? detector!.append(bytes, to: &scratch, events: &events)
-                        for event in events {
-                            switch event {
-                            case .speechStarted(let start):
-                                replies.withLock { $0?.cancel() }
-                                try? await outbound.write(.text(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":\#(start),"item_id":"in_\#(id)"}"#))
-                            case .speechStopped(let end):
-                                try? await outbound.write(.text(#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":\#(end),"item_id":"in_\#(id)"}"#))
-                                startReply()
-                            case .timeoutTriggered:
-                                break
-                            }
-                        }
-                    }
-                case "input_audio_buffer.commit":
-                    update(id) { $0.commits += 1 }
-                case "response.create":
-                    update(id) { $0.responseCreates += 1 }
+        switch type {
+        case "session.update":
+            guard let session = value["session"] else { model.update(id) { $0.invalid += 1 }; return }
+            model.update(id) { $0.sessions.append(session) }
+            // Its own detector when the session asks the server to detect turns.
+            if let parsed = try? Session(json: session.serialized()), parsed.turnDetection != nil {
+                detector = try? parsed.makeInbound()
+            } else {
+                detector = nil
+            }
+            socket.send(#"{"type":"session.updated","session":\#(session.serialized())}"#)
+        case "input_audio_buffer.append":
+            guard case .string(let audio)? = value["audio"], let bytes = try? Base64.decode(audio) else { model.update(id) { $0.invalid += 1 }; return }
+            let keep = model.configuration.recordsAudio
+            model.update(id) { r in
+                if keep { r.audio += bytes }
+                r.appends += 1
+            }
+            guard detector != nil else { return }
+            scratch.removeAll(keepingCapacity: true)
+            _ = try? detector!.append(bytes, to: &scratch, events: &events)
+            for event in events {
+                switch event {
+                case .speechStarted(let start):
+                    cancelReply()
+                    socket.send(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":\#(start),"item_id":"in_\#(id)"}"#)
+                case .speechStopped(let end):
+                    socket.send(#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":\#(end),"item_id":"in_\#(id)"}"#)
                     startReply()
-                case "response.cancel":
-                    update(id) { $0.cancels += 1 }
-                    replies.withLock { $0?.cancel() }
-                case "conversation.item.truncate":
-                    if case .string(let item)? = value["item_id"], let ms = value["audio_end_ms"]?.doubleValue {
-                        update(id) { $0.truncations.append((item, Int(ms))) }
-                    }
-                default:
+                case .timeoutTriggered:
                     break
                 }
             }
-        } catch {}
-        replies.withLock { $0?.cancel() }
-        update(id) { $0.closed = true }
+        case "input_audio_buffer.commit":
+            model.update(id) { $0.commits += 1 }
+        case "response.create":
+            model.update(id) { $0.responseCreates += 1 }
+            startReply()
+        case "response.cancel":
+            model.update(id) { $0.cancels += 1 }
+            cancelReply()
+        case "conversation.item.truncate":
+            if case .string(let item)? = value["item_id"], let ms = value["audio_end_ms"]?.doubleValue {
+                model.update(id) { $0.truncations.append((item, Int(ms))) }
+            }
+        default:
+            break
+        }
+    }
+
+    func webSocketReceivedBinary(_ socket: WebSocket) { model.update(id) { $0.invalid += 1 } }
+
+    func webSocketClosed(_ socket: WebSocket, error: (any Error)?) {
+        reply?.timer?.cancel()
+        reply = nil
+        model.update(id) { $0.closed = true }
+    }
+
+    private func startReply() {
+        cancelReply()
+        itemCounter += 1
+        let item = "item_\(id)_\(itemCounter)"
+        model.update(id) { $0.items.append(item) }
+        let response = "resp_\(item)"
+        socket.send(#"{"type":"response.created","response":{"id":"\#(response)","status":"in_progress"}}"#)
+        reply = (response, item, 0, nil)
+        sendDelta()
+    }
+
+    /// One delta, then the next after the configured pause; the end of the reply after the last.
+    private func sendDelta() {
+        guard var r = reply else { return }
+        let audio = model.configuration.reply
+        if r.offset < audio.count {
+            let end = min(audio.count, r.offset + model.configuration.deltaBytes)
+            let delta = Base64.encode(Array(audio[r.offset..<end]))
+            socket.send(#"{"type":"response.output_audio.delta","response_id":"\#(r.response)","item_id":"\#(r.item)","output_index":0,"content_index":0,"delta":"\#(delta)"}"#)
+            r.offset = end
+            let interval = max(0, model.configuration.deltaIntervalMs)
+            r.timer = socket.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(interval))) { [self] in
+                sendDelta()
+                socket.flush()
+            }
+            reply = r
+        } else {
+            socket.send(#"{"type":"response.output_audio.done","response_id":"\#(r.response)","item_id":"\#(r.item)"}"#)
+            socket.send(#"{"type":"response.done","response":{"id":"\#(r.response)","status":"completed"}}"#)
+            reply = nil
+        }
+    }
+
+    private func cancelReply() {
+        guard let r = reply else { return }
+        r.timer?.cancel()
+        reply = nil
+        socket.send(#"{"type":"response.done","response":{"id":"\#(r.response)","status":"cancelled"}}"#)
     }
 }

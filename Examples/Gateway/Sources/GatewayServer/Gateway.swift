@@ -1,14 +1,11 @@
-import Foundation
 import GatewayCore
-import HTTPTypes
-import Hummingbird
-import HummingbirdWSClient
-import HummingbirdWebSocket
+import GatewayNet
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Prometheus
-import ServiceLifecycle
 import RealtimeSession
 import Synchronization
 
@@ -47,6 +44,10 @@ enum Refusal: String {
 
 /// The reference gateway: Twilio Media Streams WebSocket connections at `/media`, one Realtime WebSocket per call,
 /// one ``CallBridge`` between them; `/metrics` (Prometheus) and `/health`.
+///
+/// Threading: each call lives on its carrier connection's event loop: the carrier socket, the model socket (opened
+/// on the same loop), the bridge and the pacer's timer; so a frame is handled where it is read, with no queue or
+/// thread hop between. Calls spread over the loops as connections are accepted (one loop per core by default).
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     let logger: Logger
@@ -73,9 +74,13 @@ public final class Gateway: Sendable {
     let localTurns: Metrics.Counter
     let inboundLatency: Metrics.Timer
     let truncationMs: Metrics.Recorder
+    let stalledPeers: Metrics.Counter
+    let modelTarget: WebSocketClient.Target
 
     /// - Parameter registry: where the metrics go (one per gateway; `/metrics` shows it).
-    public init(configuration: GatewayConfiguration, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// - Throws: ``WebSocketClientError/invalidURL(_:)`` when `realtimeURL` is not a `ws://` or `wss://` URL.
+    public init(configuration: GatewayConfiguration, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) throws {
+        modelTarget = try WebSocketClient.Target(url: configuration.realtimeURL)
         self.configuration = configuration
         self.logger = logger
         self.registry = registry
@@ -102,6 +107,7 @@ public final class Gateway: Sendable {
         localTurns = Metrics.Counter(label: "gateway_local_turns_total", factory: factory)
         inboundLatency = Metrics.Timer(label: "gateway_inbound_latency_seconds", preferredDisplayUnit: .seconds, factory: factory)
         truncationMs = Metrics.Recorder(label: "gateway_truncation_audio_end_ms", factory: factory)
+        stalledPeers = Metrics.Counter(label: "gateway_stalled_peers_total", factory: factory)
     }
 
     /// The metrics in Prometheus' text format (what `/metrics` serves).
@@ -117,254 +123,276 @@ public final class Gateway: Sendable {
         draining.withLock { $0 = $0 ?? deadline }
         logger.notice("draining \(activeCalls) calls for up to \(configuration.drainSeconds) s")
         while activeCalls > 0, Self.now() < deadline + 2_000_000_000 {
-            try? await Task.sleep(nanoseconds: 50_000_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 
-    /// Whether an upgrade request may become a call: a valid Twilio signature or the shared secret.
-    func isAuthorized(_ request: Request) -> Bool {
-        if let token = configuration.twilioAuthToken, let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!] {
-            if TwilioSignature.isValid(signature, authToken: token, url: calledURL(request)) { return true }
+    /// Whether an upgrade may become a call: a valid Twilio signature over the URL the carrier called, or the
+    /// shared secret.
+    func isAuthorized(_ head: HTTPRequestHead) -> Bool {
+        if let token = configuration.twilioAuthToken, let signature = head.headers.first(name: "X-Twilio-Signature") {
+            if TwilioSignature.isValid(signature, authToken: token, url: calledURL(head)) { return true }
         }
-        if let secret = configuration.sharedSecret, let given = request.headers[HTTPField.Name("X-Gateway-Secret")!] {
+        if let secret = configuration.sharedSecret, let given = head.headers.first(name: "X-Gateway-Secret") {
             return TwilioSignature.constantTimeEqual(secret, given)
         }
         return false
     }
 
-    /// The URL the carrier called: `--public-url` with the request's path, or the request's own scheme, host and path.
-    func calledURL(_ request: Request) -> String {
-        let path = request.uri.string.hasPrefix("/") ? request.uri.string : "/" + request.uri.string
+    /// The URL the carrier called: `--public-url` with the request's path, or `ws://` with the `Host` and path (the
+    /// gateway itself speaks no TLS: a proxy in front does, and `--public-url` names it).
+    func calledURL(_ head: HTTPRequestHead) -> String {
+        let path = head.uri.hasPrefix("/") ? head.uri : "/" + head.uri
         if let base = configuration.publicURL { return base.hasSuffix("/") ? String(base.dropLast()) + path : base + path }
-        let scheme = request.head.scheme == "https" ? "wss" : "ws"
-        return "\(scheme)://\(request.head.authority ?? "\(configuration.host):\(configuration.port)")\(path)"
+        return "ws://\(head.headers.first(name: "Host") ?? "\(configuration.host):\(configuration.port)")\(path)"
     }
 
-    /// Reserves a call slot, or says why not.
-    func admit(_ request: Request) -> Refusal? {
-        guard isAuthorized(request) else { return .unauthorized }
-        guard draining.withLock({ $0 }) == nil else { return .full }
+    private var isFull: Bool { activeCalls >= configuration.maxCalls || draining.withLock { $0 } != nil }
+
+    private static func isMedia(_ head: HTTPRequestHead) -> Bool {
+        head.uri == "/media" || head.uri.hasPrefix("/media?")
+    }
+
+    /// Whether an upgrade to `/media` goes ahead; a refusal is counted and logged here (without secrets) and
+    /// answered by ``answer(_:)`` before any model connection.
+    func shouldUpgrade(_ head: HTTPRequestHead) -> Bool {
+        guard Self.isMedia(head) else { return false }
+        guard isAuthorized(head) else {
+            refusedUnauthorized.increment()
+            logger.warning("upgrade refused: no valid signature", metadata: ["path": "\(head.uri.prefix { $0 != "?" })"])
+            return false
+        }
+        guard !isFull else {
+            refusedFull.increment()
+            logger.warning("upgrade refused: \(configuration.maxCalls) calls in progress or shutting down")
+            return false
+        }
+        return true
+    }
+
+    /// Plain HTTP: `/health`, `/metrics`, and the answer to a `/media` request that did not upgrade.
+    func answer(_ head: HTTPRequestHead) -> HTTPAnswer {
+        switch head.uri.prefix(while: { $0 != "?" }) {
+        case "/health": return HTTPAnswer(status: .ok, body: Array("ok".utf8))
+        case "/metrics": return HTTPAnswer(status: .ok, contentType: "text/plain; version=0.0.4", body: registry.emitToBuffer())
+        case "/media": return HTTPAnswer(status: isAuthorized(head) ? (isFull ? .serviceUnavailable : .upgradeRequired) : .forbidden)
+        default: return HTTPAnswer(status: .notFound)
+        }
+    }
+
+    /// Listens (on `host:port`; port 0 picks one: the channel's `localAddress` has it). Close the returned channel
+    /// to stop accepting; calls in progress go on (``drain()`` ends them).
+    public func bind(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
+        try await WebSocketServer.bind(group: group, host: configuration.host, port: configuration.port, maxMessageBytes: 1 << 16,
+                                       shouldUpgrade: { [self] head in shouldUpgrade(head) },
+                                       onUpgrade: { [self] socket, _ in startCall(carrier: socket) },
+                                       answer: { [self] head in answer(head) }).get()
+    }
+
+    private func startCall(carrier: WebSocket) {
+        // The slot is taken here, not at the upgrade's check: an upgrade that dies before this holds none.
         let admitted = active.withLock { n in
             guard n < configuration.maxCalls else { return false }
             n += 1
             return true
         }
-        return admitted ? nil : .full
-    }
-
-    /// The application: `/media` (WebSocket), `/metrics`, `/health`.
-    public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
-        router.get("/health") { _, _ in "ok" }
-        router.get("/metrics") { [registry] _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        guard admitted else {
+            refusedFull.increment()
+            carrier.close(code: .unknown(1013))  // try again later
+            return
         }
-        // A refused upgrade lands here (the WebSocket router declined it): say why, without opening anything.
-        router.get("/media") { [self] request, _ -> Response in
-            let full = activeCalls >= configuration.maxCalls || draining.withLock { $0 } != nil
-            return Response(status: isAuthorized(request) ? (full ? .serviceUnavailable : .upgradeRequired) : .forbidden)
-        }
-        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
-        wsRouter.ws("/media") { [self] request, _ in
-            switch admit(request) {
-            case nil:
-                return .upgrade([:])
-            case .unauthorized?:
-                refusedUnauthorized.increment()
-                logger.warning("upgrade refused: no valid signature", metadata: ["path": "\(request.uri.path)"])
-                return .dontUpgrade
-            case .full?:
-                refusedFull.increment()
-                logger.warning("upgrade refused: \(configuration.maxCalls) calls in progress")
-                return .dontUpgrade
-            }
-        } onUpgrade: { [self] inbound, outbound, _ in
-            await runCall(inbound: inbound, outbound: outbound)
-        }
-        return Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: wsRouter, configuration: .init(ws: .init(maxFrameSize: 1 << 16))),
-                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "realtime-gateway"),
-                           onServerRunning: onServerRunning, logger: logger)
-    }
-
-    // MARK: - One call
-
-    enum Input: Sendable {
-        case carrier(String, at: UInt64)
-        case carrierBinary
-        case carrierClosed
-        case modelOpen(WebSocketOutboundWriter)
-        case model(String)
-        case modelClosed(String)
-        case tick
-    }
-
-    func runCall(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
         let id = nextCall.withLock { n in n += 1; return n }
-        var callLog = logger
-        callLog[metadataKey: "call"] = "\(id)"
-        let log = callLog
+        var log = logger
+        log[metadataKey: "call"] = "\(id)"
         callsTotal.increment()
         callsActive.record(activeCalls)
-        defer {
-            active.withLock { $0 -= 1 }
-            callsActive.record(activeCalls)
-        }
         let bridge: CallBridge
         do { bridge = try CallBridge(session: configuration.session, turnTaking: configuration.turnTaking) } catch {
             log.error("call refused: \(error)")
-            try? await outbound.close(.unexpectedServerError, reason: "session")
+            carrier.close(code: .unexpectedServerError)
+            callEnded()
             return
         }
-        // One queue for everything the call reacts to, bounded: a flooding peer loses its own frames (counted),
-        // never the gateway's memory.
-        let (inputs, feed) = AsyncStream<Input>.makeStream(bufferingPolicy: .bufferingOldest(2048))
-        let deadline = Locked<UInt64?>(nil)
-        let tickPending = Locked(false)
+        Call(gateway: self, bridge: bridge, carrier: carrier, log: log).start()
+    }
+
+    func callEnded() {
+        active.withLock { $0 -= 1 }
+        callsActive.record(activeCalls)
+    }
+
+    var drainDeadline: UInt64? { draining.withLock { $0 } }
+
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+}
+
+/// One call: the carrier's socket, the model's, and the bridge between them, all on the carrier's event loop.
+final class Call: WebSocketDelegate, @unchecked Sendable {
+    let gateway: Gateway
+    let log: Logger
+    var bridge: CallBridge
+    let carrier: WebSocket
+    var model: WebSocket?
+    /// What the bridge sent the model before its socket opened (`session.update` first), bounded.
+    var waiting: [String] = []
+    var out: [BridgeAction] = []
+    var reported = CallStatistics()
+    var reportedUnderflows = 0
+    var nextReport: UInt64 = 0
+    var timer: Scheduled<Void>?
+    var timerDeadline: UInt64 = .max
+    var drainNoticed = false
+    var ended = false
+
+    init(gateway: Gateway, bridge: CallBridge, carrier: WebSocket, log: Logger) {
+        self.gateway = gateway
+        self.bridge = bridge
+        self.carrier = carrier
+        self.log = log
+    }
+
+    var eventLoop: any EventLoop { carrier.channel.eventLoop }
+
+    func start() {
+        carrier.delegate = self
         log.info("call started")
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [self] in
-                do {
-                    for try await message in inbound.messages(maxSize: 1 << 16) {
-                        let result: AsyncStream<Input>.Continuation.YieldResult
-                        switch message {
-                        case .text(let text): result = feed.yield(.carrier(text, at: Self.now()))
-                        case .binary: result = feed.yield(.carrierBinary)
-                        }
-                        if case .dropped = result { droppedInputs.increment() }
-                    }
-                } catch {
-                    log.warning("carrier socket: \(error)")
-                }
-                feed.yield(.carrierClosed)
-            }
-            group.addTask { [self] in
-                var headers = HTTPFields()
-                if let key = configuration.apiKey { headers[.authorization] = "Bearer \(key)" }
-                if configuration.session.shape == .beta { headers[HTTPField.Name("OpenAI-Beta")!] = "realtime=v1" }
-                do {
-                    try await WebSocketClient.connect(url: configuration.realtimeURL,
-                                                      configuration: .init(maxFrameSize: 1 << 22, additionalHeaders: headers),
-                                                      logger: log) { modelIn, modelOut, _ in
-                        feed.yield(.modelOpen(modelOut))
-                        for try await message in modelIn.messages(maxSize: 1 << 22) {
-                            if case .text(let text) = message, case .dropped = feed.yield(.model(text)) { self.droppedInputs.increment() }
-                        }
-                    }
-                    feed.yield(.modelClosed("the model closed the connection"))
-                } catch {
-                    // The error names the URL's host at most; the key is in a header, never in the URL.
-                    feed.yield(.modelClosed("model connection: \(error)"))
-                }
-            }
-            group.addTask {
-                // Wakes the loop at the pacer's deadlines (at least every 20 ms while the call lasts, at most every
-                // millisecond), one tick at a time: a loop that falls behind under load is never flooded with ticks.
-                while !Task.isCancelled {
-                    let now = Self.now()
-                    let next = deadline.withLock { $0 } ?? (now + 20_000_000)
-                    let wait = next > now ? min(next - now, 20_000_000) : 0
-                    try? await Task.sleep(nanoseconds: max(wait, 1_000_000))
-                    if tickPending.withLock({ pending in defer { pending = true }; return !pending }) { feed.yield(.tick) }
-                }
-            }
-            await loop(bridge: bridge, inputs: inputs, carrier: outbound, deadline: deadline, tickPending: tickPending, log: log)
-            feed.finish()
-            group.cancelAll()
-        }
-        log.info("call ended")
-    }
-
-    private func loop(bridge initial: CallBridge, inputs: AsyncStream<Input>, carrier: WebSocketOutboundWriter,
-                      deadline: Locked<UInt64?>, tickPending: Locked<Bool>, log: Logger) async {
-        var bridge = initial
-        var model: WebSocketOutboundWriter?
-        var waiting: [String] = []
-        var out: [BridgeAction] = []
-        var reported = CallStatistics()
-        var reportedUnderflows = 0
-        var drainDeadline: UInt64?
-        var nextReport: UInt64 = 0
         out = bridge.open()
-        for await input in inputs {
-            let now = Self.now()
-            var receivedAt: UInt64?
-            switch input {
-            case .carrier(let text, let at):
-                receivedAt = at
-                bridge.carrier(text, now: now, into: &out)
-            case .carrierBinary:
-                carrierErrors.increment()
-                log.warning("carrier sent a binary frame: ignored")
-            case .carrierClosed:
-                out.append(.end(reason: "the carrier closed the socket"))
-            case .modelOpen(let writer):
-                model = writer
-            case .model(let text):
-                bridge.model(text, now: now, into: &out)
-            case .modelClosed(let why):
-                modelFailures.increment()
-                out.append(.end(reason: why))
-            case .tick:
-                tickPending.withLock { $0 = false }
+        var headers: [(String, String)] = []
+        if let key = gateway.configuration.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        if gateway.configuration.session.shape == .beta { headers.append(("OpenAI-Beta", "realtime=v1")) }
+        WebSocketClient.connect(to: gateway.modelTarget, headers: headers, eventLoop: eventLoop, maxMessageBytes: 1 << 22).whenComplete { [self] result in
+            switch result {
+            case .success(let socket):
+                guard !ended else { return socket.close() }
+                model = socket
+                socket.delegate = self
+                for text in waiting { socket.send(text) }
+                waiting.removeAll()
+                socket.flush()
+            case .failure(let error):
+                // The error names the URL's host at most; the key is in a header, never in the URL.
+                gateway.modelFailures.increment()
+                end("model connection: \(error)")
             }
-            if drainDeadline == nil, let deadline = draining.withLock({ $0 }) {
-                drainDeadline = deadline
-                log.info("shutting down: the call may go on for \(configuration.drainSeconds) s")
-            }
-            bridge.poll(now: Self.now(), into: &out)
-            var ending: String?
-            for action in out {
-                switch action {
-                case .toCarrier(let text):
-                    do { try await carrier.write(.text(text)) } catch { ending = "carrier write: \(error)" }
-                case .toModel(let text):
-                    if let model {
-                        for queued in waiting { try? await model.write(.text(queued)) }
-                        waiting.removeAll()
-                        do { try await model.write(.text(text)) } catch { ending = "model write: \(error)" }
-                    } else if waiting.count < 500 {
-                        waiting.append(text)
-                    } else {
-                        droppedInputs.increment()
-                    }
-                case .log(let warning, let message):
-                    if warning { log.warning("\(message)") } else { log.info("\(message)") }
-                case .end(let reason):
-                    ending = reason
-                }
-            }
-            out.removeAll(keepingCapacity: true)
-            if let receivedAt { inboundLatency.recordNanoseconds(Int64(Self.now() - receivedAt)) }
-            // Counters as deltas of the call's own, published at most every 250 ms (and at the end): each update
-            // takes the registry's locks, which thousands of calls share.
-            if now >= nextReport || ending != nil {
-                nextReport = now + 250_000_000
-                let s = bridge.statistics
-                func publish(_ counter: Metrics.Counter, _ delta: Int) { if delta > 0 { counter.increment(by: delta) } }
-                publish(callerFrames, s.callerFrames - reported.callerFrames)
-                publish(framesOut, s.framesOut - reported.framesOut)
-                publish(bargeIns, s.bargeIns - reported.bargeIns)
-                publish(carrierErrors, s.carrierErrors - reported.carrierErrors)
-                publish(modelErrors, s.modelErrors - reported.modelErrors)
-                publish(lostFrames, s.lostFrames - reported.lostFrames)
-                publish(staleFrames, s.staleFrames - reported.staleFrames)
-                publish(localTurns, s.localTurns - reported.localTurns)
-                if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { truncationMs.record(t.audioEndMs) }
-                reported = s
-                let u = bridge.leg?.pacer.statistics.underflows ?? 0
-                publish(underflows, u - reportedUnderflows)
-                reportedUnderflows = u
-            }
-            deadline.withLock { $0 = bridge.nextDeadline }
-            if let drainDeadline, Self.now() >= drainDeadline, ending == nil { ending = "the gateway is shutting down" }
-            if let ending {
-                log.info("ending: \(ending)")
-                try? await model?.close(.normalClosure, reason: nil)
-                try? await carrier.close(.normalClosure, reason: nil)
-                return
+        }
+        step(now: Gateway.now())
+    }
+
+    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+        guard !ended else { return }
+        let now = Gateway.now()
+        if socket === carrier {
+            bridge.carrier(String(buffer: text), now: now, into: &out)
+            step(now: now)
+            gateway.inboundLatency.recordNanoseconds(Int64(Gateway.now() - now))
+        } else {
+            bridge.model(String(buffer: text), now: now, into: &out)
+            step(now: now)
+        }
+    }
+
+    func webSocketReceivedBinary(_ socket: WebSocket) {
+        guard socket === carrier else { return }
+        gateway.carrierErrors.increment()
+        log.warning("carrier sent a binary frame: ignored")
+    }
+
+    func webSocketClosed(_ socket: WebSocket, error: (any Error)?) {
+        if socket === carrier {
+            end(error.map { "carrier socket: \($0)" } ?? "the carrier closed the socket")
+        } else if !ended {
+            gateway.modelFailures.increment()
+            end(error.map { "model socket: \($0)" } ?? "the model closed the connection")
+        }
+    }
+
+    /// Runs the bridge's clock, sends what it produced, publishes counters and sets the next wake-up.
+    private func step(now: UInt64) {
+        if !drainNoticed, gateway.drainDeadline != nil {
+            drainNoticed = true
+            log.info("shutting down: the call may go on for \(gateway.configuration.drainSeconds) s")
+        }
+        bridge.poll(now: now, into: &out)
+        perform()
+        if now >= nextReport { publish(now: now) }
+        if let deadline = gateway.drainDeadline, now >= deadline { end("the gateway is shutting down") }
+        guard !ended else { return }
+        // Wake at the pacer's next deadline, at least every 20 ms (drain, statistics).
+        let next = max(min(bridge.nextDeadline ?? .max, now + 20_000_000), now + 200_000)
+        if next != timerDeadline {
+            timer?.cancel()
+            timerDeadline = next
+            timer = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(next)) { [self] in
+                timer = nil
+                timerDeadline = .max
+                if !ended { step(now: Gateway.now()) }
             }
         }
     }
 
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    private func perform() {
+        guard !out.isEmpty else { return }
+        var ending: String?
+        for action in out {
+            switch action {
+            case .toCarrier(let text):
+                // A carrier that stops reading holds what we send in the socket's buffer: past the high water mark
+                // the call ends rather than the gateway's memory growing.
+                guard carrier.isWritable else { ending = "the carrier stopped reading"; gateway.stalledPeers.increment(); break }
+                carrier.send(text)
+            case .toModel(let text):
+                if let model {
+                    guard model.isWritable else { ending = "the model stopped reading"; gateway.stalledPeers.increment(); break }
+                    model.send(text)
+                } else if waiting.count < 500 {
+                    waiting.append(text)
+                } else {
+                    gateway.droppedInputs.increment()
+                }
+            case .log(let warning, let message):
+                if warning { log.warning("\(message)") } else { log.info("\(message)") }
+            case .end(let reason):
+                ending = reason
+            }
+        }
+        out.removeAll(keepingCapacity: true)
+        carrier.flush()
+        model?.flush()
+        if let ending { end(ending) }
+    }
+
+    /// Counters as deltas of the call's own, published at most every 250 ms (and at the end): each update takes the
+    /// registry's locks, which thousands of calls share.
+    private func publish(now: UInt64) {
+        nextReport = now + 250_000_000
+        let s = bridge.statistics
+        func add(_ counter: Metrics.Counter, _ delta: Int) { if delta > 0 { counter.increment(by: delta) } }
+        add(gateway.callerFrames, s.callerFrames - reported.callerFrames)
+        add(gateway.framesOut, s.framesOut - reported.framesOut)
+        add(gateway.bargeIns, s.bargeIns - reported.bargeIns)
+        add(gateway.carrierErrors, s.carrierErrors - reported.carrierErrors)
+        add(gateway.modelErrors, s.modelErrors - reported.modelErrors)
+        add(gateway.lostFrames, s.lostFrames - reported.lostFrames)
+        add(gateway.staleFrames, s.staleFrames - reported.staleFrames)
+        add(gateway.localTurns, s.localTurns - reported.localTurns)
+        if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { gateway.truncationMs.record(t.audioEndMs) }
+        reported = s
+        let u = bridge.leg?.pacer.statistics.underflows ?? 0
+        add(gateway.underflows, u - reportedUnderflows)
+        reportedUnderflows = u
+    }
+
+    private func end(_ reason: String) {
+        guard !ended else { return }
+        perform()
+        ended = true
+        publish(now: Gateway.now())
+        timer?.cancel()
+        timer = nil
+        log.info("ending: \(reason)")
+        model?.close()
+        carrier.close()
+        log.info("call ended")
+        gateway.callEnded()
+    }
 }

@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import GatewayHarness
-import HTTPTypes
-import Hummingbird
-import Logging
 import RealtimeAudio
 import SoundFile
 
@@ -25,11 +22,12 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(help: "The model's pcm16 rate (24000 or 16000).") var rate = 24000
 
         func run() async throws {
-            let model = FakeModel(configuration: .init(reply: try pcm16(reply, rate: rate)))
-            let app = model.makeApplication(host: host, port: port) { channel in
-                print("fake model listening on ws://\(host):\(channel.localAddress?.port ?? port)/v1/realtime")
-            }
-            try await app.runService()
+            var configuration = FakeModel.Configuration(reply: try pcm16(reply, rate: rate))
+            configuration.recordsAudio = false
+            let model = FakeModel(configuration: configuration)
+            let channel = try await model.bind(host: host, port: port)
+            print("fake model listening on ws://\(host):\(channel.localAddress?.port ?? port)/v1/realtime")
+            try await channel.closeFuture.get()
         }
     }
 
@@ -47,8 +45,8 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         func configuration() throws -> FakeCarrier.Configuration {
             var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
             c.tailSeconds = tail
-            if let twilioToken { c.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: twilioToken, url: gateway) }
-            if let secret { c.headers[HTTPField.Name("X-Gateway-Secret")!] = secret }
+            if let twilioToken { c.headers["X-Twilio-Signature"] = TwilioSignature.sign(authToken: twilioToken, url: gateway) }
+            if let secret { c.headers["X-Gateway-Secret"] = secret }
             if let echoDB { c.echo = (echoDB, echoDelayMs) }
             c.verifyCertificate = !insecure
             c.lossEvery = lossEvery

@@ -2,10 +2,9 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import GatewayServer
-import Hummingbird
 import Logging
+import NIOCore
 import RealtimeSession
-import ServiceLifecycle
 import UnixSignals
 
 /// `realtime-gateway`: Twilio Media Streams to the Realtime API.
@@ -89,23 +88,16 @@ struct RealtimeGateway: AsyncParsableCommand {
         logger.logLevel = level
         for warning in report.warnings { logger.warning("session: \(warning)") }
         for note in (try? parsed.pipelineNotes()) ?? [] { logger.notice("session: \(note)") }
-        let gateway = Gateway(configuration: configuration, logger: logger)
-        let app = gateway.makeApplication()
-        // SIGTERM and SIGINT drain the calls first (the server's own graceful shutdown would close their sockets at
-        // once), then stop the server.
-        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                    await gateway.drain()
-                    await services.triggerGracefulShutdown()
-                    return
-                }
-            }
-            try await group.next()
-            group.cancelAll()
+        let gateway: Gateway
+        do { gateway = try Gateway(configuration: configuration, logger: logger) } catch { throw ValidationError("--realtime-url: \(error)") }
+        let server: any Channel
+        do { server = try await gateway.bind() } catch { throw ValidationError("cannot listen on \(host):\(port): \(error)") }
+        logger.notice("listening on \(server.localAddress.map { "\($0)" } ?? "\(host):\(port)")")
+        // SIGTERM and SIGINT: stop accepting, let the calls in progress end (up to --drain-seconds), then exit.
+        for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            await gateway.drain()
+            try? await server.close()
+            return
         }
     }
 }
-

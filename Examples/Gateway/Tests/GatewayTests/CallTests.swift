@@ -2,8 +2,6 @@ import Foundation
 import GatewayCore
 import GatewayHarness
 import GatewayServer
-import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
 import RealtimeAudio
@@ -24,33 +22,27 @@ struct Loopback {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
         let model = FakeModel(configuration: .init(reply: reply))
-        let (modelPorts, modelPort) = AsyncStream<Int>.makeStream()
-        let modelApp = model.makeApplication { channel in modelPort.yield(channel.localAddress?.port ?? 0) }
-        let modelTask = Task { try await modelApp.run() }
-        var ports = modelPorts.makeAsyncIterator()
-        let mport = await ports.next()!
+        let modelChannel = try await model.bind()
+        let mport = modelChannel.localAddress?.port ?? 0
         var configuration = GatewayConfiguration(realtimeURL: realtimeURL ?? "ws://127.0.0.1:\(mport)/v1/realtime", session: try Session(json: json))
         configuration.port = 0
         configuration.sharedSecret = secret
         configuration.twilioAuthToken = "twilio-token"
         configuration.turnTaking = turnTaking
         configuration.maxCalls = maxCalls
-        let gateway = Gateway(configuration: configuration, logger: quiet)
-        let (gatewayPorts, gatewayPort) = AsyncStream<Int>.makeStream()
-        let app = gateway.makeApplication { channel in gatewayPort.yield(channel.localAddress?.port ?? 0) }
-        let gatewayTask = Task { try await app.run() }
-        var gports = gatewayPorts.makeAsyncIterator()
-        let gport = await gports.next()!
+        let gateway = try Gateway(configuration: configuration, logger: quiet)
+        let gatewayChannel = try await gateway.bind()
+        let gport = gatewayChannel.localAddress?.port ?? 0
         defer {
-            gatewayTask.cancel()
-            modelTask.cancel()
+            gatewayChannel.close(promise: nil)
+            modelChannel.close(promise: nil)
         }
         return try await body(Loopback(gateway: gateway, model: model, mediaURL: "ws://127.0.0.1:\(gport)/media"))
     }
 
     func carrier(_ caller: [Float], tail: Double = 2) -> FakeCarrier.Configuration {
         var c = FakeCarrier.Configuration(url: mediaURL, caller: caller)
-        c.headers[HTTPField.Name("X-Gateway-Secret")!] = Self.secret
+        c.headers["X-Gateway-Secret"] = Self.secret
         c.tailSeconds = tail
         return c
     }
@@ -182,9 +174,9 @@ struct CallTests {
     func refusals() async throws {
         try await Loopback.run(turnTaking: .server, reply: []) { loop in
             let caller = CallSignals.silence(seconds: 0.2)
-            for headers: HTTPFields in [[:], [HTTPField.Name("X-Gateway-Secret")!: "wrong"],
-                                        [HTTPField.Name("X-Twilio-Signature")!: TwilioSignature.sign(authToken: "twilio-token", url: "ws://elsewhere/media")],
-                                        [HTTPField.Name("X-Twilio-Signature")!: TwilioSignature.sign(authToken: "other-token", url: loop.mediaURL)]] {
+            for headers: [String: String] in [[:], ["X-Gateway-Secret": "wrong"],
+                                              ["X-Twilio-Signature": TwilioSignature.sign(authToken: "twilio-token", url: "ws://elsewhere/media")],
+                                              ["X-Twilio-Signature": TwilioSignature.sign(authToken: "other-token", url: loop.mediaURL)]] {
                 var c = FakeCarrier.Configuration(url: loop.mediaURL, caller: caller)
                 c.headers = headers
                 await #expect(throws: (any Error).self) { try await FakeCarrier.run(c) }
@@ -193,7 +185,7 @@ struct CallTests {
             #expect(loop.model.allRecords.isEmpty)
             // Signed as Twilio signs it: accepted.
             var signed = FakeCarrier.Configuration(url: loop.mediaURL, caller: caller)
-            signed.headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.sign(authToken: "twilio-token", url: loop.mediaURL)
+            signed.headers["X-Twilio-Signature"] = TwilioSignature.sign(authToken: "twilio-token", url: loop.mediaURL)
             signed.tailSeconds = 0.2
             let result = try await FakeCarrier.run(signed)
             #expect(!result.closedEarly && result.sentFrames == 20)
