@@ -38,13 +38,15 @@ public enum WebSocketServer {
             .childChannelInitializer { channel in
                 let http = HTTPAnswerHandler(answer: answer)
                 let upgrader = NIOWebSocketServerUpgrader(
-                    maxFrameSize: maxMessageBytes,
+                    maxFrameSize: maxMessageBytes, automaticErrorHandling: false,
                     shouldUpgrade: { channel, head in channel.eventLoop.makeSucceededFuture(shouldUpgrade(head) ? HTTPHeaders() : nil) },
                     upgradePipelineHandler: { channel, head in
                         let socket = WebSocket(channel: channel, isClient: false, maxMessageBytes: maxMessageBytes)
-                        return channel.pipeline.removeHandler(http).flatMap {
-                            channel.pipeline.addHandler(WebSocketHandler(socket: socket))
-                        }.map { onUpgrade(socket, head) }
+                        return channel.pipeline.removeHandler(http).flatMap { socket.install() }.map { onUpgrade(socket, head) }
+                            .flatMapErrorThrowing { error in
+                                channel.close(promise: nil)
+                                throw error
+                            }
                     })
                 return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                     .flatMap { channel.pipeline.addHandler(http) }
@@ -88,12 +90,15 @@ public enum WebSocketClientError: Error, CustomStringConvertible, Sendable {
     /// The server answered the upgrade with this status instead of 101.
     case refused(status: Int)
     case closedBeforeUpgrade
+    /// The server did not answer the upgrade in time.
+    case upgradeTimedOut
 
     public var description: String {
         switch self {
         case .invalidURL(let url): "not a ws:// or wss:// URL: \(url)"
         case .refused(let status): "the server refused the WebSocket upgrade (HTTP \(status))"
         case .closedBeforeUpgrade: "the connection closed before the WebSocket upgrade"
+        case .upgradeTimedOut: "the server did not answer the WebSocket upgrade in time"
         }
     }
 }
@@ -177,17 +182,26 @@ public enum WebSocketClient {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
                 let request = UpgradeRequestHandler(path: path, headers: upgradeHeaders, upgraded: upgraded)
-                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageBytes) { channel, _ in
+                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxMessageBytes, automaticErrorHandling: false) { channel, _ in
                     let socket = WebSocket(channel: channel, isClient: true, maxMessageBytes: maxMessageBytes)
-                    return channel.pipeline.removeHandler(request).flatMap {
-                        channel.pipeline.addHandler(WebSocketHandler(socket: socket))
-                    }.map { upgraded.succeed(socket) }
+                    return channel.pipeline.removeHandler(request).flatMap { socket.install() }.map { upgraded.succeed(socket) }
+                        .flatMapErrorThrowing { error in
+                            upgraded.fail(error)
+                            channel.close(promise: nil)
+                            throw error
+                        }
                 }
                 return channel.pipeline.addHTTPClientHandlers(withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                     .flatMap { channel.pipeline.addHandler(request) }
             }
             .connect(host: target.host, port: target.port)
         connected.whenFailure { upgraded.fail($0) }
+        // A server that takes the connection and never answers the upgrade fails it too, after the same time.
+        let timeout = eventLoop.scheduleTask(in: connectTimeout) {
+            upgraded.fail(WebSocketClientError.upgradeTimedOut)
+            connected.whenSuccess { $0.close(promise: nil) }
+        }
+        upgraded.futureResult.whenComplete { _ in timeout.cancel() }
         return upgraded.futureResult
     }
 }

@@ -32,11 +32,22 @@ public final class WebSocket: @unchecked Sendable {
     private var closedReported = false
     private var needsFlush = false
     private var keys = MaskingKeys()
+    private let writer = RawFrameWriter()
 
     init(channel: any Channel, isClient: Bool, maxMessageBytes: Int) {
         self.channel = channel
         self.isClient = isClient
         self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// Puts the socket at the end of its upgraded pipeline, and our frame writer below NIO's encoder.
+    func install() -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            let encoder = try pipeline.context(handlerType: WebSocketFrameEncoder.self)
+            try pipeline.addHandler(writer, position: .before(encoder.handler))
+            try pipeline.addHandler(WebSocketHandler(socket: self))
+        }
     }
 
     /// Whether the peer keeps up: false once more than the channel's high water mark is queued unsent.
@@ -47,7 +58,11 @@ public final class WebSocket: @unchecked Sendable {
 
     /// Queues a text message (sent at the next ``flush()``).
     public func send(_ text: String) {
-        var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+        // Room in front for the frame's header, so the frame goes out as one buffer.
+        let reserve = RawFrameWriter.maximumHeaderBytes
+        var buffer = channel.allocator.buffer(capacity: reserve + text.utf8.count)
+        buffer.moveWriterIndex(forwardBy: reserve)
+        buffer.moveReaderIndex(forwardBy: reserve)
         buffer.writeString(text)
         send(text: buffer)
     }
@@ -55,17 +70,17 @@ public final class WebSocket: @unchecked Sendable {
     /// Queues a text message already in a buffer.
     public func send(text buffer: ByteBuffer) {
         guard !closing else { return }
-        write(WebSocketFrame(fin: true, opcode: .text, maskKey: isClient ? keys.next() : nil, data: buffer))
+        write(.text, buffer)
     }
 
     /// Queues a binary message.
     public func send(binary buffer: ByteBuffer) {
         guard !closing else { return }
-        write(WebSocketFrame(fin: true, opcode: .binary, maskKey: isClient ? keys.next() : nil, data: buffer))
+        write(.binary, buffer)
     }
 
-    private func write(_ frame: WebSocketFrame) {
-        channel.write(frame, promise: nil)
+    private func write(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) {
+        writer.write(opcode: opcode, payload: payload, key: isClient ? keys.next() : nil)
         needsFlush = true
     }
 
@@ -73,7 +88,7 @@ public final class WebSocket: @unchecked Sendable {
     public func flush() {
         guard needsFlush else { return }
         needsFlush = false
-        channel.flush()
+        writer.flush()
     }
 
     /// Sends a close frame (after what is queued) and closes the connection once it is out.
@@ -82,22 +97,38 @@ public final class WebSocket: @unchecked Sendable {
         closing = true
         var data = channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: isClient ? keys.next() : nil, data: data)
         needsFlush = false
         let channel = self.channel
-        channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+        let sent = channel.eventLoop.makePromise(of: Void.self)
+        writer.write(opcode: .connectionClose, payload: data, key: isClient ? keys.next() : nil, promise: sent)
+        writer.flush()
+        sent.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     func received(_ frame: WebSocketFrame) {
         switch frame.opcode {
+        case .text, .binary, .continuation, .ping:
+            var data = frame.data
+            if let key = frame.maskKey { mask(&data, key: key) }
+            receivedData(frame, data)
+        case .connectionClose:
+            // The peer ends: answer its close (RFC 6455 §5.5.1) and let the socket go.
+            if !closing { close(code: .normalClosure) }
+        default:
+            break
+        }
+    }
+
+    private func receivedData(_ frame: WebSocketFrame, _ payload: ByteBuffer) {
+        switch frame.opcode {
         case .text, .binary:
             if fragments != nil { return fail(.protocolError) }  // a new message inside a fragmented one
-            if frame.fin { return deliver(frame.unmaskedData, text: frame.opcode == .text) }
-            fragments = frame.unmaskedData
+            if frame.fin { return deliver(payload, text: frame.opcode == .text) }
+            fragments = payload
             fragmentsAreText = frame.opcode == .text
         case .continuation:
             guard var joined = fragments else { return fail(.protocolError) }
-            var data = frame.unmaskedData
+            var data = payload
             guard joined.readableBytes + data.readableBytes <= maxMessageBytes else { return fail(.messageTooLarge) }
             joined.writeBuffer(&data)
             if frame.fin {
@@ -108,11 +139,8 @@ public final class WebSocket: @unchecked Sendable {
             }
         case .ping:
             guard !closing else { return }
-            write(WebSocketFrame(fin: true, opcode: .pong, maskKey: isClient ? keys.next() : nil, data: frame.unmaskedData))
+            write(.pong, payload)
             flush()
-        case .connectionClose:
-            // The peer ends: answer its close (RFC 6455 §5.5.1) and let the socket go.
-            if !closing { close(code: .normalClosure) }
         default:
             break
         }
