@@ -138,6 +138,12 @@ struct BandAnalyzer: Sendable {
                 e += y * y
             }
         }
+        // After speech, digital silence (a G.711 line's 0xFF, a muted microphone) lets the filters ring down through
+        // the subnormal range, where every multiply takes a microcode assist: that made a call's silence five times
+        // dearer than its speech. Below 1e-15 (-300 dB) the ring-down is nothing a decision can see.
+        let tiny = SIMD8<Float>(repeating: 1e-15)
+        s1.replace(with: 0, where: (s1 .< tiny) .& (s1 .> -tiny))
+        s2.replace(with: 0, where: (s2 .< tiny) .& (s2 .> -tiny))
         self.s1 = s1
         self.s2 = s2
         self.energy = e
@@ -173,11 +179,14 @@ struct BandAnalyzer: Sendable {
     }
 }
 
-/// Copies `count` samples with NaN and ±infinity replaced by 0 (`v - v` is 0 only for finite v).
+/// Copies `count` samples with NaN, ±infinity and magnitudes below 1e-10 (-200 dBFS, finer than any 16-bit or G.711
+/// step) replaced by 0: such tiny inputs would keep the band filters in the subnormal range, where every multiply is
+/// many times dearer.
 private func sanitize(_ src: UnsafePointer<Float>, _ count: Int, into out: UnsafeMutablePointer<Float>) -> Int {
     for i in 0..<count {
         let v = src[i]
-        out[i] = v - v == 0 ? v : 0
+        let a = abs(v)
+        out[i] = a >= 1e-10 && a < .infinity ? v : 0
     }
     return count
 }
