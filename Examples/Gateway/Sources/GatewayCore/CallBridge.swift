@@ -124,6 +124,11 @@ public struct CallBridge: Sendable {
     /// Builds a call's bridge for a validated session.
     ///
     /// - Throws: ``BridgeError/unsupportedFormat(_:)`` for G.711 model formats with a 16 kHz rate, never otherwise.
+    /// The largest caller payload the inbound pipeline takes at once (a carrier's frame is 160 to 640 bytes).
+    static let inboundPieceBytes = 2048
+    /// The largest piece of model audio the outbound leg takes at once (100 ms at 24 kHz pcm16).
+    static let outboundPieceBytes = 4800
+
     public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60) throws(BridgeError) {
         self.session = session
         self.turnTaking = turnTaking
@@ -222,15 +227,20 @@ public struct CallBridge: Sendable {
         if modelIn.g711 != nil {
             inputPath = format.audioFormat == modelIn && format.sampleRate == .hz8000 ? .passthrough : .transcode
         }
+        // Buffers sized for a carrier's frames (20 ms is 160 to 640 bytes), not for the pipelines' 32 KiB default:
+        // at thousands of calls that default was a megabyte each. A larger payload goes through in pieces.
         inbound = try InboundAudio(format: format.audioFormat, inputRate: format.sampleRate,
                                    turnDetection: turnTaking == .local ? detector.configuration : nil,
-                                   concealment: true, modelRate: modelRate, noiseReduction: session.inputAudioNoiseReduction)
+                                   maximumChunkBytes: Self.inboundPieceBytes, concealment: true, modelRate: modelRate,
+                                   noiseReduction: session.inputAudioNoiseReduction)
         modelBytes = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes)
         let outRate: SampleRate = modelOutputLaw == nil ? session.modelOutputRate : .hz8000
-        // A mark every frame (the playhead from the fastest echo) and a queue of 30 s: a model further ahead waits
-        // in the backlog, bounded by `backlogLimitBytes`.
+        // A mark every frame (the playhead from the fastest echo) and a queue of 5 s: a model further ahead waits
+        // in the backlog (bounded by `backlogLimitBytes`), which holds only what came, where the queue's ring is
+        // allocated whole for every call.
         leg = try OutboundLeg(format: format, speed: session.speed, acknowledged: true,
-                              pacer: PacerConfiguration(markIntervalMs: 20, capacityMs: 30_000), modelRate: outRate)
+                              pacer: PacerConfiguration(markIntervalMs: 20, capacityMs: 5_000),
+                              maximumChunkBytes: Self.outboundPieceBytes, modelRate: outRate)
     }
 
     private mutating func callerAudio(_ count: Int, now: UInt64, into out: inout [BridgeAction]) {
@@ -239,21 +249,33 @@ public struct CallBridge: Sendable {
             inbound!.setOutputPlaying(leg.isPlaying(now: now))
             inbound!.setEchoGate(leg.echoGate(now: now))
         }
-        let written: Int
-        do {
-            written = try payload.withUnsafeBufferPointer { src in
-                try modelBytes.withUnsafeMutableBufferPointer { dst in
-                    try inbound!.append(UnsafeBufferPointer(rebasing: src[..<count]), into: dst, events: &events)
+        var start = 0
+        // A payload larger than the pipeline's pieces (a carrier may send up to the codec's maximum) goes to the
+        // model as one `append` per piece; a carrier's 20 ms frame is one piece.
+        while start < count {
+            let end = min(count, start + Self.inboundPieceBytes)
+            let written: Int
+            do {
+                written = try payload.withUnsafeBufferPointer { src in
+                    try modelBytes.withUnsafeMutableBufferPointer { dst in
+                        try inbound!.append(UnsafeBufferPointer(rebasing: src[start..<end]), into: dst, events: &events)
+                    }
                 }
+            } catch {
+                statistics.carrierErrors += 1
+                out.append(.log(warning: true, "caller audio refused: \(error)"))
+                return
             }
-        } catch {
-            statistics.carrierErrors += 1
-            out.append(.log(warning: true, "caller audio refused: \(error)"))
-            return
+            let audio = inputPath == .passthrough ? Array(payload[start..<end]) : modelAudio(written)
+            if !audio.isEmpty { out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio)))) }
+            if turnTaking == .local { handleTurns(now: now, into: &out) }
+            start = end
         }
-        let audio = inputPath == .passthrough ? Array(payload[..<count]) : modelAudio(written)
-        if !audio.isEmpty { out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio)))) }
-        guard turnTaking == .local else { return }
+    }
+
+    /// Our detector's events from the last piece (local turn taking): barge in on an onset, commit and ask for a
+    /// response at a turn's end.
+    private mutating func handleTurns(now: UInt64, into out: inout [BridgeAction]) {
         for event in events {
             switch event {
             case .speechStarted:
@@ -278,18 +300,23 @@ public struct CallBridge: Sendable {
     private mutating func concealLoss(frames: Int, samplesPerFrame: Int, now: UInt64, into out: inout [BridgeAction]) {
         guard samplesPerFrame > 0 else { return }
         for _ in 0..<frames {
-            let written: Int
-            do {
-                written = try modelBytes.withUnsafeMutableBufferPointer { dst in
-                    try inbound!.appendLost(samples: samplesPerFrame, into: dst, events: &events)
+            var left = samplesPerFrame
+            while left > 0 {
+                let n = min(left, Self.inboundPieceBytes)
+                left -= n
+                let written: Int
+                do {
+                    written = try modelBytes.withUnsafeMutableBufferPointer { dst in
+                        try inbound!.appendLost(samples: n, into: dst, events: &events)
+                    }
+                } catch {
+                    out.append(.log(warning: true, "loss concealment: \(error)"))
+                    return
                 }
-            } catch {
-                out.append(.log(warning: true, "loss concealment: \(error)"))
-                return
+                guard written > 0 else { continue }
+                // Passthrough has no carrier bytes for a lost frame: the concealed audio, in the model's law.
+                out.append(.toModel(ClientEvent.append(base64: Base64.encode(modelAudio(written)))))
             }
-            guard written > 0 else { continue }
-            // Passthrough has no carrier bytes for a lost frame: the concealed audio, in the model's law.
-            out.append(.toModel(ClientEvent.append(base64: Base64.encode(modelAudio(written)))))
         }
     }
 
@@ -387,7 +414,7 @@ public struct CallBridge: Sendable {
     /// Moves waiting model audio into the leg as far as its queue takes it.
     private mutating func drain(now: UInt64, into out: inout [BridgeAction]) {
         guard leg != nil else { return }
-        let maximumChunk = 16384
+        let maximumChunk = Self.outboundPieceBytes
         while pendingHead < pending.count {
             switch pending[pendingHead] {
             case .end:

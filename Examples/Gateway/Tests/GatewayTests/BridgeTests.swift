@@ -91,10 +91,10 @@ struct BridgeTests {
         var d = try BridgeDriver(turnTaking: .server)
         _ = d.take()
         let second = [UInt8](repeating: 0x20, count: 48_000)
-        // 30 s fit the pacer's queue and 60 s the backlog; the rest is refused.
+        // 5 s fit the pacer's queue and 60 s the backlog; the rest is refused.
         for _ in 0..<100 { d.model(delta("item_1", second)) }
-        // The queue takes 30 s of the carrier's audio less one chunk's room, the backlog 60 s of the model's.
-        #expect(d.bridge.statistics.droppedModelBytes >= 10 * 48_000 && d.bridge.statistics.droppedModelBytes <= 20 * 48_000,
+        // The queue takes 5 s of the carrier's audio less one chunk's room, the backlog 60 s of the model's.
+        #expect(d.bridge.statistics.droppedModelBytes >= 34 * 48_000 && d.bridge.statistics.droppedModelBytes <= 36 * 48_000,
                 "\(d.bridge.statistics.droppedModelBytes) bytes refused")
         let logs = d.take().filter { if case .log(true, let m) = $0 { m.contains("backlog") } else { false } }
         #expect(!logs.isEmpty)
