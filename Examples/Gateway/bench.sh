@@ -2,7 +2,8 @@
 # make bench-gateway: N concurrent calls through realtime-gateway on loopback, the fake carrier and the fake model
 # on the same machine (all three share its cores: the figures are for the gateway under that load, not alone).
 # Each call: the caller speaks 7.1 s (samples/call-8k-ulaw.wav) in real time, the model answers its turn with
-# 7.5 s (samples/speech-24k.wav), the call lasts 16 s. CALLS="1 50 100" picks the loads.
+# 7.5 s (samples/speech-24k.wav), the call lasts 16 s. CALLS="1 50 100" picks the loads; TURNS=local runs our
+# detector in the gateway instead of the model's. A fresh gateway for each load, so its RSS growth is that load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -10,20 +11,21 @@ bin=$(swift build -c release --show-bin-path)
 work=$(mktemp -d)
 model_port=${MODEL_PORT:-9310}
 gateway_port=${GATEWAY_PORT:-9311}
-cleanup() { kill "$model" "$gateway" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+gateway=
+cleanup() { kill "$model" $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 echo '{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":24000}},"output":{"format":{"type":"audio/pcm","rate":24000}}}}' > "$work/session.json"
 "$bin/gateway-harness" model --port "$model_port" --reply "$root/samples/speech-24k.wav" >/dev/null &
 model=$!
-GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-    --session "$work/session.json" --max-calls 100000 --log-level error &
-gateway=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
-echo "| calls | arrival gap p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
-echo "|---:|---|---:|---:|---:|---:|---:|"
+echo "| calls | frame lateness p99 at the gateway (ms) | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
+echo "|---:|---:|---|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
+    GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" &
+    gateway=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
     rss0=$(awk '/VmRSS/ {print $2}' "/proc/$gateway/status")
     curl -sf "http://127.0.0.1:$gateway_port/metrics" > "$work/before"
@@ -39,19 +41,24 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     kill "$sampler" 2>/dev/null || true
     cpu1=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
     curl -sf "http://127.0.0.1:$gateway_port/metrics" > "$work/after"
-    # The inbound latency's p99 over this run: the smallest bucket holding 99 % of the run's observations.
-    p99=$(awk '/^gateway_inbound_latency_seconds_bucket/ { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); v[FILENAME, le] = $2; les[le] = 1 }
+    # A histogram's p99 over this run: the smallest bucket holding 99 % of the run's observations.
+    p99() { awk -v name="$1" '$0 ~ "^" name "_bucket" { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); v[FILENAME, le] = $2; les[le] = 1 }
         END { n = v[ARGV[2], "+Inf"] - v[ARGV[1], "+Inf"]; best = "inf"
               for (le in les) if (le != "+Inf" && v[ARGV[2], le] - v[ARGV[1], le] >= 0.99 * n && (best == "inf" || le + 0 < best + 0)) best = le
-              printf "%s", (best == "inf" ? ">0.5" : best * 1000) }' "$work/before" "$work/after")
+              printf "%s", (best == "inf" ? ">max" : "<=" best * 1000) }' "$work/before" "$work/after"; }
+    p99=$(p99 gateway_inbound_latency_seconds)
+    late=$(p99 gateway_frame_lateness_seconds)
     echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99 = sys.argv[1:]
+n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / n * 100
 rss = (int(peak) - int(rss0)) / n
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
-' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99"
+print("| %d | %s | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, late, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
+' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late"
+    kill "$gateway"
+    wait "$gateway" 2>/dev/null || true
+    gateway=
 done

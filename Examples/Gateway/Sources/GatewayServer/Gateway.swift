@@ -76,6 +76,9 @@ public final class Gateway: Sendable {
     let truncationMs: Metrics.Recorder
     let stalledPeers: Metrics.Counter
     let modelTarget: WebSocketClient.Target
+    /// Outbound frame lateness over all calls (release after the pacer's deadline), in the pacer's 0.1 ms buckets
+    /// (the last holds 10 ms and more): merged from each call's pacer every 250 ms, not per frame under a lock.
+    private let lateness = Mutex(([Int](repeating: 0, count: 101), UInt64(0)))
 
     /// - Parameter registry: where the metrics go (one per gateway; `/metrics` shows it).
     /// - Throws: ``WebSocketClientError/invalidURL(_:)`` when `realtimeURL` is not a `ws://` or `wss://` URL.
@@ -111,7 +114,31 @@ public final class Gateway: Sendable {
     }
 
     /// The metrics in Prometheus' text format (what `/metrics` serves).
-    public var registryText: [UInt8] { registry.emitToBuffer() }
+    public var registryText: [UInt8] { registry.emitToBuffer() + latenessText() }
+
+    func addLateness(_ buckets: ArraySlice<Int>, maximumNs: UInt64) {
+        lateness.withLock { h in
+            for (k, n) in zip(h.0.indices, buckets) where n != 0 { h.0[k] += n }
+            h.1 = max(h.1, maximumNs)
+        }
+    }
+
+    /// `gateway_frame_lateness_seconds`: a histogram of how late the pacer released each frame (0.5, 1, 2, 5 and
+    /// 10 ms edges), and the latest one.
+    private func latenessText() -> [UInt8] {
+        let (buckets, maximum) = lateness.withLock { $0 }
+        var text = "# TYPE gateway_frame_lateness_seconds histogram\n"
+        var cumulative = 0
+        var k = 0
+        for edge in [5, 10, 20, 50, 100] {  // in 0.1 ms
+            while k < edge { cumulative += buckets[k]; k += 1 }
+            text += "gateway_frame_lateness_seconds_bucket{le=\"\(Double(edge) / 10_000)\"} \(cumulative)\n"
+        }
+        let total = buckets.reduce(0, +)
+        text += "gateway_frame_lateness_seconds_bucket{le=\"+Inf\"} \(total)\ngateway_frame_lateness_seconds_count \(total)\n"
+        text += "# TYPE gateway_frame_lateness_max_seconds gauge\ngateway_frame_lateness_max_seconds \(Double(maximum) / 1e9)\n"
+        return Array(text.utf8)
+    }
 
     /// Calls in progress.
     public var activeCalls: Int { active.withLock { $0 } }
@@ -174,7 +201,7 @@ public final class Gateway: Sendable {
     func answer(_ head: HTTPRequestHead) -> HTTPAnswer {
         switch head.uri.prefix(while: { $0 != "?" }) {
         case "/health": return HTTPAnswer(status: .ok, body: Array("ok".utf8))
-        case "/metrics": return HTTPAnswer(status: .ok, contentType: "text/plain; version=0.0.4", body: registry.emitToBuffer())
+        case "/metrics": return HTTPAnswer(status: .ok, contentType: "text/plain; version=0.0.4", body: registryText)
         case "/media": return HTTPAnswer(status: isAuthorized(head) ? (isFull ? .serviceUnavailable : .upgradeRequired) : .forbidden)
         default: return HTTPAnswer(status: .notFound)
         }
@@ -238,6 +265,7 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
     var out: [BridgeAction] = []
     var reported = CallStatistics()
     var reportedUnderflows = 0
+    var reportedLateness = [Int](repeating: 0, count: 101)
     var nextReport: UInt64 = 0
     var timer: Scheduled<Void>?
     var timerDeadline: UInt64 = .max
@@ -377,9 +405,14 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
         add(gateway.localTurns, s.localTurns - reported.localTurns)
         if let t = s.lastTruncation, s.bargeIns != reported.bargeIns { gateway.truncationMs.record(t.audioEndMs) }
         reported = s
-        let u = bridge.leg?.pacer.statistics.underflows ?? 0
-        add(gateway.underflows, u - reportedUnderflows)
-        reportedUnderflows = u
+        if let pacer = bridge.leg?.pacer.statistics {
+            add(gateway.underflows, pacer.underflows - reportedUnderflows)
+            reportedUnderflows = pacer.underflows
+            if pacer.frames > reportedLateness.reduce(0, +) {
+                gateway.addLateness(zip(pacer.latenessBuckets, reportedLateness).map { $0 - $1 }[...], maximumNs: pacer.maximumLatenessNs)
+                reportedLateness = pacer.latenessBuckets
+            }
+        }
     }
 
     private func end(_ reason: String) {
