@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // The reference gateway: Twilio Media Streams to the Realtime API, and the offline harness that drives whole calls
-// through it. A nested package, so the library stays light: its dependencies (Hummingbird, swift-nio, metrics)
-// are this package's, not RealtimeAudio's.
+// through it. A nested package, so the library stays light: its dependencies (swift-nio, metrics, crypto) are
+// this package's, not RealtimeAudio's.
 import PackageDescription
 
 let package = Package(
@@ -13,8 +13,6 @@ let package = Package(
     ],
     dependencies: [
         .package(name: "swift-realtime-audio", path: "../.."),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),

@@ -30,6 +30,8 @@ public enum FakeCarrier {
         public var streamSid = "MZ00000000000000000000000000000001"
         /// Lose every n-th caller frame (not sent; its chunk number is skipped, as a lossy path leaves it).
         public var lossEvery: Int?
+        /// Send every n-th caller frame after the one that follows it (the two swapped, as a reordering path does).
+        public var reorderEvery: Int?
         /// Check the gateway's TLS certificate (`wss://`); off for a test proxy's self-signed one.
         public var verifyCertificate = true
         /// Frames a careless or hostile carrier sends after `start` (text frames as given; `nil` a binary frame).
@@ -122,6 +124,8 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
     /// What was played, as samples, for the echo (kept only as far back as the echo reaches).
     var playedSignal: [Float] = []
     var playedSignalStart = 0
+    /// A frame held back to be sent after the next one (reordering).
+    var held: String?
 
     init(configuration: FakeCarrier.Configuration, socket: WebSocket, done: EventLoopPromise<FakeCarrier.Result>) {
         self.configuration = configuration
@@ -190,8 +194,17 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
                 frame[i] = x
             }
             let payload = Base64.encode(law.encode(frame))
-            socket.send(#"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#)
+            let message = #"{"event":"media","sequenceNumber":"\#(k + 2)","media":{"track":"inbound","chunk":"\#(k + 1)","timestamp":"\#(k * 20)","payload":"\#(payload)"},"streamSid":"\#(sid)"}"#
             result.sentFrames += 1
+            if let n = configuration.reorderEvery, n > 0, (k + 1) % n == 0, k + 1 < frames {
+                held = message
+            } else {
+                socket.send(message)
+                if let late = held {
+                    socket.send(late)
+                    held = nil
+                }
+            }
         }
         socket.flush()
         k += 1

@@ -40,6 +40,11 @@ public final class FakeModel: Sendable {
         public var deltaIntervalMs = 5
         /// Keep the caller's audio in each record (``Record/audio``); off for load, where it would only grow.
         public var recordsAudio = true
+        /// Connections (numbered from 1 in arrival order) that misbehave: at their first `append` they send
+        /// malformed events (not JSON, no `type`, a delta that is not base64), and after `faultCloseMs` they close
+        /// the socket mid-call.
+        public var faulty: Set<Int> = []
+        public var faultCloseMs = 800
         /// Answer at the end of each turn its own detector hears, as the API does with `server_vad`; with
         /// turn detection off (local turn taking), it answers `response.create` only.
         public init(reply: [UInt8]) { self.reply = reply }
@@ -108,10 +113,13 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         case "input_audio_buffer.append":
             guard case .string(let audio)? = value["audio"], let bytes = try? Base64.decode(audio) else { model.update(id) { $0.invalid += 1 }; return }
             let keep = model.configuration.recordsAudio
+            var first = false
             model.update(id) { r in
                 if keep { r.audio += bytes }
                 r.appends += 1
+                first = r.appends == 1
             }
+            if first, model.configuration.faulty.contains(id) { misbehave() }
             guard detector != nil else { return }
             scratch.removeAll(keepingCapacity: true)
             _ = try? detector!.append(bytes, to: &scratch, events: &events)
@@ -150,6 +158,16 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         reply?.timer?.cancel()
         reply = nil
         model.update(id) { $0.closed = true }
+    }
+
+    /// What a broken endpoint sends: garbage, then the connection dropped in the middle of the call.
+    private func misbehave() {
+        socket.send("{not json")
+        socket.send(#"{"no_type":1}"#)
+        socket.send(#"{"type":"response.output_audio.delta","response_id":"r","item_id":"i","delta":"***not base64***"}"#)
+        socket.send(#"{"type":"error","error":{"code":"server_error","message":"the fake model breaks on purpose"}}"#)
+        let socket = self.socket
+        socket.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(model.configuration.faultCloseMs))) { socket.channel.close(promise: nil) }
     }
 
     private func startReply() {

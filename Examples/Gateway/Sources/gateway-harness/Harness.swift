@@ -41,6 +41,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(name: .customLong("echo-delay-ms"), help: "The echo's delay (ms).") var echoDelayMs = 120
         @Flag(help: "Do not check the gateway's TLS certificate (a test proxy's self-signed one).") var insecure = false
         @Option(name: .customLong("loss-every"), help: "Lose every n-th caller frame (its chunk number skipped).") var lossEvery: Int?
+        @Option(name: .customLong("reorder-every"), help: "Send every n-th caller frame after the one that follows it.") var reorderEvery: Int?
 
         func configuration() throws -> FakeCarrier.Configuration {
             var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
@@ -50,6 +51,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             if let echoDB { c.echo = (echoDB, echoDelayMs) }
             c.verifyCertificate = !insecure
             c.lossEvery = lossEvery
+            c.reorderEvery = reorderEvery
             return c
         }
     }

@@ -17,11 +17,13 @@ struct Loopback {
     static let secret = "loopback-secret"
 
     static func run<T: Sendable>(session json: String = #"{"type":"realtime"}"#, turnTaking: TurnTaking, reply: [UInt8],
-                                 maxCalls: Int = 100, realtimeURL: String? = nil,
+                                 maxCalls: Int = 100, realtimeURL: String? = nil, faultyModels: Set<Int> = [],
                                  _ body: @Sendable (Loopback) async throws -> T) async throws -> T {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
-        let model = FakeModel(configuration: .init(reply: reply))
+        var modelConfiguration = FakeModel.Configuration(reply: reply)
+        modelConfiguration.faulty = faultyModels
+        let model = FakeModel(configuration: modelConfiguration)
         let modelChannel = try await model.bind()
         let mport = modelChannel.localAddress?.port ?? 0
         var configuration = GatewayConfiguration(realtimeURL: realtimeURL ?? "ws://127.0.0.1:\(mport)/v1/realtime", session: try Session(json: json))
@@ -251,6 +253,56 @@ struct CallTests {
             // (the last frame, lost at the very end, leaves no gap behind it to see: 119 of 120 reach the model).
             #expect(record.audio.count == whole.count - 960)
             #expect(record.appends == 119)
+        }
+    }
+
+    @Test("a reordering caller (every 7th frame sent after the next): the late frame is stale, its slot concealed")
+    func reorderingCaller() async throws {
+        let caller = CallSignals.speech(seconds: 1.6) + CallSignals.silence(seconds: 0.4)
+        try await Loopback.run(turnTaking: .server, reply: []) { loop in
+            var c = loop.carrier(caller, tail: 0.4)
+            c.reorderEvery = 7
+            let result = try await FakeCarrier.run(c)
+            #expect(result.sentFrames == 120)
+            let record = try #require(try await loop.record(1))
+            // The stream keeps the caller's timeline: one append per 20 ms, the swapped frames' slots concealed.
+            let whole = try expectedModelAudio(caller + CallSignals.silence(seconds: 0.4))
+            #expect(record.audio.count == whole.count)
+            #expect(record.appends == 120)
+            // 17 frames came after their successors: each is stale (dropped, counted) and its slot was a loss.
+            let m = loop.metrics
+            #expect(metric(m, "gateway_caller_frames_stale_total") == 17)
+            #expect(metric(m, "gateway_caller_frames_lost_total") == 17)
+        }
+    }
+
+    @Test("one faulty model among several calls: its malformed events are counted, its call ends when it drops; the others are exact")
+    func faultyModelAmongMany() async throws {
+        let caller = CallSignals.silence(seconds: 0.3) + CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
+        let reply = pcm16(CallSignals.speech(seconds: 1.5, rate: 24000, seed: 13))
+        try await Loopback.run(turnTaking: .server, reply: reply, faultyModels: [3]) { loop in
+            let results = try await withThrowingTaskGroup(of: FakeCarrier.Result.self) { group in
+                for k in 0..<5 {
+                    var c = loop.carrier(caller, tail: 2.5)
+                    c.streamSid = "MZ0000000000000000000000000000001\(k)"
+                    group.addTask { try await FakeCarrier.run(c) }
+                    // Calls connect in order, so the faulty model connection is the third call's.
+                    try await Task.sleep(nanoseconds: 30_000_000)
+                }
+                var all: [FakeCarrier.Result] = []
+                for try await r in group { all.append(r) }
+                return all
+            }
+            #expect(results.filter(\.closedEarly).count == 1)
+            let played = try expectedPlayed(reply)
+            for result in results where !result.closedEarly {
+                #expect(result.played == played && result.starvedTicks == 0)
+            }
+            let m = loop.metrics
+            #expect(metric(m, "gateway_model_errors_total") >= 3, "the garbage, the event with no type, the bad delta")
+            #expect(metric(m, "gateway_model_connection_failures_total") == 1)
+            for _ in 0..<100 where loop.gateway.activeCalls > 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+            #expect(loop.gateway.activeCalls == 0)
         }
     }
 
