@@ -119,6 +119,12 @@ struct Vad: ParsableCommand {
             guard v.isFinite else { throw UserError("\(name) must be a finite number, not \(parts[1])") }
             switch parts[0] {
             case "centreDB": t.centreDB = v
+            case "noiseQuantile": t.noiseQuantile = v
+            case "noiseQuantileStepDB": t.noiseQuantileStepDB = v
+            case "noisePeakContinueDB": t.noisePeakContinueDB = v
+            case "noisePeakStartDB": t.noisePeakStartDB = v
+            case "noiseSwingDB": t.noiseSwingDB = v
+            case "noiseWarmupFrames": t.noiseWarmupFrames = try whole()
             case "slopeDB": t.slopeDB = v
             case "hysteresisDB": t.hysteresisDB = v
             case "confirmationFrames": t.confirmationFrames = try whole()

@@ -115,6 +115,20 @@ public struct ServerVAD: Sendable {
         public var stationaryFrames: Int = 80
         /// The largest swing of the smoothed level (dB, around where the steady run began) that counts as steady.
         public var stationaryRangeDB: Double = 4
+        /// Which quantile of the scores between turns the detector tracks as the noise's own peaks (0 ... 1).
+        public var noiseQuantile: Double = 0.9
+        /// dB per frame the noise-peak tracker moves (0: off).
+        public var noiseQuantileStepDB: Double = 0.5
+        /// A frame keeps a turn going only this far above the noise's peaks (dB).
+        public var noisePeakContinueDB: Double = 0
+        /// A frame starts a turn only this far above the noise's peaks (dB).
+        public var noisePeakStartDB: Double = 3
+        /// The noise-peak levels apply only while the noise between turns swings (mean absolute deviation of its
+        /// ~100 ms level from its ~1 s level) by at least this many dB: other voices do, steady noise does not
+        /// (0: always).
+        public var noiseSwingDB: Double = 1.25
+        /// Frames from the stream's start over which the noise trackers learn four to five times faster.
+        public var noiseWarmupFrames: Int = 50
         public init() {}
     }
 
@@ -187,6 +201,11 @@ public struct ServerVAD: Sendable {
     /// The current frame's sum of squares so far (its level in dBFS, for the echo gate).
     private var frameSquares: Float = 0
     private var lastScore = 0.0
+    /// The tracked upper quantile of the scores between turns: where the noise's own peaks reach.
+    private var noisePeak = 0.0
+    /// The noise's level over about a second, and how far its ~100 ms level strays from it on average (dB).
+    private var noiseSlowDB = Double.nan
+    private var noiseSwing = 0.0
 
     /// The last frame's analysis (nil before the first frame completes).
     public var lastFrame: Frame? {
@@ -316,6 +335,9 @@ public struct ServerVAD: Sendable {
         lastPower = 0
         frameSquares = 0
         lastScore = 0
+        noisePeak = 0
+        noiseSlowDB = .nan
+        noiseSwing = 0
     }
 
     /// The number of samples ``copyTurnAudio(into:)`` writes now.
@@ -436,9 +458,27 @@ public struct ServerVAD: Sendable {
             steadyRun = 0
         }
         var event: TurnEvent?
+        let step = tuning.noiseQuantileStepDB
+        // Learnt between turns, and not while our own reply may be echoing back (the echo gate is set): the echo
+        // is speech, and taken for the room's noise it would raise the level a caller talking over it must reach.
+        if step > 0, !inTurn, echoGateDB == nil {
+            // Quicker while the stream is young, so noise there from the first frame is learnt before it can
+            // start a turn.
+            let young = frame < tuning.noiseWarmupFrames
+            let move = young ? step * 4 : step
+            noisePeak += score > noisePeak ? move * tuning.noiseQuantile : -move * (1 - tuning.noiseQuantile)
+            let smoothDB = decibels(smooth).sum() / 8
+            if noiseSlowDB.isNaN { noiseSlowDB = smoothDB }
+            let rate = young ? 0.05 : 0.01
+            noiseSlowDB += rate * (smoothDB - noiseSlowDB)
+            noiseSwing += rate * (abs(smoothDB - noiseSlowDB) - noiseSwing)
+        }
+        let peaks = step > 0 && (noiseSwing >= tuning.noiseSwingDB || frame < tuning.noiseWarmupFrames)
+        let continueLevel = peaks ? max(continueDB, noisePeak + tuning.noisePeakContinueDB) : continueDB
+        let startLevel = peaks ? max(startDB, noisePeak + tuning.noisePeakStartDB) : startDB
         if inTurn {
             turnPeak = max(score, turnPeak - tuning.peakDecayDB)
-            let keep = tuning.relativeDropDB > 0 ? max(continueDB, turnPeak - tuning.relativeDropDB) : continueDB
+            let keep = tuning.relativeDropDB > 0 ? max(continueLevel, turnPeak - tuning.relativeDropDB) : continueLevel
             keepRun = score >= keep && !steadyNoise ? keepRun + 1 : 0
             if keepRun >= max(1, tuning.continueFrames) {
                 lastSpeechFrame = frame
@@ -456,7 +496,7 @@ public struct ServerVAD: Sendable {
                 let level = 10 * Double.log10(Double(frameSquares) / Double(analyzer.frameLength) + 1e-20)
                 gated = !(level >= gate)
             }
-            run = score >= startDB && !gated ? run + 1 : 0
+            run = score >= startLevel && !gated ? run + 1 : 0
             if run >= tuning.confirmationFrames {
                 // Trace the onset back over the frames just before the run that were clearly above the floor.
                 var onset = frame - run + 1
