@@ -23,6 +23,8 @@ release: setup
 # Release mode: the suite exercises the optimized (vectorized) code that ships, and its long-signal tests
 # (10^8 samples through the resampler) need it.
 test: setup
+	@[ -d /usr/share/klettres ] || { echo "make test: installing klettres-data (real voices for the turn-detection tests)"; \
+		$(APT) update -qq && $(APT) install -y -qq klettres-data; }
 	$(SWIFT) test -c release
 	$(SWIFT) test --package-path Examples/Gateway
 	bash Examples/Gateway/nginx/test.sh
