@@ -2,22 +2,28 @@ import MallocCounter
 import Testing
 @testable import RealtimeAudio
 
-/// Heap allocations `body` makes on this thread, or nil where counting is unavailable (sanitizer builds).
-func allocations(_ body: () throws -> Void) rethrows -> Int? {
+/// Heap allocations `body` makes on this thread (-1 where counting is unavailable).
+func allocations(_ body: () throws -> Void) rethrows -> Int {
     malloc_counter_start()
     try body()
-    let count = malloc_counter_stop()
-    return count < 0 ? nil : count
+    return malloc_counter_stop()
 }
 
+/// Whether this build can count allocations: sanitizer builds interpose malloc themselves, and the suite is then
+/// reported skipped, not passed.
+let allocationCounting: Bool = {
+    malloc_counter_start()
+    return malloc_counter_stop() >= 0
+}()
+
 /// The per-chunk path allocates nothing in steady state: every stream processor, after a warm-up, over 100 chunks
-/// of 20 ms. (The benchmarks count the same with package-benchmark; this is the check CI runs.)
-@Suite("Allocations per chunk")
+/// of 20 ms, and through the rest of its life (finish, reset, speed changes). (The benchmarks count the same with
+/// package-benchmark; this is the check CI runs.)
+@Suite("Allocations per chunk", .enabled(if: allocationCounting, "the allocation counter is unavailable in this build (a sanitizer owns malloc)"))
 struct AllocationTests {
     @Test("the counter sees an allocation when there is one")
     func counterWorks() throws {
         let count = allocations { _ = [Int](repeating: 1, count: 1000 + Int.random(in: 0...1)) }
-        guard let count else { return }
         #expect(count >= 1)
     }
 
@@ -25,7 +31,94 @@ struct AllocationTests {
     func steady(_ name: String, _ chunk: () throws -> Void) rethrows {
         for _ in 0..<20 { try chunk() }
         let count = try allocations { for _ in 0..<100 { try chunk() } }
-        if let count { #expect(count == 0, "\(name): \(count) allocations in 100 chunks") }
+        #expect(count == 0, "\(name): \(count) allocations in 100 chunks")
+    }
+
+    /// Counts what `body` allocates once (after the stream has been warmed by the caller).
+    func once(_ name: String, _ body: () throws -> Void) rethrows {
+        let count = try allocations(body)
+        #expect(count == 0, "\(name): \(count) allocations")
+    }
+
+    @Test("the rest of a stream's life allocates nothing: finish, reset, a new response, speed changes")
+    func lifecycle() throws {
+        let voice = speechLike(seconds: 1, rate: 24000)
+        var floats = [Float](repeating: 0, count: 16384)
+        // Resampler: finish, reset, and chunks after them.
+        var resampler = try Resampler(from: .hz24000, to: .hz8000)
+        func resample() {
+            _ = voice[0..<480].withUnsafeBufferPointer { src in floats.withUnsafeMutableBufferPointer { resampler.process(src, into: $0) } }
+        }
+        for _ in 0..<10 { resample() }
+        try once("resampler finish, reset, 10 chunks") {
+            _ = floats.withUnsafeMutableBufferPointer { resampler.finish(into: $0) }
+            resampler.reset()
+            for _ in 0..<10 { resample() }
+        }
+        // Speed scaler: speed changes mid-stream, finish, reset.
+        var scaler = try SpeedScaler(sampleRate: .hz24000, speed: 1.25)
+        func stretch() {
+            voice[0..<480].withUnsafeBufferPointer { src in
+                var rest = src
+                while !rest.isEmpty {
+                    rest = UnsafeBufferPointer(rebasing: rest[floats.withUnsafeMutableBufferPointer { scaler.process(rest, into: $0) }.consumed...])
+                }
+            }
+        }
+        for _ in 0..<10 { stretch() }
+        try once("speed scaler: 0.5, 1.5, finish, reset") {
+            try scaler.setSpeed(0.5)
+            for _ in 0..<10 { stretch() }
+            try scaler.setSpeed(1.5)
+            for _ in 0..<10 { stretch() }
+            _ = floats.withUnsafeMutableBufferPointer { scaler.finish(into: $0) }
+            scaler.reset()
+            for _ in 0..<10 { stretch() }
+        }
+        // Detector: a turn, its end at finish, reset.
+        var vad = try ServerVAD(sampleRate: .hz24000)
+        let turn = silence(0.5, rate: 24000) + voice + silence(1, rate: 24000)
+        func detect() {
+            turn.withUnsafeBufferPointer { src in
+                var rest = src
+                while !rest.isEmpty { rest = UnsafeBufferPointer(rebasing: rest[vad.process(rest).consumed...]) }
+            }
+        }
+        detect()
+        try once("server VAD: a whole turn, finish, reset, another turn") {
+            detect()
+            _ = vad.finish()
+            vad.reset()
+            detect()
+        }
+        // Pipelines: a response finished, a speed change, an interruption; the inbound stream finished and cleared.
+        var inbound = try InboundAudio(format: .g711_ulaw)
+        var outbound = try OutboundAudio(format: .g711_ulaw)
+        var events = InboundEvents()
+        let caller = G711.muLaw.encode(speechLike(seconds: 1, rate: 8000))
+        let model = PCM16.encode(voice)
+        var toModel = [UInt8](repeating: 0, count: inbound.maximumOutputBytes)
+        var toCaller = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
+        func chunk(_ c: Int) throws {
+            let i = c % 50 * 160, o = c % 25 * 960
+            _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
+                try toModel.withUnsafeMutableBufferPointer { try inbound.append(src, into: $0, events: &events) }
+            }
+            _ = try model[o..<(o + 960)].withUnsafeBufferPointer { src in
+                try toCaller.withUnsafeMutableBufferPointer { try outbound.append(src, into: $0) }
+            }
+        }
+        for c in 0..<20 { try chunk(c) }
+        try once("pipelines: finishResponse, setSpeed, interrupt, finish, clear") {
+            _ = try toCaller.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+            try outbound.setSpeed(0.75)
+            for c in 0..<10 { try chunk(c) }
+            _ = outbound.interrupt(playedSamples: 800)
+            for c in 0..<10 { try chunk(c) }
+            _ = try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
+            inbound.clear()
+            for c in 0..<10 { try chunk(c) }
+        }
     }
 
     @Test("codecs, resampler, VAD, speed scaler and both pipelines: 0 allocations per chunk")

@@ -57,7 +57,7 @@ struct InboundLossTests {
     }
 }
 
-@Suite("Inbound loss allocations")
+@Suite("Inbound loss allocations", .enabled(if: allocationCounting, "the allocation counter is unavailable in this build (a sanitizer owns malloc)"))
 struct InboundLossAllocationTests {
     @Test func nothingAllocatedPerFrame() throws {
         var inbound = try InboundAudio(format: .g711_ulaw, concealment: true)
@@ -73,6 +73,6 @@ struct InboundLossAllocationTests {
         }
         for k in 0..<20 { try round(k) }
         let count = try allocations { for k in 0..<100 { try round(k) } }
-        #expect(count != nil && count == 0)
+        #expect(count == 0)
     }
 }

@@ -98,7 +98,7 @@ struct LossConcealerTests {
     }
 }
 
-@Suite("Loss concealment allocations")
+@Suite("Loss concealment allocations", .enabled(if: allocationCounting, "the allocation counter is unavailable in this build (a sanitizer owns malloc)"))
 struct LossConcealerAllocationTests {
     @Test func nothingAllocatedPerFrame() throws {
         var plc = try LossConcealer(sampleRate: .hz16000)
@@ -110,7 +110,6 @@ struct LossConcealerAllocationTests {
         }
         for k in 0..<20 { round(k) }
         let count = allocations { for k in 0..<100 { round(k) } }
-        #expect(count == nil || count == 0)
-        #expect(count != nil, "the allocation counter is unavailable")
+        #expect(count == 0)
     }
 }
