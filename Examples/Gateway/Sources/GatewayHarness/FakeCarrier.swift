@@ -76,10 +76,16 @@ public enum FakeCarrier {
         var tls = TLSConfiguration.makeClientConfiguration()
         if !configuration.verifyCertificate { tls.certificateVerification = .none }
         let target = try WebSocketClient.Target(url: configuration.url)
-        let socket = try await WebSocketClient.connect(to: target, headers: configuration.headers.map { ($0.key, $0.value) },
-                                                       eventLoop: eventLoop, maxMessageBytes: 1 << 16, tls: tls).get()
         let done = eventLoop.makePromise(of: Result.self)
-        eventLoop.execute { CarrierPeer(configuration: configuration, socket: socket, done: done).start() }
+        // The call starts in the connect's own callback, on the loop, before the socket delivers anything: a
+        // gateway that answers (or hangs up) at once is heard.
+        WebSocketClient.connect(to: target, headers: configuration.headers.map { ($0.key, $0.value) },
+                                eventLoop: eventLoop, maxMessageBytes: 1 << 16, tls: tls).whenComplete { connected in
+            switch connected {
+            case .success(let socket): CarrierPeer(configuration: configuration, socket: socket, done: done).start()
+            case .failure(let error): done.fail(error)
+            }
+        }
         var result = try await done.futureResult.get()
         // Starved ticks: a tick with less than a frame between two ticks that played whole frames of one stream.
         let ticks = result.playedPerTick

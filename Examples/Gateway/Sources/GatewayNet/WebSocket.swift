@@ -23,7 +23,15 @@ public final class WebSocket: @unchecked Sendable {
     /// Client sockets mask what they send (RFC 6455 §5.3); server sockets do not.
     public let isClient: Bool
     /// Held strongly until the connection ends (then released, which breaks an owner's cycle with its sockets).
-    public var delegate: (any WebSocketDelegate)?
+    public var delegate: (any WebSocketDelegate)? {
+        didSet {
+            // An owner that arrives after the connection ended still hears that it ended.
+            if closedReported, let owner = delegate {
+                delegate = nil
+                owner.webSocketClosed(self, error: nil)
+            }
+        }
+    }
     /// Bytes a message may have after its fragments are joined; a longer one closes the socket (1009).
     public let maxMessageBytes: Int
     private var fragments: ByteBuffer?

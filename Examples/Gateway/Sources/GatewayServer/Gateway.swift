@@ -417,8 +417,9 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
 
     private func end(_ reason: String) {
         guard !ended else { return }
-        perform()
+        // Ended first: what is still queued goes out, and an `.end` among it cannot end the call a second time.
         ended = true
+        perform()
         publish(now: Gateway.now())
         timer?.cancel()
         timer = nil
