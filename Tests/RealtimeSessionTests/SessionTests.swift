@@ -118,6 +118,25 @@ struct SessionTests {
         }
     }
 
+    @Test("JSON strings: a quote, an escape, a control character or UTF-8 at every offset of a long plain run")
+    func jsonStringsAtEveryOffset() throws {
+        // Plain ASCII is skipped eight bytes at a time: whatever breaks the run must be seen wherever it falls.
+        for length in 0..<40 {
+            let plain = String((0..<length).map { Character(UnicodeScalar(UInt8(48 + $0 % 75))) }).replacingOccurrences(of: "\\", with: "-")
+            #expect(try JSONValue(parsing: "[\"" + plain + "\"]") == .array([.string(plain)]))
+            for p in 0...length {
+                let head = String(plain.prefix(p)), tail = String(plain.dropFirst(p))
+                #expect(try JSONValue(parsing: "[\"" + head + "\\\"" + tail + "\"]") == .array([.string(head + "\"" + tail)]))
+                #expect(try JSONValue(parsing: "[\"" + head + "é€😀" + tail + "\"]") == .array([.string(head + "é€😀" + tail)]))
+                #expect(throws: JSONSyntaxError(offset: 2 + p, expected: "no control characters in a string")) {
+                    try JSONValue(parsing: "[\"" + head + "\n" + tail + "\"]")
+                }
+                // The string ends at the first unescaped quote, wherever it is.
+                #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: "[\"" + head + "\"" + tail + "\"]") }
+            }
+        }
+    }
+
     @Test("JSON: syntax errors name the offset; strings, escapes and number spellings survive")
     func json() throws {
         #expect(throws: JSONSyntaxError(offset: 7, expected: "',' or '}'")) { try JSONValue(parsing: #"{"a":1 "b":2}"#) }
