@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libsndfile1-dev libasound2-dev
 DEMO_OUT := demo-out
 BENCH := $(SWIFT) package --package-path Benchmarks
 
-.PHONY: setup build release test gateway bench-gateway soak-gateway demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
+.PHONY: setup build release test docs gateway bench-gateway soak-gateway demo bench bench-plan bench-ratios bench-carrier bench-ratios-native bench-list bench-instructions vad-fixtures samples soak fuzz check-sanitizers clean
 
 setup:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists sndfile alsa; then \
@@ -28,6 +28,11 @@ test: setup
 	$(SWIFT) test -c release
 	$(SWIFT) test --package-path Examples/Gateway
 	bash Examples/Gateway/nginx/test.sh
+
+# DocC archives of the library products into .build/docs (offline, swift-docc-plugin); fails while a product has
+# DocC warnings or undocumented public symbols, and lists them.
+docs: setup
+	bash Benchmarks/docs.sh
 
 # The reference gateway and its harness (Examples/Gateway, a nested package): release binaries.
 gateway: setup

@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // RealModule: the elementary functions (log, sin, exp) without Foundation, for levels and filter design.
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        // `make docs`: DocC archives of the library products, built offline (a plugin: nothing of it links).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The DSP core: pure Swift, no Foundation, no C library.
