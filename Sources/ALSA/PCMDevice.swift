@@ -87,6 +87,8 @@ public final class PCMDevice: @unchecked Sendable {   // one owner thread; the h
     /// Opens a PCM device.
     ///
     /// - Parameters:
+    ///   - name: the ALSA device name (`default`, `hw:0,0`, `plughw:1`, or one the configuration defines).
+    ///   - direction: capture (record) or playback.
     ///   - configuration: ALSA configuration text to resolve `name` in instead of the system's (for example a
     ///     `file` PCM for tests, see `snd_pcm_open_lconf`); nil uses the system configuration (and
     ///     `ALSA_CONFIG_PATH` if set).
@@ -128,7 +130,7 @@ public final class PCMDevice: @unchecked Sendable {   // one owner thread; the h
     /// Negotiates the stream and returns what the device granted (also kept in ``parameters``).
     ///
     /// ALSA's own software resampling is turned off: a device that cannot run at `rate` grants its nearest rate,
-    /// and the caller converts with ``RealtimeAudio``'s resampler, which is far cleaner than alsa-lib's linear
+    /// and the caller converts with `RealtimeAudio`'s resampler, which is far cleaner than alsa-lib's linear
     /// one. A refused format is retried with the other one; a refused channel count gets the nearest.
     /// - Throws: ``ALSAError`` when the device accepts no configuration near the request.
     @discardableResult

@@ -55,7 +55,7 @@ public struct JitterBufferConfiguration: Sendable, Equatable {
 public enum JitterOutput {
     /// Frame `index` as received (its bytes valid during the callback).
     case received(UnsafeBufferPointer<UInt8>, index: Int)
-    /// Frame `index` did not come in time: conceal it (``InboundAudio`` takes it as lost).
+    /// Frame `index` did not come in time: conceal it (`InboundAudio` takes it as lost).
     case lost(index: Int)
     /// `count` frames from `from` on were skipped without being reported one by one (a hole longer than
     /// ``JitterBufferConfiguration/maximumLostFrames``): the stream resumes after them.

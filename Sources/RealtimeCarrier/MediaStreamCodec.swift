@@ -63,6 +63,7 @@ public struct MediaStreamCodec: Sendable {
     /// Builds the adapter.
     ///
     /// - Parameters:
+    ///   - carrier: whose JSON dialect the messages follow (Twilio Media Streams, Telnyx).
     ///   - streamID: the stream, when the gateway knows it before the `start` (otherwise the `start` sets it).
     ///   - format: the payloads' format until a `start` says otherwise (Twilio: always µ-law 8 kHz).
     ///   - maximumPayloadBytes: the largest payload taken or written, decoded (16384 by default: two seconds of

@@ -3,7 +3,7 @@ import RealtimeAudio
 
 /// A leg's refusal, typed; the leg is as before the call.
 public enum CarrierLegError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The model's audio or the pipeline's settings were refused by ``OutboundAudio``.
+    /// The model's audio or the pipeline's settings were refused by `OutboundAudio`.
     case pipeline(PipelineError)
     /// The pacer's configuration, or its response queue.
     case pacer(PacerError)
@@ -31,14 +31,14 @@ public struct Interruption: Sendable, Equatable {
     public var audioEndMs: Int
 }
 
-/// The outbound half of a call: the model's audio through ``OutboundAudio`` (speed, resampling, encoding) into a
+/// The outbound half of a call: the model's audio through `OutboundAudio` (speed, resampling, encoding) into a
 /// ``Pacer``, the marks it releases tracked by a ``PlaybackClock``, so that on barge-in one call gives the
 /// response to truncate and its `audio_end_ms` at the position **played**, at any speed, also for a response
 /// that has finished arriving and still plays.
 ///
 /// - Acknowledged legs (Twilio, Telnyx: they echo marks) place the playhead from the echoes; unacknowledged ones
 ///   (AudioSocket, chan_websocket) from the pacer's model of the carrier, `latencyMs` behind its releases.
-/// - ``isPlaying(now:)`` is the echo guard's signal: feed it to ``InboundAudio/setOutputPlaying(_:)``.
+/// - ``isPlaying(now:)`` is the echo guard's signal: feed it to `InboundAudio/setOutputPlaying(_:)`.
 /// - Nothing is allocated per chunk or per frame; memory is fixed at init. One per call, from one task at a time.
 public struct OutboundLeg: Sendable {
     /// Whether the carrier echoes marks.
@@ -88,6 +88,7 @@ public struct OutboundLeg: Sendable {
     /// Builds the leg for a carrier's format.
     ///
     /// - Parameters:
+    ///   - format: the carrier's media format (encoding and rate) the frames are sent in.
     ///   - speed: the session's `speed` (0.25...1.5).
     ///   - acknowledged: whether the carrier echoes marks (Twilio, Telnyx).
     ///   - latencyMs: the carrier's delay from a frame's release to its playing (0...2000 ms): the unacknowledged
@@ -96,6 +97,8 @@ public struct OutboundLeg: Sendable {
     ///   - echoTailMs: how long the echo guard outlasts the playout (0...2000 ms; 250 by default: an echo path
     ///     of up to 200 ms and the return network).
     ///   - echoReturnLossDB: the echo gate's margin under the loudest audio played (0...60 dB).
+    ///   - maximumChunkBytes: the largest piece of model audio ``appendModelAudio(_:now:)`` takes at once, in
+    ///     bytes; the pipeline's buffers are sized for it once.
     ///   - modelRate: the rate of the model's pcm16 (the session's `audio.output.format.rate`: 24 or 16 kHz).
     ///   - configuration: the pacer's; by default a mark every frame on acknowledged legs (the playhead is placed
     ///     from the fastest echo: with marks every 100 ms the truncation error grows about 1.5-2x), none
@@ -249,7 +252,7 @@ public struct OutboundLeg: Sendable {
         return 10 * Float.log10(sum / Float(n) / (32768 * 32768) + 1e-20)
     }
 
-    /// The echo gate for the inbound detector now (``InboundAudio/setEchoGate(_:)``), in dBFS: the loudest frame
+    /// The echo gate for the inbound detector now (`InboundAudio/setEchoGate(_:)`), in dBFS: the loudest frame
     /// the carrier played (by the pacer's model) over the last `echoTailMs`, `latencyMs` back, less
     /// ``echoReturnLossDB``; nil when nothing played then (the gate is lifted).
     public func echoGate(now: UInt64) -> Double? {
@@ -298,7 +301,7 @@ public struct OutboundLeg: Sendable {
     }
 
     /// Whether the caller hears (or is about to hear) our audio, or its echo may still come back (`latencyMs` +
-    /// `echoTailMs` after the playout): the echo guard's signal, for ``InboundAudio/setOutputPlaying(_:)``.
+    /// `echoTailMs` after the playout): the echo guard's signal, for `InboundAudio/setOutputPlaying(_:)`.
     public func isPlaying(now: UInt64) -> Bool { pacer.isPlaying(now: now, latencyMs: latencyMs + echoTailMs) }
 
     /// Barge-in: drops everything queued and buffered, and returns the response that was playing with its

@@ -112,7 +112,7 @@ public struct PacerStatistics: Sendable, Equatable {
 ///   ``CarrierMark/pacer(response:sample:)`` mark; frames never straddle responses.
 /// - When the source falls behind so that the carrier's modelled buffer runs dry mid-response, that is an
 ///   underflow: counted, and the next run re-anchors once `lead` is queued again.
-/// - ``clear()`` drops everything queued at once (barge-in): no frame of it is released afterwards.
+/// - ``clear(now:)`` drops everything queued at once (barge-in): no frame of it is released afterwards.
 /// - Memory is fixed at init (``PacerConfiguration/capacityMs`` of audio); nothing is allocated per call.
 /// - Time is the caller's monotonic clock in ns; a `now` earlier than a previous one counts as the previous one.
 ///

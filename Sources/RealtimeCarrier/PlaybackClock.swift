@@ -53,6 +53,7 @@ public struct PlaybackClock: Sendable {
     }
 
     /// - Parameters:
+    ///   - sampleRate: the carrier's rate: positions are counted in its samples.
     ///   - returnDelayMs: the echo path's fixed delay (0...2000 ms).
     ///   - capacity: marks in flight tracked at once (the oldest is forgotten beyond it; its echo is then
     ///     ``MarkAcknowledgement/unknown``, and the later ones still place the clock).

@@ -12,7 +12,7 @@ import RealtimeAudio
 ///
 /// Both decode into this one model, so a gateway builds the same pipelines from either; ``shape`` remembers which
 /// one a document came in, ``json`` writes it back in that shape and ``json(shape:)`` in the other one
-/// (``conversionWarnings(to:)`` names what the other shape cannot say). Decode with ``validate(json:shape:)`` or
+/// (``conversionWarnings(to:)`` names what the other shape cannot say). Decode with `validate(json:shape:)` or
 /// ``init(json:shape:)`` (every violation at once, each with its JSON path) or through `Codable` (either shape,
 /// detected); ``json`` is the normalized document: defaults filled in, unknown fields kept, at the end of the object
 /// they came in. Values are plain data: `Sendable`, safe to share between threads.
@@ -51,9 +51,9 @@ public struct Session: Sendable, Equatable {
         case semanticVAD(eagerness: Eagerness, createResponse: Bool, interruptResponse: Bool, unknownFields: [JSONValue.Member])
     }
 
-    /// `server_vad`'s settings; defaults and ranges are the detector's own (``ServerVADConfiguration``).
+    /// `server_vad`'s settings; defaults and ranges are the detector's own (`ServerVADConfiguration`).
     public struct ServerVADSettings: Sendable, Equatable {
-        /// 0...1 (``ServerVADConfiguration/thresholdRange``), default 0.5.
+        /// 0...1 (`ServerVADConfiguration/thresholdRange`), default 0.5.
         public var threshold = ServerVADConfiguration.default.threshold
         /// Milliseconds, 0...5000, default 300.
         public var prefixPaddingMs = ServerVADConfiguration.default.prefixPaddingMs
@@ -156,9 +156,11 @@ public struct Session: Sendable, Equatable {
 
     /// Decodes and validates a session document.
     ///
-    /// - Parameter shape: the shape the document must follow; nil: detected (GA when it has any GA-only member,
-    ///   such as `type` or `audio`, beta otherwise).
-    /// - Throws: ``ValidationError`` with every violation; warnings (unknown fields) are in ``validate(json:shape:)``'s report.
+    /// - Parameters:
+    ///   - json: the session object as JSON text (UTF-8).
+    ///   - shape: the shape the document must follow; nil: detected (GA when it has any GA-only member, such as
+    ///     `type` or `audio`, beta otherwise).
+    /// - Throws: ``ValidationError`` with every violation; warnings (unknown fields) are in `validate(json:shape:)`'s report.
     public init(json: String, shape: Shape? = nil) throws(ValidationError) {
         let value: JSONValue
         do { value = try JSONValue(parsing: json) } catch { throw .syntax(error) }
@@ -169,7 +171,9 @@ public struct Session: Sendable, Equatable {
 
     /// Validates a document: the session when valid, and the report (violations and warnings) either way.
     ///
-    /// - Parameter shape: as for ``init(json:shape:)``.
+    /// - Parameters:
+    ///   - json: the session object as JSON text.
+    ///   - shape: as for ``init(json:shape:)``.
     public static func validate(json: String, shape: Shape? = nil) -> (Session?, ValidationReport) {
         validateDocument(json) { Session($0, shape: shape, report: &$1) }
     }

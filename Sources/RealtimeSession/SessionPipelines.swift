@@ -13,7 +13,7 @@ extension Session {
     /// The server VAD settings the inbound pipeline runs with, and a note when they are not what the session
     /// literally asked for (semantic_vad: this core's detector is energy-based).
     ///
-    /// - Throws: ``PipelineError/turnDetection(_:)`` for a setting the detector refuses: a session built in code
+    /// - Throws: `PipelineError/turnDetection(_:)` for a setting the detector refuses: a session built in code
     ///   can hold any value, and turn detection must fail loudly rather than turn off.
     public func detectorSettings() throws(PipelineError) -> (configuration: ServerVADConfiguration?, idleTimeoutMs: Int?, note: String?) {
         do throws(ServerVADError) {
@@ -53,12 +53,14 @@ extension Session {
 
     /// The caller-to-model pipeline for this session: the client's audio (the session's input format unless
     /// `clientFormat` says otherwise, as a carrier leg does) -> pcm16 at ``modelInputRate``, with the session's
-    /// `turn_detection` and `noise_reduction` (carried, not run: ``InboundAudio/reducesNoise``).
+    /// `turn_detection` and `noise_reduction` (carried, not run: `InboundAudio/reducesNoise`).
     ///
     /// - Parameters:
     ///   - inputRate: the client's rate when it is not the format's (for pcm16: the session's) rate.
     ///   - clientFormat: what the client sends, when it is not the session's input format (a Twilio leg: µ-law).
-    /// - Throws: ``PipelineError`` for a rate or detector setting the pipeline cannot take.
+    ///   - echoThresholdBoost: how much the threshold rises while our own audio plays (see `InboundAudio`).
+    ///   - concealment: conceal lost packets with G.711 Appendix I repetition (a carrier leg with gaps).
+    /// - Throws: `PipelineError` for a rate or detector setting the pipeline cannot take.
     public func makeInbound(inputRate: SampleRate? = nil, clientFormat: AudioFormat? = nil, echoThresholdBoost: Double = 0.2,
                             concealment: Bool = false) throws(PipelineError) -> InboundAudio {
         let detector = try detectorSettings()
@@ -72,7 +74,7 @@ extension Session {
     /// The model-to-caller pipeline for this session: pcm16 at ``modelOutputRate`` -> `speed` -> the client's format
     /// (the session's output format unless `clientFormat` says otherwise) at `clientRate`.
     ///
-    /// - Throws: ``PipelineError`` for a rate the pipeline cannot take.
+    /// - Throws: `PipelineError` for a rate the pipeline cannot take.
     public func makeOutbound(clientRate: SampleRate? = nil, clientFormat: AudioFormat? = nil) throws(PipelineError) -> OutboundAudio {
         let format = clientFormat ?? outputAudioFormat
         let rate = clientRate ?? (format == .pcm16 && clientFormat == nil ? outputAudioRate : format.defaultSampleRate)

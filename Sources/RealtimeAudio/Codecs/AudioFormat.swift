@@ -104,7 +104,7 @@ public enum AudioFormat: String, CaseIterable, Sendable, CustomStringConvertible
 
 /// An unknown audio format name.
 public enum AudioFormatError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The name is not one of ``AudioFormat/allCases``.
+    /// The name is not one of `AudioFormat.allCases`.
     case unknownName(String)
 
     public var description: String {

@@ -140,8 +140,20 @@ public struct InboundAudio: Sendable {
     /// Builds the pipeline.
     ///
     /// - Parameters:
+    ///   - format: what the client sends (pcm16 little-endian, or G.711 µ-law / A-law bytes).
+    ///   - inputRate: the client's rate, in Hz; nil: the format's own (G.711: 8 kHz; pcm16: the model's rate).
     ///   - turnDetection: the server VAD's settings, or nil for no turn detection (`turn_detection: null`).
+    ///   - idleTimeoutMs: `idle_timeout_ms`: this long after ``armIdleTimer()`` (the assistant has finished) with
+    ///     no turn started, one `timeoutTriggered` event (nil: never).
+    ///   - echoThresholdBoost: how much the detector's threshold rises (0...1, added to `threshold`) while
+    ///     ``setOutputPlaying(_:)`` says our own audio is playing, so its echo does not start a turn.
     ///   - maximumChunkBytes: the largest `append` payload (decoded); buffers are sized for it once.
+    ///   - concealment: conceal lost packets (``appendLost(samples:into:events:)``) with G.711 Appendix I
+    ///     repetition instead of silence.
+    ///   - modelRate: the rate of the pcm16 the model takes (``defaultModelRate``, or 16 kHz when the session
+    ///     says so).
+    ///   - noiseReduction: the session's `noise_reduction`, carried for the caller to see (``reducesNoise`` is
+    ///     false: the audio is not denoised).
     /// - Throws: ``PipelineError`` for a rate the detector or resampler cannot take.
     public init(format: AudioFormat, inputRate: SampleRate? = nil, turnDetection: ServerVADConfiguration? = .default,
                 idleTimeoutMs: Int? = nil, echoThresholdBoost: Double = 0.2, maximumChunkBytes: Int = 32768,

@@ -35,7 +35,10 @@ public struct OutboundAudio: Sendable {
     /// Builds the pipeline.
     ///
     /// - Parameters:
-    ///   - format: what the client takes; `clientRate` its rate (the format's default unless given).
+    ///   - format: what the client takes.
+    ///   - clientRate: the client's rate, in Hz; nil: the format's default (G.711: 8 kHz; pcm16: the model's).
+    ///   - speed: the playback speed of the responses, 0.25...1.5 (pitch kept); ``setSpeed(_:)`` changes it.
+    ///   - maximumChunkBytes: the largest model chunk an `append` takes, in bytes; buffers are sized for it once.
     ///   - modelRate: the rate of the model's pcm16 (``defaultModelRate`` unless the session says otherwise).
     /// - Throws: ``PipelineError/speed(_:)`` outside 0.25...1.5, ``PipelineError/rate(_:)``.
     public init(format: AudioFormat, clientRate: SampleRate? = nil, speed: Double = 1, maximumChunkBytes: Int = 32768,

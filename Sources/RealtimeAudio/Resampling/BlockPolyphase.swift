@@ -1,14 +1,14 @@
 /// A polyphase filter for ratios `L / M` with small `L` and `M` (8k -> 24k, 16k -> 24k, 24k -> 16k, 24k -> 48k)
 /// that computes sixteen outputs of one phase per pass, four per vector.
 ///
-/// Why: a dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output (shared by eight
+/// Why: a dot product (`PolyphaseStage`) pays a horizontal reduction and a loop set-up per output (shared by eight
 /// there, still about 4 instructions each) and three and a half instructions per four taps.
 /// Outputs `qL + p` for sixteen consecutive `q` share phase `p`'s coefficients, and their windows start `M` inputs
 /// apart: with the input **expanded** so that vector `E[m]` holds `x[m], x[m + M], x[m + 2M], x[m + 3M]` (as the
-/// ``FoldedDecimator`` keeps it), four of them read one aligned vector per tap, and a tap for sixteen outputs is four
+/// `FoldedDecimator` keeps it), four of them read one aligned vector per tap, and a tap for sixteen outputs is four
 /// loads, multiplies and adds with no reduction. A phase that is a plain copy (a windowed sinc cut at the input's
-/// Nyquist frequency has one) copies vectors. Decimations (`L = 1`) go to the ``DealtDecimator`` (by 2 or 3) or the
-/// ``FoldedDecimator`` (4 to 8) instead, whose symmetric taps fold.
+/// Nyquist frequency has one) copies vectors. Decimations (`L = 1`) go to the `DealtDecimator` (by 2 or 3) or the
+/// `FoldedDecimator` (4 to 8) instead, whose symmetric taps fold.
 ///
 /// Each output is the same sequence of lane-wise operations wherever it falls in a group, so the result does not
 /// depend on the chunking.

@@ -1,10 +1,10 @@
-/// A ``DealtDecimator`` prestage feeding a ``Resampler`` at a half or a third of the input rate: the two-stage
+/// A `DealtDecimator` prestage feeding a ``Resampler`` at a half or a third of the input rate: the two-stage
 /// form of a large downsampling (see ``ResamplerFilter``).
 ///
 /// Both stages are exact and delay compensated, so the chain is too. The prestage takes the input a slice at a
 /// time; the second stage takes its output until the caller's output is full, and what it has not taken waits in
 /// `middle` for the next call. Why a held middle and not a slice sized to fit the output: the second stage may
-/// release outputs in steps (``FastConvolution`` frames), so no slice of input can be sized to fit a room smaller
+/// release outputs in steps (`FastConvolution` frames), so no slice of input can be sized to fit a room smaller
 /// than a step, and a chain that waits for one spins forever (it did: 96 kHz -> 8 kHz `high`, `finish`). Held
 /// samples are the prestage's outputs of input already consumed, so the counts (``pendingOutputCount``) and the
 /// output do not change: chunking still never changes the result.

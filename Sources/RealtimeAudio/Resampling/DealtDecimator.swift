@@ -31,14 +31,14 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
     let centre: Float
     /// `h_d` of every run, run after run, each in four lanes.
     let weights: [SIMD4<Float>]
-    /// Runs with stream offsets for a segment of `segment` floats (see ``DealtDecimator``).
+    /// Runs with stream offsets for a segment of `segment` floats (see `DealtDecimator`).
     let runs: [Run]
     /// Input samples past an output's own position (`Mn`) that it reads: the filter's half-length `D`.
     let lookahead: Int
     /// Stream values before `n` (`reachBack`) and after it (`reachAhead`) that output `n` reads.
     let reachBack: Int
     let reachAhead: Int
-    /// Floats per stream segment, and stream values a segment holds before its slack (see ``DealtDecimator``).
+    /// Floats per stream segment, and stream values a segment holds before its slack (see `DealtDecimator`).
     let segment: Int
     let capacity: Int
     /// `"halfband ÷2 (10 taps)"`, `"equiripple ÷3 (33 taps)"`: what ``ResamplerFilter/designMethod`` shows.
@@ -150,7 +150,7 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
     }
 }
 
-/// The streaming state of a ``DealtDecimatorBank``: `process` consumes input until it runs out or the output is
+/// The streaming state of a `DealtDecimatorBank`: `process` consumes input until it runs out or the output is
 /// full (a full output still takes the input that completes no further output), as every stage.
 struct DealtDecimator: BlockStage {
     let bank: DealtDecimatorBank

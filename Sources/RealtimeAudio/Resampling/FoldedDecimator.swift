@@ -1,7 +1,7 @@
 /// A decimator by an integer `M` (`L = 1`: 24k -> 8k, 48k -> 16k, and the ÷2 half-band for 48k -> 24k) laid out
 /// to compute sixteen consecutive outputs per pass, four per vector, with its symmetric filter folded.
 ///
-/// Why: a dot product (``PolyphaseStage``) pays a horizontal reduction and a loop set-up per output on top of its
+/// Why: a dot product (`PolyphaseStage`) pays a horizontal reduction and a loop set-up per output on top of its
 /// taps, and multiplies every tap. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart: with the input
 /// **expanded** so that vector `E[p]` holds `x[p], x[p + M], x[p + 2M], x[p + 3M]`, their four windows are one
 /// vector per tap, `E[kM + d]`, and no reduction is left. The filter is symmetric, so the four outputs are
@@ -386,7 +386,7 @@ func inputLimit(produced: Int, room: Int, lastQuiet: (Int) -> Int) -> Int {
     return room == 0 ? lastQuiet(k) : max(lastQuiet(k), lastQuiet(k - 1) + 1)
 }
 
-/// The contract of the block stages, as ``PolyphaseStage``'s: `process` consumes input until it runs out or the
+/// The contract of the block stages, as `PolyphaseStage`'s: `process` consumes input until it runs out or the
 /// output is full (a full output still takes the input that completes no further output), and
 /// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
 /// The loop of every history-keeping stage's `process`: compute what the history completes, then refill it, until

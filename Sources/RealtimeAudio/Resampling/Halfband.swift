@@ -26,7 +26,7 @@ struct HalfbandDesign: Sendable {
     /// of a dB. Past about 200 taps the exchange stops converging in double precision; a Kaiser-windowed half-band
     /// sinc (zeros on the even taps by construction, about 8 % longer) takes over. Either is accepted only once its
     /// response, evaluated on a dense grid, meets the attenuation.
-    /// `granule`: the step of `2J` in the search; the ``DealtDecimator`` takes any `J`, so its designs use 2.
+    /// `granule`: the step of `2J` in the search; the `DealtDecimator` takes any `J`, so its designs use 2.
     init(pass: Double, attenuation: Double, granule: Int = 4) {
         let stop = 0.5 - pass
         let estimate = Self.estimatedTaps(pass: pass, attenuation: attenuation, granule: granule)

@@ -17,7 +17,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
     /// `phases × taps` coefficients, phase-major: phase `p` weighs inputs `n - taps/2 + 1 ... n + taps/2` for the
     /// output at input time `n + p / phases`. 64-byte aligned. The other stages built from a bank read these.
     let coefficients: UnsafePointer<Float>
-    /// The same coefficients as ``PolyphaseStage`` reads them: rows in *output order* (row `j` is phase
+    /// The same coefficients as `PolyphaseStage` reads them: rows in *output order* (row `j` is phase
     /// `j × M mod L`, the phase of every output `k ≡ j mod L`), cut into blocks of four taps, and block-major:
     /// block `b` of row `j` is at `(b × orderedRows + j) × 4`. Eight consecutive outputs then read one contiguous
     /// 128 bytes per block, from one pointer. Rows `L ..< L + 7` repeat rows `0 ..< 7`, so eight rows from any `j`

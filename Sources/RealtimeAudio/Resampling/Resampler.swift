@@ -170,7 +170,7 @@ public struct Resampler: Sendable {
 }
 
 /// The streaming state of one polyphase filter, one dot product per output, eight outputs per pass where their
-/// windows have arrived (``dot8``; the rest one at a time, with the same result). Like ``FoldedDecimator``:
+/// windows have arrived (``dot8``; the rest one at a time, with the same result). Like `FoldedDecimator`:
 /// `process` consumes input until it runs out or the output is full (a full output still takes the input that
 /// completes no further output), and `finish(into:count:)` writes exactly `count` more outputs, reading zeros past
 /// the end, then resets.

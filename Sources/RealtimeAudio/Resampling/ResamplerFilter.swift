@@ -115,7 +115,7 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// ``Resampler`` with that configuration.
 ///
 /// A downsampling by 3.4 or more (32 kHz, 44.1 kHz, 48 kHz to 8 kHz; 44.1 kHz, 48 kHz to 11.025 kHz) first divides
-/// the rate with a short **prestage** (``DealtDecimatorBank``): it only has to keep what would fold onto the
+/// the rate with a short **prestage** (`DealtDecimatorBank`): it only has to keep what would fold onto the
 /// output's band, so a wide transition and few taps do. It divides by 3 where a third of the rate still leaves it a
 /// transition of at least a tenth of its rate (48 kHz -> 16 kHz, 31 taps, ahead of the 16 kHz -> 8 kHz half-band;
 /// 44.1 kHz -> 14.7 kHz, 33 taps, ahead of 14.7 kHz -> 8 kHz), else by 2 on a half-band (12 to 16 non-zero taps),
@@ -125,22 +125,22 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
 /// one of four ways:
 /// - `high` with small `L` and `M` (both at most 8: 8 kHz <-> 24 kHz, 16 kHz <-> 24 kHz, 48 kHz -> 24 kHz,
-///   48 kHz -> 16 kHz, 24 kHz -> 48 kHz) runs **FFT convolution** (``FastConvolution``), in frames whose size is
+///   48 kHz -> 16 kHz, 24 kHz -> 48 kHz) runs **FFT convolution** (`FastConvolution`), in frames whose size is
 ///   picked so the mean lag stays within half of soxr HQ's streaming latency: its 80 to 240-tap filters cost
 ///   40 to 58 % fewer instructions than on the direct stages below (BENCHMARKS.md). Where no frame size fits that
 ///   lag, `high` stays on the direct stages;
 /// - an **integer decimation** by 2 or 3 (`L = 1`: 24 kHz -> 8 kHz, 48 kHz -> 16 kHz, 48 kHz -> 24 kHz,
-///   16 kHz -> 8 kHz) runs the ``DealtDecimator``: the input dealt into `M` streams, thirty-two consecutive outputs
+///   16 kHz -> 8 kHz) runs the `DealtDecimator`: the input dealt into `M` streams, thirty-two consecutive outputs
 ///   per pass, eight per vector set, the symmetric filter folded so a pair of taps costs one multiply; an exact
 ///   halving takes a **÷2 half-band** design there when it is shorter (half its taps are zero and are skipped, its
-///   equal ripples keep the passband flat to millionths of a dB). Decimations by 4 to 8 run the ``FoldedDecimator``
+///   equal ripples keep the passband flat to millionths of a dB). Decimations by 4 to 8 run the `FoldedDecimator`
 ///   (the input expanded four-fold so each pair is one aligned load; for `M <= 3` the dealt layout, with no
 ///   expansion, costs 13 to 23 % fewer instructions per output);
 /// - other ratios with small `L >= 2` and `M` (both at most 8: 8 kHz -> 24 kHz, 16 kHz -> 24 kHz,
-///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the ``BlockPolyphase`` stage: sixteen outputs of one phase per pass,
+///   24 kHz -> 16 kHz, 24 kHz -> 48 kHz) run the `BlockPolyphase` stage: sixteen outputs of one phase per pass,
 ///   four per vector;
 /// - ratios with many phases (44.1 kHz <-> 24 kHz, 80/147; 22.05 kHz -> 8 kHz, 160/441) run the **polyphase**
-///   stage (``PolyphaseStage``): a dot product per output, eight outputs side by side (`dot8`: one loop, one
+///   stage (`PolyphaseStage`): a dot product per output, eight outputs side by side (`dot8`: one loop, one
 ///   pointer to the eight rows' taps, kept in output order, and two 4x4 transposed reductions for the eight, where a
 ///   lone dot product pays about 25 instructions of loop and reduction on top of its taps); a group of sixteen of
 ///   one phase would span too many outputs.
@@ -178,7 +178,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         case block(BlockPolyphaseBank)
         /// FFT convolution (``FastConvolutionBank``: `high` with small `L` and `M`).
         case fast(FastConvolutionBank)
-        /// Thirty-two outputs per pass from the input dealt into `M` streams (``DealtDecimatorBank``: `L = 1`).
+        /// Thirty-two outputs per pass from the input dealt into `M` streams (`DealtDecimatorBank`: `L = 1`).
         case dealt(DealtDecimatorBank)
         /// A ÷2 or ÷3 prestage and the filter that follows it at the lower rate (large downsamplings).
         case chain(pre: DealtDecimatorBank, next: ResamplerFilter)

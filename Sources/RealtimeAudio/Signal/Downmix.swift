@@ -8,6 +8,7 @@ public enum Downmix {
     /// - Parameters:
     ///   - interleaved: frames of `channels` samples each; a trailing partial frame is ignored.
     ///   - channels: channels per frame, at least 1. With 1 the samples are copied.
+    ///   - output: where the mono samples go, from its start.
     /// - Returns: the number of mono samples written, `interleaved.count / channels`.
     /// - Precondition: `channels >= 1` and `output.count >= interleaved.count / channels` (traps otherwise).
     @discardableResult
