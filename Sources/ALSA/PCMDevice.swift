@@ -19,6 +19,7 @@ public struct ALSAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `snd_strerror`'s text for ``code``.
     public var message: String { String(cString: snd_strerror(code)) }
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { "\(operation): \(message)" }
 }
 
@@ -27,6 +28,7 @@ public enum PCMDirection: Sendable, CustomStringConvertible {
     case capture, playback
 
     var stream: snd_pcm_stream_t { self == .capture ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK }
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { self == .capture ? "capture" : "playback" }
 }
 
@@ -38,6 +40,7 @@ public enum PCMSampleFormat: Sendable, CustomStringConvertible {
     case floatLE
 
     var alsa: snd_pcm_format_t { self == .s16LE ? SND_PCM_FORMAT_S16_LE : SND_PCM_FORMAT_FLOAT_LE }
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { self == .s16LE ? "S16_LE" : "FLOAT_LE" }
 }
 

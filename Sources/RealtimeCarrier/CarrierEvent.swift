@@ -196,6 +196,7 @@ public struct CarrierMediaFormat: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         let name = switch encoding {
         case .muLaw: "µ-law"
@@ -237,6 +238,7 @@ public enum CarrierError: Error, Equatable, Sendable, CustomStringConvertible {
     /// AudioSocket: the stream ended inside a frame (bytes held, bytes the frame needed).
     case truncatedFrame(have: Int, need: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .malformedJSON(let error): "\(error)"

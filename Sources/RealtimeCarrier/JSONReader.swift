@@ -397,5 +397,6 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What was wrong there.
     public let kind: Kind
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { "malformed JSON at byte \(offset): \(kind.text)" }
 }

@@ -7,6 +7,7 @@ public enum JSONCarrier: String, Sendable, CaseIterable, CustomStringConvertible
     /// Telnyx media streaming: `stream_id`, `sequence_number`, `media_format`; PCMU, PCMA or L16 at 8 or 16 kHz.
     case telnyx
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { rawValue }
 
     /// The field names that differ between the two protocols.

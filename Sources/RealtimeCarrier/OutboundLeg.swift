@@ -11,6 +11,7 @@ public enum CarrierLegError: Error, Equatable, Sendable, CustomStringConvertible
     /// frames are released (read the model's socket more slowly meanwhile).
     case queueFull(needed: Int, free: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .pipeline(let error): "\(error)"

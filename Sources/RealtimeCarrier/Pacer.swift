@@ -50,6 +50,7 @@ public enum PacerError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Too many ended responses are waiting to be released (``Pacer/maximumQueuedResponses``).
     case tooManyResponses(Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .invalidConfiguration(let what): "pacer: \(what)"

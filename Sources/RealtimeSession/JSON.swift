@@ -127,6 +127,7 @@ public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
     /// Byte offset of the problem.
     public let offset: Int
     public let expected: String
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { "not valid JSON at byte \(offset): expected \(expected)" }
 }
 

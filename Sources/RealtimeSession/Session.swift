@@ -72,6 +72,7 @@ public struct Session: Sendable, Equatable {
         public var type: String
         /// 1 to 64 characters, unique in the session.
         public var name: String
+        /// One readable line (what error messages, logs and the CLI show).
         public var description: String?
         /// The JSON Schema of the arguments, as given.
         public var parameters: JSONValue?

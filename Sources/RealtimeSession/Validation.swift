@@ -6,6 +6,7 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
         self.path = path
         self.rule = rule
     }
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { path.isEmpty ? rule : "\(path): \(rule)" }
 }
 
@@ -21,6 +22,7 @@ public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible
     case syntax(JSONSyntaxError)
     case invalid(ValidationReport)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .syntax(let error): "\(error)"

@@ -47,6 +47,7 @@ public enum SampleRateError: Error, Equatable, Sendable, CustomStringConvertible
     /// The rate is not in 1 ... ``SampleRate/maximumHertz``.
     case outOfRange(Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .outOfRange(let hertz):
@@ -99,6 +100,7 @@ public enum AudioFormat: String, CaseIterable, Sendable, CustomStringConvertible
         }
     }
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { rawValue }
 }
 
@@ -107,6 +109,7 @@ public enum AudioFormatError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The name is not one of `AudioFormat.allCases`.
     case unknownName(String)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .unknownName(let name):

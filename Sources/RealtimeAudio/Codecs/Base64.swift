@@ -176,6 +176,7 @@ public enum Base64Error: Error, Equatable, Sendable, CustomStringConvertible {
     /// `=` where it may not be, a character after `=`, or non-zero bits hidden by the padding.
     case invalidPadding(offset: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .invalidLength(let n):

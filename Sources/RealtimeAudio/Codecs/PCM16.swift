@@ -218,6 +218,7 @@ public enum PCM16Error: Error, Equatable, Sendable, CustomStringConvertible {
     /// A streaming decode's output buffer holds fewer samples than the chunk completes; nothing was taken.
     case outputTooSmall(needed: Int, available: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .oddByteCount(let n): "pcm16 data has an odd byte count (\(n)): samples are 2 bytes each"

@@ -27,6 +27,7 @@ public enum InboundEvent: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { json }
 }
 
@@ -48,6 +49,7 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `outputCapacity(forInputBytes:)` and `maximumOutputBytes`); nothing was taken.
     case outputTooSmall(bytes: Int, needed: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .base64(let error): "audio: \(error)"
@@ -66,10 +68,15 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct InboundEvents: Sendable, RandomAccessCollection {
     private var storage: [InboundEvent] = []
 
+    /// An empty list with room for the events of a chunk (a chunk fires a few at most), so filling it allocates
+    /// nothing.
     public init() { storage.reserveCapacity(8) }
 
+    /// 0: the first event of the last chunk.
     public var startIndex: Int { 0 }
+    /// The number of events the last chunk fired.
     public var endIndex: Int { storage.count }
+    /// The event at `position`, in the order the chunk fired them.
     public subscript(position: Int) -> InboundEvent { storage[position] }
 
     mutating func removeAll() { storage.removeAll(keepingCapacity: true) }

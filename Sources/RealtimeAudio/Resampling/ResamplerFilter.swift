@@ -84,6 +84,7 @@ public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConver
     /// its transition, where float32 coefficients add their own error to the design's).
     var designPassRipple: Double { self == .voice ? 0.008 : 0.004 }
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String { rawValue }
 }
 
@@ -99,6 +100,7 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// but 11025 -> 384000; rates with almost no common factor (8000 -> 7999, 44100 -> 44101) are refused.
     case ratioTooFine(input: Int, output: Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .invalidRate(let hertz):
@@ -161,8 +163,11 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     /// Phases above this would make tables of many megabytes.
     public static let maximumPhases = 4096
 
+    /// The input rate the filter was designed for, in Hz.
     public let inputRate: Int
+    /// The output rate, in Hz.
     public let outputRate: Int
+    /// The preset the filter meets (passband, stopband, transition).
     public let quality: ResamplerQuality
     /// Upsampling factor `L` of the reduced ratio `outputRate / inputRate = L / M`.
     public let phases: Int

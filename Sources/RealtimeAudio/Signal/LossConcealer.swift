@@ -19,6 +19,7 @@
 /// join possible. ``finish(into:)`` writes the delayed rest. Streaming is exact: any split of the same received
 /// and lost stretches gives the same output. Nothing is allocated after `init`. One per stream.
 public struct LossConcealer: Sendable {
+    /// The rate of the stream it conceals, in its samples.
     public let sampleRate: SampleRate
     /// The output's delay behind the input, in samples (3.75 ms).
     public let delay: Int
@@ -50,6 +51,8 @@ public struct LossConcealer: Sendable {
     private var blendDone = 0
     private var lossLength = 0
 
+    /// A concealer for a stream at `sampleRate` (its history and pitch search are sized for it).
+    ///
     /// - Throws: ``SampleRateError/outOfRange(_:)`` outside 8000...48000 Hz.
     public init(sampleRate: SampleRate) throws(SampleRateError) {
         guard (8000...48000).contains(sampleRate.hertz) else { throw .outOfRange(sampleRate.hertz) }

@@ -5,6 +5,7 @@ public enum SpeedError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A sample rate below 8000 Hz: the pitch search needs speech's fundamental well under the Nyquist frequency.
     case rateTooLow(Int)
 
+    /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
         case .speedOutOfRange(let speed):

@@ -139,6 +139,7 @@ public struct ServerVAD: Sendable {
         public var noiseSwingDB: Double = 1.25
         /// Frames from the stream's start over which the noise trackers learn four to five times faster.
         public var noiseWarmupFrames: Int = 50
+        /// The defaults, with which every published figure was measured.
         public init() {}
     }
 
@@ -158,8 +159,11 @@ public struct ServerVAD: Sendable {
         public var inTurn: Bool
     }
 
+    /// The API's settings the detector runs with (`threshold`, `prefix_padding_ms`, `silence_duration_ms`).
     public let configuration: ServerVADConfiguration
+    /// The rate of the samples ``process(_:)`` takes.
     public let sampleRate: SampleRate
+    /// The inner constants (the defaults unless a caller tunes them).
     public let tuning: Tuning
 
     private var analyzer: BandAnalyzer

@@ -95,6 +95,9 @@ public struct ServerVADConfiguration: Sendable, Equatable {
     /// `silence_duration_ms` (default 500): silence that ends a turn; shorter pauses never do.
     public let silenceDurationMs: Int
 
+    /// The API's `server_vad` settings, checked against their ranges (``thresholdRange``,
+    /// ``prefixPaddingMsRange``, ``silenceDurationMsRange``).
+    ///
     /// - Throws: ``ServerVADError`` naming the setting that is out of range.
     public init(threshold: Double = 0.5, prefixPaddingMs: Int = 300, silenceDurationMs: Int = 500) throws(ServerVADError) {
         guard Self.thresholdRange.contains(threshold) else { throw .thresholdOutOfRange(threshold) }
