@@ -11,6 +11,7 @@ public struct ALSAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// alsa-lib's return code: a negative errno.
     public let code: Int32
 
+    /// An error of `operation` with alsa-lib's `code`.
     public init(operation: String, code: Int32) {
         self.operation = operation
         self.code = code
@@ -25,7 +26,10 @@ public struct ALSAError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Which way samples move.
 public enum PCMDirection: Sendable, CustomStringConvertible {
-    case capture, playback
+    /// Samples come from the device (recording).
+    case capture
+    /// Samples go to the device (playing).
+    case playback
 
     var stream: snd_pcm_stream_t { self == .capture ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK }
     /// One readable line (what error messages, logs and the CLI show).
@@ -47,8 +51,11 @@ public enum PCMSampleFormat: Sendable, CustomStringConvertible {
 /// What a device granted: it may differ from what was asked (a device that cannot do 24 kHz offers its nearest
 /// rate, a stereo-only device two channels).
 public struct PCMParameters: Equatable, Sendable {
+    /// The sample format the device takes or gives.
     public var format: PCMSampleFormat
+    /// Frames per second, in Hz (the nearest the device supports to what was asked).
     public var rate: Int
+    /// Samples per frame, interleaved.
     public var channels: Int
     /// Frames per period: the unit the device wakes the program for.
     public var periodFrames: Int
@@ -72,6 +79,7 @@ public struct PCMParameters: Equatable, Sendable {
 public final class PCMDevice: @unchecked Sendable {   // one owner thread; the handle never escapes
     /// The device name (`default`, `hw:0,0`, `plughw:1`, or a name from a configuration).
     public let name: String
+    /// Whether it records or plays.
     public let direction: PCMDirection
     /// What the device granted, after ``configure(format:rate:channels:periodMs:bufferMs:)``.
     public private(set) var parameters: PCMParameters?
@@ -284,6 +292,7 @@ public final class PCMDevice: @unchecked Sendable {   // one owner thread; the h
 
     /// A PCM device ALSA knows, from `snd_device_name_hint`.
     public struct DeviceHint: Sendable, Equatable {
+        /// The name to open it by (``PCMDevice/init(name:direction:configuration:)``).
         public let name: String
         /// The description ALSA gives, lines joined by " / ".
         public let description: String

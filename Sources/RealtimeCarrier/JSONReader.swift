@@ -369,14 +369,22 @@ private func writeUTF8(_ scalar: UInt32, into output: UnsafeMutableBufferPointer
 public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What is wrong.
     public enum Kind: Equatable, Sendable {
+        /// Something else was there: what the reader expected.
         case expected(StaticString)
+        /// The message ended inside a value.
         case truncated
+        /// A raw control character inside a string.
         case controlCharacter
+        /// A backslash escape JSON does not have, or a bad `\u` sequence.
         case badEscape
+        /// Bytes that are not UTF-8.
         case badUTF8
+        /// A number JSON does not allow (leading zeros, a bare sign or point).
         case badNumber
+        /// Nesting deeper than the reader follows.
         case tooDeep
 
+        /// Kinds are equal when they read the same (`expected` compares what was expected).
         public static func == (a: Kind, b: Kind) -> Bool { a.text == b.text }
 
         var text: String {

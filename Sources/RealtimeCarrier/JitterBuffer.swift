@@ -7,6 +7,7 @@ public struct JitterBufferConfiguration: Sendable, Equatable {
     /// The adaptive depth's range, in ms: how long a missing frame is waited for beyond its expected arrival
     /// (20...200 by default).
     public var minimumDepthMs: Int
+    /// The adaptive depth's upper end, in ms (see ``minimumDepthMs``).
     public var maximumDepthMs: Int
     /// A fixed depth instead of the adaptive one, in ms (nil: adaptive).
     public var fixedDepthMs: Int?
@@ -20,6 +21,7 @@ public struct JitterBufferConfiguration: Sendable, Equatable {
     /// that overtake the first one are still placed; nil: the first frame received starts the stream.
     public var firstSequence: Int?
 
+    /// The settings, checked when a ``JitterBuffer`` is built from them (see each property for its range).
     public init(frameMs: Int = 20, minimumDepthMs: Int = 20, maximumDepthMs: Int = 200, fixedDepthMs: Int? = nil,
                 sequenceModulus: Int? = nil, maximumLostFrames: Int = 50, firstSequence: Int? = nil) {
         self.firstSequence = firstSequence
@@ -76,14 +78,19 @@ public enum JitterInsertion: Sendable, Equatable {
 
 /// Counters of a jitter buffer.
 public struct JitterStatistics: Sendable, Equatable {
+    /// Frames taken in.
     public var received = 0
+    /// Frames whose sequence number had already been taken (dropped).
     public var duplicates = 0
+    /// Frames that came after their slot had been played or reported lost (dropped).
     public var late = 0
+    /// Frames whose payload was not one frame's bytes (refused).
     public var wrongSize = 0
     /// Frames that arrived after a later one.
     public var reordered = 0
     /// Frames reported lost one by one, and skipped in gaps.
     public var lost = 0
+    /// Frames inside a hole longer than ``JitterBufferConfiguration/maximumLostFrames``, reported as one gap.
     public var skipped = 0
 }
 
@@ -105,9 +112,11 @@ public struct JitterStatistics: Sendable, Equatable {
 ///
 /// One per stream, from one task at a time.
 public struct JitterBuffer: Sendable {
+    /// The settings it was built with.
     public let configuration: JitterBufferConfiguration
     /// The bytes of one frame.
     public let frameBytes: Int
+    /// What it has seen so far.
     public private(set) var statistics = JitterStatistics()
 
     private let frameNs: Int64
@@ -131,7 +140,9 @@ public struct JitterBuffer: Sendable {
     private var baseMs = 0
     private var depthNs: Int64
 
-    /// - Throws: ``PacerError/invalidConfiguration(_:)``.
+    /// A jitter buffer for frames of `format` (its frame length from the configuration).
+    ///
+    /// - Throws: ``PacerError/invalidConfiguration(_:)`` for a setting out of its range.
     public init(format: CarrierMediaFormat, configuration: JitterBufferConfiguration = JitterBufferConfiguration()) throws(PacerError) {
         try configuration.validate()
         guard CarrierMediaFormat.rates.contains(format.sampleRate.hertz) else {

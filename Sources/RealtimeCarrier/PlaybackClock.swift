@@ -52,6 +52,8 @@ public struct PlaybackClock: Sendable {
         var time: Int64
     }
 
+    /// A clock for one call's outbound audio.
+    ///
     /// - Parameters:
     ///   - sampleRate: the carrier's rate: positions are counted in its samples.
     ///   - returnDelayMs: the echo path's fixed delay (0...2000 ms).
