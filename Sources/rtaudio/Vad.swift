@@ -107,6 +107,29 @@ struct Vad: ParsableCommand {
         }
     }
 
+    /// The detector's constants `--tuning` sets, by name: real ones, then whole numbers of frames.
+    private static var realConstants: [String: WritableKeyPath<ServerVAD.Tuning, Double>] {
+        [
+            "centreDB": \.centreDB, "noiseQuantile": \.noiseQuantile, "noiseQuantileStepDB": \.noiseQuantileStepDB,
+            "noisePeakContinueDB": \.noisePeakContinueDB, "noisePeakStartDB": \.noisePeakStartDB,
+            "noiseSwingDB": \.noiseSwingDB, "slopeDB": \.slopeDB, "hysteresisDB": \.hysteresisDB,
+            "backtrackDB": \.backtrackDB, "floorFall": \.floorFall, "fastFallDB": \.fastFallDB,
+            "floorStepDown": \.floorStepDown, "floorRiseNoise": \.floorRiseNoise,
+            "floorRiseSpeech": \.floorRiseSpeech, "floorRiseLongTurn": \.floorRiseLongTurn,
+            "floorMinimumDB": \.floorMinimumDB, "bandSNRCeilingDB": \.bandSNRCeilingDB,
+            "floorSmoothing": \.floorSmoothing, "noiseMarginDB": \.noiseMarginDB, "relativeDropDB": \.relativeDropDB,
+            "peakDecayDB": \.peakDecayDB, "tailReferenceDB": \.tailReferenceDB, "tailMsPerDB": \.tailMsPerDB,
+            "tailMaximumMs": \.tailMaximumMs, "stationaryRangeDB": \.stationaryRangeDB,
+        ]
+    }
+    private static var wholeConstants: [String: WritableKeyPath<ServerVAD.Tuning, Int>] {
+        [
+            "noiseWarmupFrames": \.noiseWarmupFrames, "confirmationFrames": \.confirmationFrames,
+            "backtrackFrames": \.backtrackFrames, "longTurnFrames": \.longTurnFrames, "scoreBands": \.scoreBands,
+            "stationaryFrames": \.stationaryFrames, "continueFrames": \.continueFrames,
+        ]
+    }
+
     private func parseTuning() throws -> ServerVAD.Tuning {
         var t = ServerVAD.Tuning()
         guard let tuning else { return t }
@@ -117,40 +140,12 @@ struct Vad: ParsableCommand {
             // Checked before any conversion: a Double past Int's range traps when converted.
             func whole() throws -> Int { try Numbers.integer(v, name, in: 0...1_000_000) }
             guard v.isFinite else { throw UserError("\(name) must be a finite number, not \(parts[1])") }
-            switch parts[0] {
-            case "centreDB": t.centreDB = v
-            case "noiseQuantile": t.noiseQuantile = v
-            case "noiseQuantileStepDB": t.noiseQuantileStepDB = v
-            case "noisePeakContinueDB": t.noisePeakContinueDB = v
-            case "noisePeakStartDB": t.noisePeakStartDB = v
-            case "noiseSwingDB": t.noiseSwingDB = v
-            case "noiseWarmupFrames": t.noiseWarmupFrames = try whole()
-            case "slopeDB": t.slopeDB = v
-            case "hysteresisDB": t.hysteresisDB = v
-            case "confirmationFrames": t.confirmationFrames = try whole()
-            case "backtrackFrames": t.backtrackFrames = try whole()
-            case "backtrackDB": t.backtrackDB = v
-            case "floorFall": t.floorFall = v
-            case "fastFallDB": t.fastFallDB = v
-            case "floorStepDown": t.floorStepDown = v
-            case "floorRiseNoise": t.floorRiseNoise = v
-            case "floorRiseSpeech": t.floorRiseSpeech = v
-            case "longTurnFrames": t.longTurnFrames = try whole()
-            case "floorRiseLongTurn": t.floorRiseLongTurn = v
-            case "floorMinimumDB": t.floorMinimumDB = v
-            case "bandSNRCeilingDB": t.bandSNRCeilingDB = v
-            case "scoreBands": t.scoreBands = try whole()
-            case "floorSmoothing": t.floorSmoothing = v
-            case "noiseMarginDB": t.noiseMarginDB = v
-            case "relativeDropDB": t.relativeDropDB = v
-            case "peakDecayDB": t.peakDecayDB = v
-            case "tailReferenceDB": t.tailReferenceDB = v
-            case "tailMsPerDB": t.tailMsPerDB = v
-            case "tailMaximumMs": t.tailMaximumMs = v
-            case "stationaryFrames": t.stationaryFrames = try whole()
-            case "stationaryRangeDB": t.stationaryRangeDB = v
-            case "continueFrames": t.continueFrames = try whole()
-            default: throw UserError("--tuning: unknown constant '\(parts[0])'")
+            if let constant = Self.realConstants[String(parts[0])] {
+                t[keyPath: constant] = v
+            } else if let constant = Self.wholeConstants[String(parts[0])] {
+                t[keyPath: constant] = try whole()
+            } else {
+                throw UserError("--tuning: unknown constant '\(parts[0])'")
             }
         }
         return t

@@ -139,8 +139,8 @@ struct BandAnalyzer: Sendable {
             }
         }
         // After speech, digital silence (a G.711 line's 0xFF, a muted microphone) lets the filters ring down through
-        // the subnormal range, where every multiply takes a microcode assist: that made a call's silence five times
-        // dearer than its speech. Below 1e-15 (-300 dB) the ring-down is nothing a decision can see.
+        // the subnormal range, where every multiply takes a microcode assist, so silence cost more than speech
+        // (BENCHMARKS.md, server VAD cost). Below 1e-15 (-300 dB) the ring-down is nothing a decision can see.
         let tiny = SIMD8<Float>(repeating: 1e-15)
         s1.replace(with: 0, where: (s1 .< tiny) .& (s1 .> -tiny))
         s2.replace(with: 0, where: (s2 .< tiny) .& (s2 .> -tiny))

@@ -227,8 +227,8 @@ public struct CallBridge: Sendable {
         if modelIn.g711 != nil {
             inputPath = format.audioFormat == modelIn && format.sampleRate == .hz8000 ? .passthrough : .transcode
         }
-        // Buffers sized for a carrier's frames (20 ms is 160 to 640 bytes), not for the pipelines' 32 KiB default:
-        // at thousands of calls that default was a megabyte each. A larger payload goes through in pieces.
+        // Buffers sized for a carrier's frames (20 ms is 160 to 640 bytes), not for the pipelines' 32 KiB default,
+        // which every one of thousands of calls would hold (BENCHMARKS.md). A larger payload goes through in pieces.
         inbound = try InboundAudio(format: format.audioFormat, inputRate: format.sampleRate,
                                    turnDetection: turnTaking == .local ? detector.configuration : nil,
                                    maximumChunkBytes: Self.inboundPieceBytes, concealment: true, modelRate: modelRate,

@@ -38,7 +38,8 @@ public final class FakeModel: Sendable {
         public var deltaBytes = 4800
         /// Pause between deltas, in ms (0: as fast as the socket takes them; the API runs ahead of real time).
         public var deltaIntervalMs = 5
-        /// Keep the caller's audio in each record (``Record/audio``); off for load, where it would only grow.
+        /// Keep the caller's audio in each record (``Record/audio``), and each record after its connection closes;
+        /// off for load, where they would only grow.
         public var recordsAudio = true
         /// Connections (numbered from 1 in arrival order) that misbehave: at their first `append` they send
         /// malformed events (not JSON, no `type`, a delta that is not base64), and after `faultCloseMs` they close
@@ -60,6 +61,8 @@ public final class FakeModel: Sendable {
     public var allRecords: [Int: Record] { records.withLock { $0 } }
 
     func update(_ id: Int, _ change: (inout Record) -> Void) { records.withLock { change(&$0[id, default: Record()]) } }
+
+    func forget(_ id: Int) { _ = records.withLock { $0.removeValue(forKey: id) } }
 
     /// Listens for WebSockets at `/v1/realtime` (port 0 picks one: the channel's `localAddress` has it).
     public func bind(host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
@@ -157,7 +160,8 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     func webSocketClosed(_ socket: WebSocket, error: (any Error)?) {
         reply?.timer?.cancel()
         reply = nil
-        model.update(id) { $0.closed = true }
+        // A load run keeps no records (nobody reads them, and a soak of thousands of calls would grow them).
+        if model.configuration.recordsAudio { model.update(id) { $0.closed = true } } else { model.forget(id) }
     }
 
     /// What a broken endpoint sends: garbage, then the connection dropped in the middle of the call.

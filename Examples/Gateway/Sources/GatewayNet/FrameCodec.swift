@@ -4,8 +4,8 @@ import NIOWebSocket
 /// Frames out, written below NIO's `WebSocketFrameEncoder` (which stays in the pipeline for nothing but its place):
 /// the header goes into the room the payload's buffer keeps in front of it (``WebSocket/send(_:)`` reserves it), so a
 /// frame is one buffer and one iovec, and a client's payload is masked eight bytes at a time. NIO's encoder writes the
-/// header as a second buffer when there is no room and masks byte by byte: at thousands of calls those two were a
-/// tenth of the gateway's time.
+/// header as a second buffer when there is no room and masks byte by byte, which under load is a visible share of
+/// the gateway's time (BENCHMARKS.md, the reference gateway).
 final class RawFrameWriter: ChannelOutboundHandler, @unchecked Sendable {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

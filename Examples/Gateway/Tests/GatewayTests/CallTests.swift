@@ -49,6 +49,21 @@ struct Loopback {
         return c
     }
 
+    /// Runs the calls concurrently (started `staggerNs` apart); their results in the order given.
+    func calls(_ configurations: [FakeCarrier.Configuration], staggerNs: UInt64 = 0) async throws -> [FakeCarrier.Result] {
+        try await withThrowingTaskGroup(of: (Int, FakeCarrier.Result).self) { group in
+            for (k, c) in configurations.enumerated() {
+                group.addTask {
+                    try await Task.sleep(nanoseconds: UInt64(k) * staggerNs)
+                    return (k, try await FakeCarrier.run(c))
+                }
+            }
+            var all: [(Int, FakeCarrier.Result)] = []
+            for try await r in group { all.append(r) }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
     /// Connection `n`'s record once the model has read everything the gateway sent (its socket closed), or as it
     /// stands after 3 s.
     func record(_ n: Int) async throws -> FakeModel.Record? {
@@ -212,19 +227,14 @@ struct CallTests {
         let caller = CallSignals.silence(seconds: 0.3) + CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
         let reply = pcm16(CallSignals.speech(seconds: 1.5, rate: 24000, seed: 11))
         try await Loopback.run(turnTaking: .server, reply: reply) { loop in
-            let results = try await withThrowingTaskGroup(of: (Bool, FakeCarrier.Result).self) { group in
-                for k in 0..<5 {
-                    var c = loop.carrier(caller, tail: 2.5)
-                    c.streamSid = "MZ0000000000000000000000000000000\(k)"
-                    let hostile = k == 2
-                    // A flood of garbage, binary frames and unknown events before the audio.
-                    if hostile { c.extraFrames = (0..<1500).map { $0 % 3 == 0 ? nil : $0 % 3 == 1 ? "{\"event\":" : #"{"event":"noise"}"# } }
-                    group.addTask { (hostile, try await FakeCarrier.run(c)) }
-                }
-                var all: [(Bool, FakeCarrier.Result)] = []
-                for try await r in group { all.append(r) }
-                return all
+            let configurations = (0..<5).map { k in
+                var c = loop.carrier(caller, tail: 2.5)
+                c.streamSid = "MZ0000000000000000000000000000000\(k)"
+                // The third: a flood of garbage, binary frames and unknown events before the audio.
+                if k == 2 { c.extraFrames = (0..<1500).map { $0 % 3 == 0 ? nil : $0 % 3 == 1 ? "{\"event\":" : #"{"event":"noise"}"# } }
+                return c
             }
+            let results = try await loop.calls(configurations).enumerated().map { ($0.offset == 2, $0.element) }
             let played = try expectedPlayed(reply)
             for (hostile, result) in results where !hostile {
                 #expect(result.played == played && result.starvedTicks == 0 && !result.closedEarly)
@@ -281,18 +291,13 @@ struct CallTests {
         let caller = CallSignals.silence(seconds: 0.3) + CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
         let reply = pcm16(CallSignals.speech(seconds: 1.5, rate: 24000, seed: 13))
         try await Loopback.run(turnTaking: .server, reply: reply, faultyModels: [3]) { loop in
-            let results = try await withThrowingTaskGroup(of: FakeCarrier.Result.self) { group in
-                for k in 0..<5 {
-                    var c = loop.carrier(caller, tail: 2.5)
-                    c.streamSid = "MZ0000000000000000000000000000001\(k)"
-                    group.addTask { try await FakeCarrier.run(c) }
-                    // Calls connect in order, so the faulty model connection is the third call's.
-                    try await Task.sleep(nanoseconds: 30_000_000)
-                }
-                var all: [FakeCarrier.Result] = []
-                for try await r in group { all.append(r) }
-                return all
+            let configurations = (0..<5).map { k in
+                var c = loop.carrier(caller, tail: 2.5)
+                c.streamSid = "MZ0000000000000000000000000000001\(k)"
+                return c
             }
+            // Calls connect in order, 30 ms apart, so the faulty model connection is the third call's.
+            let results = try await loop.calls(configurations, staggerNs: 30_000_000)
             #expect(results.filter(\.closedEarly).count == 1)
             let played = try expectedPlayed(reply)
             for result in results where !result.closedEarly {
