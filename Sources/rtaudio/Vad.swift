@@ -120,6 +120,7 @@ struct Vad: ParsableCommand {
             "floorSmoothing": \.floorSmoothing, "noiseMarginDB": \.noiseMarginDB, "relativeDropDB": \.relativeDropDB,
             "peakDecayDB": \.peakDecayDB, "tailReferenceDB": \.tailReferenceDB, "tailMsPerDB": \.tailMsPerDB,
             "tailMaximumMs": \.tailMaximumMs, "stationaryRangeDB": \.stationaryRangeDB,
+            "minimumBiasDB": \.minimumBiasDB,
         ]
     }
     private static var wholeConstants: [String: WritableKeyPath<ServerVAD.Tuning, Int>] {
@@ -127,6 +128,7 @@ struct Vad: ParsableCommand {
             "noiseWarmupFrames": \.noiseWarmupFrames, "confirmationFrames": \.confirmationFrames,
             "backtrackFrames": \.backtrackFrames, "longTurnFrames": \.longTurnFrames, "scoreBands": \.scoreBands,
             "stationaryFrames": \.stationaryFrames, "continueFrames": \.continueFrames,
+            "minimumWindowFrames": \.minimumWindowFrames,
         ]
     }
 
@@ -158,3 +160,4 @@ func cpuSeconds() -> Double {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }
+
