@@ -36,6 +36,7 @@ let package = Package(
         // bridge share one loop, so a frame costs no thread hop (the gateway and both fakes run on it).
         .target(name: "GatewayNet", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -106,7 +106,7 @@ public enum FakeCarrier {
 
 /// One fake call, on its socket's event loop: a timer sends and plays a frame every 20 ms; what the gateway sends
 /// is queued, marked and cleared as it arrives.
-final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
+final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
     let configuration: FakeCarrier.Configuration
     let socket: WebSocket
     let done: EventLoopPromise<FakeCarrier.Result>
@@ -126,7 +126,9 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
     var cleared: Set<Int> = []
     var lastArrival: UInt64?
     var senderDone = false
-    var timer: Scheduled<Void>?
+    /// The loop's shared timer (one wake-up per frame).
+    let ticker: LoopTicker
+    var tickerGeneration: UInt64 = 0
     /// What was played, as samples, for the echo (kept only as far back as the echo reaches).
     var playedSignal: [Float] = []
     var playedSignalStart = 0
@@ -141,6 +143,7 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
         tickNs = Int64(20_000_000 / configuration.speedup)
         echoGain = configuration.echo.map { Float(pow(10, $0.gainDB / 20)) }
         echoDelay = (configuration.echo?.delayMs ?? 0) * 8
+        ticker = LoopTicker.of(socket.channel.eventLoop)
     }
 
     var sid: String { configuration.streamSid }
@@ -214,8 +217,10 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
         }
         socket.flush()
         k += 1
-        timer = socket.channel.eventLoop.scheduleTask(deadline: startedAt + .nanoseconds(tickNs * Int64(k))) { [self] in tick() }
+        ticker.wake(self, at: (startedAt + .nanoseconds(tickNs * Int64(k))).uptimeNanoseconds)
     }
+
+    func tick(now: UInt64) { tick() }
 
     private func sendMark(_ name: String) {
         socket.send(#"{"event":"mark","sequenceNumber":"0","streamSid":"\#(sid)","mark":{"name":"\#(name)"}}"#)
@@ -262,7 +267,7 @@ final class CarrierPeer: WebSocketDelegate, @unchecked Sendable {
     func webSocketClosed(_ socket: WebSocket, error: (any Error)?) {
         if !senderDone { result.closedEarly = true }
         senderDone = true
-        timer?.cancel()
+        ticker.cancel(self)
         done.succeed(result)
     }
 }

@@ -254,7 +254,7 @@ public final class Gateway: Sendable {
 }
 
 /// One call: the carrier's socket, the model's, and the bridge between them, all on the carrier's event loop.
-final class Call: WebSocketDelegate, @unchecked Sendable {
+final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
     let gateway: Gateway
     let log: Logger
     var bridge: CallBridge
@@ -267,8 +267,10 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
     var reportedUnderflows = 0
     var reportedLateness = [Int](repeating: 0, count: 101)
     var nextReport: UInt64 = 0
-    var timer: Scheduled<Void>?
+    /// The loop's shared timer, and the wake-up asked of it (`.max`: none).
+    let ticker: LoopTicker
     var timerDeadline: UInt64 = .max
+    var tickerGeneration: UInt64 = 0
     var drainNoticed = false
     var ended = false
 
@@ -277,6 +279,7 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
         self.bridge = bridge
         self.carrier = carrier
         self.log = log
+        ticker = LoopTicker.of(carrier.channel.eventLoop)
     }
 
     var eventLoop: any EventLoop { carrier.channel.eventLoop }
@@ -348,14 +351,14 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
         // Wake at the pacer's next deadline, at least every 20 ms (drain, statistics).
         let next = max(min(bridge.nextDeadline ?? .max, now + 20_000_000), now + 200_000)
         if next != timerDeadline {
-            timer?.cancel()
             timerDeadline = next
-            timer = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(next)) { [self] in
-                timer = nil
-                timerDeadline = .max
-                if !ended { step(now: Gateway.now()) }
-            }
+            ticker.wake(self, at: next)
         }
+    }
+
+    func tick(now: UInt64) {
+        timerDeadline = .max
+        if !ended { step(now: now) }
     }
 
     private func perform() {
@@ -421,8 +424,8 @@ final class Call: WebSocketDelegate, @unchecked Sendable {
         ended = true
         perform()
         publish(now: Gateway.now())
-        timer?.cancel()
-        timer = nil
+        ticker.cancel(self)
+        timerDeadline = .max
         log.info("ending: \(reason)")
         model?.close()
         carrier.close()

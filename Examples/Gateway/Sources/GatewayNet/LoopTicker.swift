@@ -1,0 +1,128 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Something a ``LoopTicker`` wakes at a deadline. Called on the ticker's event loop.
+public protocol Ticking: AnyObject {
+    /// The ticker's bookkeeping (which of the client's wake-ups is current); only ``LoopTicker`` sets it, start it at 0.
+    var tickerGeneration: UInt64 { get set }
+    /// The deadline set with ``LoopTicker/wake(_:at:)`` has passed; `now` is the loop's clock (uptime, ns).
+    func tick(now: UInt64)
+}
+
+/// One timer per event loop for the many calls on it: a hashed timing wheel of 1 ms slots, turned by one
+/// repeating task while anything waits.
+///
+/// Why not one NIO scheduled task per call: every 20 ms frame of every call then costs a scheduled task (a
+/// heap of closures, retained and released as it is reordered), usually a cancellation (the pacer's next
+/// deadline moves), and its own wake-up of the loop; at hundreds of calls per loop those wake-ups and the heap
+/// were a tenth of the gateway's and the fake carrier's time, and each wake-up is a chance to be scheduled
+/// late. Here a loop wakes once per millisecond at most and runs every call that is due, in deadline slots.
+///
+/// A client is woken no earlier than its deadline and, while the loop keeps up, within one slot (1 ms) of it.
+/// Each client has at most one pending wake-up: a new ``wake(_:at:)`` replaces the previous one, and
+/// ``cancel(_:)`` drops it. Use from the ticker's event loop only.
+public final class LoopTicker: @unchecked Sendable {
+    public let eventLoop: any EventLoop
+    /// Slot width in nanoseconds.
+    public static let slotNs: UInt64 = 1_000_000
+    private static let slots = 128
+
+    private struct Entry {
+        var deadline: UInt64
+        var generation: UInt64
+        /// Held until the entry is taken off the wheel (at most one revolution after a cancellation).
+        var client: any Ticking
+    }
+
+    private var wheel: [[Entry]]
+    private var scratch: [Entry] = []
+    /// Stamped on each wake-up and on its client: an entry whose stamp is no longer its client's is stale
+    /// (replaced or cancelled).
+    private var nextGeneration: UInt64 = 1
+    /// The last slot number (deadline / slotNs) whose entries have been run.
+    private var done: UInt64
+    private var pending = 0
+    private var task: RepeatedTask?
+
+    private init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        wheel = Array(repeating: [], count: Self.slots)
+        done = NIODeadline.now().uptimeNanoseconds / Self.slotNs
+    }
+
+    private static let tickers = NIOLockedValueBox<[ObjectIdentifier: LoopTicker]>([:])
+
+    /// The ticker of `eventLoop` (made on first use; it lives as long as the process).
+    public static func of(_ eventLoop: any EventLoop) -> LoopTicker {
+        tickers.withLockedValue { all in
+            let key = ObjectIdentifier(eventLoop as AnyObject)
+            if let ticker = all[key] { return ticker }
+            let ticker = LoopTicker(eventLoop: eventLoop)
+            all[key] = ticker
+            return ticker
+        }
+    }
+
+    /// Wakes `client` once `deadline` (uptime ns) has passed, replacing any wake-up it had pending.
+    public func wake(_ client: any Ticking, at deadline: UInt64) {
+        eventLoop.preconditionInEventLoop()
+        // Idle since the last turn: the wheel is empty, so it may start from the present slot.
+        if pending == 0 { done = NIODeadline.now().uptimeNanoseconds / Self.slotNs }
+        let generation = nextGeneration
+        nextGeneration += 1
+        client.tickerGeneration = generation
+        // A deadline in a slot already run goes in the next one to run.
+        let slot = max(deadline / Self.slotNs, done + 1)
+        wheel[Int(slot % UInt64(Self.slots))].append(Entry(deadline: deadline, generation: generation, client: client))
+        pending += 1
+        if task == nil {
+            task = eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(Int64(Self.slotNs)),
+                                                  delay: .nanoseconds(Int64(Self.slotNs))) { [self] _ in turn() }
+        }
+    }
+
+    /// Drops `client`'s pending wake-up, if any.
+    public func cancel(_ client: any Ticking) {
+        eventLoop.preconditionInEventLoop()
+        client.tickerGeneration = 0
+    }
+
+    /// Runs every slot up to now.
+    private func turn() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let last = now / Self.slotNs
+        let slots = UInt64(Self.slots)
+        // Behind by more than a revolution (the loop was blocked): one revolution visits every entry.
+        var slot = last - done > slots ? last - slots + 1 : done + 1
+        while slot <= last {
+            // Wake-ups set by the clients run below land in a later slot (at least this one's successor).
+            done = slot
+            let index = Int(slot % slots)
+            if !wheel[index].isEmpty {
+                swap(&scratch, &wheel[index])
+                for entry in scratch {
+                    guard entry.client.tickerGeneration == entry.generation else {
+                        pending -= 1
+                        continue
+                    }
+                    if entry.deadline > now {
+                        // A later revolution's entry stays; one due later in the present slot runs next turn.
+                        let later = entry.deadline / Self.slotNs > last
+                        wheel[later ? index : Int((last + 1) % slots)].append(entry)
+                        continue
+                    }
+                    pending -= 1
+                    entry.client.tickerGeneration = 0
+                    entry.client.tick(now: now)
+                }
+                scratch.removeAll(keepingCapacity: true)
+            }
+            slot += 1
+        }
+        done = max(done, last)
+        if pending == 0 {
+            task?.cancel()
+            task = nil
+        }
+    }
+}

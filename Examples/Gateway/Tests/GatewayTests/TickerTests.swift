@@ -1,0 +1,59 @@
+import GatewayNet
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A client that records when it was woken, and may ask again from inside its tick.
+private final class Recorder: Ticking, @unchecked Sendable {
+    var tickerGeneration: UInt64 = 0
+    var deadline: UInt64 = 0
+    var woken: [(deadline: UInt64, at: UInt64)] = []
+    var again: ((Recorder, UInt64) -> Void)?
+    func tick(now: UInt64) {
+        woken.append((deadline, now))
+        again?(self, now)
+    }
+}
+
+@Suite("One timer per event loop")
+struct TickerTests {
+    @Test("many clients, repeating, replaced and cancelled: each wake-up on time, once, never early; cancelled never")
+    func wheel() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let clients = (0..<300).map { _ in Recorder() }
+        let cancelled = Recorder(), replaced = Recorder()
+        try await loop.submit {
+            let ticker = LoopTicker.of(loop)
+            #expect(LoopTicker.of(loop) === ticker)
+            let start = NIODeadline.now().uptimeNanoseconds
+            for (i, c) in clients.enumerated() {
+                // Every 20 ms from a spread of phases, ten times; a few deadlines already past; some beyond a revolution.
+                c.deadline = i % 50 == 0 ? start - 5_000_000 : start + UInt64(i % 37) * 700_000 + (i % 3 == 0 ? 150_000_000 : 0)
+                c.again = { me, _ in
+                    if me.woken.count < 10 {
+                        me.deadline += 20_000_000
+                        ticker.wake(me, at: me.deadline)
+                    }
+                }
+                ticker.wake(c, at: c.deadline)
+            }
+            cancelled.deadline = start + 10_000_000
+            ticker.wake(cancelled, at: cancelled.deadline)
+            ticker.cancel(cancelled)
+            replaced.deadline = start + 30_000_000
+            ticker.wake(replaced, at: start + 5_000_000)
+            ticker.wake(replaced, at: replaced.deadline)
+        }.get()
+        try await Task.sleep(for: .milliseconds(600))
+        try await loop.submit {
+            for c in clients {
+                #expect(c.woken.count == 10)
+                for w in c.woken { #expect(w.at >= w.deadline && w.at - w.deadline < 15_000_000, "woken \(w.at - w.deadline) ns after") }
+            }
+            #expect(cancelled.woken.isEmpty)
+            #expect(replaced.woken.count == 1 && replaced.woken[0].at >= replaced.deadline)
+        }.get()
+        try await group.shutdownGracefully()
+    }
+}
