@@ -18,8 +18,11 @@ public struct Assistant: Sendable, Equatable {
     public var systemPrompt: String?
     /// Required, 0...2.
     public var temperature: Double?
+    /// `max_responses`: optional, a 32-bit integer (nil when absent or null).
     public var maxResponses: Int?
+    /// `max_msg_length`: optional, a 32-bit integer (nil when absent or null).
     public var maxMsgLength: Int?
+    /// `max_consecutive_tool_calls`: optional, a 32-bit integer (nil when absent or null).
     public var maxConsecutiveToolCalls: Int?
     /// `initial_message`, `end_message`, `add_to_user_message`, `not_info_message`,
     /// `strategy_to_optimize_tokens`, `info`: at least one character when present.
@@ -27,15 +30,24 @@ public struct Assistant: Sendable, Equatable {
     /// `matrix_mode_available`, `faq_available`, `fixed_available`, `lessons_available`, `realtime_available`,
     /// `streaming_available`.
     public var flags: [String: Bool] = [:]
+    /// `colors`: optional, an object (kept as sent) or null.
     public var colors: JSONValue?
+    /// `logo`: optional, a URI (`scheme:rest`, no spaces) of 1 to 500 characters.
     public var logo: String?
+    /// `tools`: optional, integer ids, each at most once.
     public var tools: [Int]?
+    /// `pretools`: optional, integer ids, each at most once.
     public var pretools: [Int]?
     /// Read-only, as the server sent them.
     public var id: JSONValue?
+    /// `created_at`: read-only, an ISO 8601 date-time (`2025-01-31T12:00:00Z`, optional fraction and offset).
     public var createdAt: String?
+    /// `updated_at`: read-only, an ISO 8601 date-time.
     public var updatedAt: String?
+    /// `retrieval_faq`, `retrieval_fixed_faq`, `retrieval_lessons`: read-only, kept as sent.
     public var retrieval: [String: JSONValue] = [:]
+    /// Fields the rules do not name, in document order: kept (and written back by ``json``), each reported as a
+    /// warning.
     public var unknownFields: [JSONValue.Member] = []
 
     static let textFields = ["initial_message", "end_message", "add_to_user_message", "not_info_message",
@@ -44,6 +56,8 @@ public struct Assistant: Sendable, Equatable {
                              "realtime_available", "streaming_available"]
     static let retrievalFields = ["retrieval_faq", "retrieval_fixed_faq", "retrieval_lessons"]
 
+    /// An empty assistant (every field absent); set fields, then check its ``json`` with `validate(json:context:)`
+    /// where the rules matter.
     public init() {}
 
     /// Validates an assistant document: the assistant when valid, and the report either way.
@@ -214,8 +228,11 @@ public struct ValidationContext: Sendable {
 
     /// The generation-config presets the caller registers; nil: any non-empty name passes, with a warning.
     public var generationConfigs: Set<String>?
+    /// What the document is for (``Purpose/request`` by default).
     public var purpose: Purpose
 
+    /// A context for validating documents of `purpose`, checking preset names against `generationConfigs` when
+    /// given.
     public init(generationConfigs: Set<String>? = nil, purpose: Purpose = .request) {
         self.generationConfigs = generationConfigs
         self.purpose = purpose
@@ -224,17 +241,25 @@ public struct ValidationContext: Sendable {
 
 /// The payload returned when a realtime chat session starts.
 public struct RealtimeResponse: Sendable, Equatable {
+    /// `assistant`: required, validated as a stored ``Assistant`` (read-only fields allowed).
     public var assistant = Assistant()
     /// As sent (an integer or a string).
     public var chatID: JSONValue = .null
+    /// `model`: required, at least one character.
     public var model = ""
+    /// `system_prompt`: required, at least one character.
     public var systemPrompt = ""
+    /// `temperature`: optional, 0...2.
     public var temperature: Double?
+    /// `max_tokens`: optional, 1 to 2,147,483,647.
     public var maxTokens: Int?
     /// String keys with string or null values; nil when absent or null.
     public var additionalParams: [JSONValue.Member]?
+    /// Fields the rules do not name, in document order: kept (and written back by ``json``), each reported as a
+    /// warning.
     public var unknownFields: [JSONValue.Member] = []
 
+    /// An empty response (every field at its default).
     public init() {}
 
     /// Validates a response document; its `assistant` is validated as a stored object.
@@ -287,6 +312,7 @@ public struct RealtimeResponse: Sendable, Equatable {
         unknownFields = f.unknown(&report)
     }
 
+    /// The normalized document (fields in a fixed order, unknown fields kept at the end).
     public var json: JSONValue {
         var o = ObjectBuilder()
         o.add("assistant", assistant.json)

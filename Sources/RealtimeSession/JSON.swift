@@ -4,18 +4,26 @@
 /// decoder that stops at the first mismatch; and "encoding it back unchanged" needs member order and number
 /// spelling, which `JSONSerialization` loses.
 public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// A number as written (`1`, `0.50`, `1e3`).
     case number(String)
+    /// A string, unescaped.
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
+    /// An object: its members in document order (names are unique when parsed from bytes).
     case object([Member])
 
     /// One member of an object, in document order.
     public struct Member: Sendable, Equatable {
+        /// The member's name, unescaped.
         public var key: String
+        /// The member's value.
         public var value: JSONValue
+        /// The member `key`: `value`.
         public init(_ key: String, _ value: JSONValue) {
             self.key = key
             self.value = value
@@ -42,7 +50,10 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         self = try parser.document()
     }
 
-    public init(_ number: Double) { self = .number(JSONValue.format(number)) }
+    /// A number, written in its shortest round-trip form (`0.5`, `24000`); not-a-number and infinities have no
+    /// JSON spelling and are written as `null`.
+    public init(_ number: Double) { self = number.isFinite ? .number(JSONValue.format(number)) : .null }
+    /// An integer, written in decimal.
     public init(_ number: Int) { self = .number(String(number)) }
 
     /// The member named `key`, if this is an object that has it.
@@ -126,6 +137,7 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Byte offset of the problem.
     public let offset: Int
+    /// What would have been valid there (`',' or '}'`, `a closing quote`, `a digit`, `a member name not already in this object ...`).
     public let expected: String
     /// One readable line (what error messages, logs and the CLI show).
     public var description: String { "not valid JSON at byte \(offset): expected \(expected)" }

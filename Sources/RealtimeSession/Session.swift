@@ -28,26 +28,43 @@ public struct Session: Sendable, Equatable {
     /// What the model answers with: beta `["text"]` / `["audio", "text"]`, GA `["text"]` / `["audio"]` (a GA audio
     /// answer carries its transcript, which is what beta's pair says).
     public enum Modalities: String, Sendable, Equatable {
+        /// Text only: no audio goes out.
         case text
+        /// Audio with its transcript.
         case audioAndText
     }
 
     /// `input_audio_transcription` (beta) / `audio.input.transcription` (GA).
     public struct Transcription: Sendable, Equatable {
+        /// The transcription model's name (required, at least one character; not checked against a list).
         public var model: String
+        /// The input's language as an ISO-639-1 code (`en`), when the caller states it.
         public var language: String?
+        /// Text that guides the transcription (vocabulary, style), as given.
         public var prompt: String?
+        /// Members this model does not know, kept as they came (each also a warning).
         public var unknownFields: [JSONValue.Member] = []
     }
 
     /// `semantic_vad`'s `eagerness`.
     public enum Eagerness: String, Sendable, Equatable, CaseIterable {
-        case low, medium, high, auto
+        /// Waits longest for the caller to go on: fewer interruptions, slower answers.
+        case low
+        /// Between `low` and `high`.
+        case medium
+        /// Answers soonest.
+        case high
+        /// The model's default (as `medium`).
+        case auto
     }
 
     /// `turn_detection`: the server's energy detector, or the model's semantic one.
     public enum TurnDetection: Sendable, Equatable {
+        /// `{"type": "server_vad", ...}`: an energy detector with the API's knobs (``ServerVADSettings``); the
+        /// library's own is `ServerVAD`.
         case serverVAD(ServerVADSettings)
+        /// `{"type": "semantic_vad", ...}`: the model judges from the words whether the caller has finished;
+        /// `createResponse` and `interruptResponse` as for ``ServerVADSettings``; unknown members kept.
         case semanticVAD(eagerness: Eagerness, createResponse: Bool, interruptResponse: Bool, unknownFields: [JSONValue.Member])
     }
 
@@ -59,16 +76,22 @@ public struct Session: Sendable, Equatable {
         public var prefixPaddingMs = ServerVADConfiguration.default.prefixPaddingMs
         /// Milliseconds, 0...60000, default 500.
         public var silenceDurationMs = ServerVADConfiguration.default.silenceDurationMs
+        /// Whether the end of a turn asks for a response at once (default true).
         public var createResponse = true
+        /// Whether the caller's speech starting cancels the response in progress (default true).
         public var interruptResponse = true
         /// Milliseconds, at least 1; nil: no idle timeout.
         public var idleTimeoutMs: Int?
+        /// Members this model does not know, kept as they came (each also a warning).
         public var unknownFields: [JSONValue.Member] = []
+        /// The API's defaults: threshold 0.5, 300 ms of prefix padding, 500 ms of silence, responses created
+        /// and interrupted, no idle timeout.
         public init() {}
     }
 
     /// A function the model may call.
     public struct Tool: Sendable, Equatable {
+        /// Always `function` (the only type the API defines for session tools).
         public var type: String
         /// 1 to 64 characters, unique in the session.
         public var name: String
@@ -76,34 +99,51 @@ public struct Session: Sendable, Equatable {
         public var description: String?
         /// The JSON Schema of the arguments, as given.
         public var parameters: JSONValue?
+        /// Members this model does not know, kept as they came (each also a warning).
         public var unknownFields: [JSONValue.Member] = []
     }
 
+    /// `tool_choice`: whether and which tool the model calls.
     public enum ToolChoice: Sendable, Equatable {
-        case auto, none, required
+        /// The model decides (the default).
+        case auto
+        /// No tool calls.
+        case none
+        /// At least one tool call.
+        case required
+        /// This function, by ``Tool/name``: `{"type": "function", "name": ...}`.
         case function(name: String)
     }
 
     /// `max_response_output_tokens` (beta) / `max_output_tokens` (GA): 1...4096 or `"inf"`.
     public enum MaxTokens: Sendable, Equatable {
+        /// At most this many output tokens per response, 1...4096.
         case limit(Int)
+        /// `"inf"`: the model's own limit (the default).
         case infinite
     }
 
+    /// GA `tracing`: whether and how the session's traces are recorded (a nil `tracing`: off).
     public enum Tracing: Sendable, Equatable {
+        /// `"auto"`: traced with the defaults.
         case auto
+        /// An object naming the trace's workflow and group, with free metadata (as given).
         case configuration(workflowName: String?, groupID: String?, metadata: JSONValue?)
     }
 
     /// GA `truncation`: how the conversation is cut when it outgrows the model's context.
     public enum Truncation: Sendable, Equatable {
+        /// The server drops the oldest turns as needed (the default).
         case auto
+        /// Never cut: a conversation that outgrows the context fails instead.
         case disabled
         /// `{"type": "retention_ratio", "retention_ratio": 0...1}`; other members kept as they came.
         case retentionRatio(Double, unknownFields: [JSONValue.Member])
     }
 
+    /// The ephemeral key a session-creation response carries, for a browser or phone to connect with.
     public struct ClientSecret: Sendable, Equatable {
+        /// The key itself: a secret, never logged.
         public var value: String
         /// Unix seconds.
         public var expiresAt: Int
@@ -113,8 +153,12 @@ public struct Session: Sendable, Equatable {
     public var shape: Shape = .beta
     /// `model`, when the document names one.
     public var model: String?
+    /// What the model answers with (default audio with its transcript).
     public var modalities: Modalities = .audioAndText
+    /// The system instructions, as given; nil: the server's default.
     public var instructions: String?
+    /// The voice's name (`alloy`, `marin`, ...; not checked against a list, as voices are added); nil: the
+    /// server's default.
     public var voice: String?
     /// What the model takes: `input_audio_format` (beta) / `audio.input.format.type` (GA).
     public var inputAudioFormat: AudioFormat = .pcm16
@@ -125,18 +169,23 @@ public struct Session: Sendable, Equatable {
     public var outputAudioFormat: AudioFormat = .pcm16
     /// The rate of pcm16 output, 16 kHz or 24 kHz, as ``inputAudioRate``.
     public var outputAudioRate: SampleRate = .hz24000
+    /// Transcription of the caller's audio; nil: none.
     public var inputAudioTranscription: Transcription?
     /// `input_audio_noise_reduction` (beta) / `audio.input.noise_reduction` (GA); nil: none.
     public var inputAudioNoiseReduction: InboundAudio.NoiseReduction?
     /// nil: `turn_detection: null` (the client commits turns itself).
     public var turnDetection: TurnDetection? = .serverVAD(ServerVADSettings())
+    /// The functions the model may call, names unique.
     public var tools: [Tool] = []
+    /// Whether and which tool the model calls (default `auto`).
     public var toolChoice: ToolChoice = .auto
     /// Beta only: 0.6...1.2, default 0.8 (the GA session has no temperature).
     public var temperature = 0.8
+    /// The output-token limit per response (default `inf`).
     public var maxResponseOutputTokens: MaxTokens = .infinite
     /// 0.25...1.5, default 1.0.
     public var speed = 1.0
+    /// GA only; nil: not traced.
     public var tracing: Tracing?
     /// GA only; default `auto`.
     public var truncation: Truncation = .auto
@@ -153,6 +202,7 @@ public struct Session: Sendable, Equatable {
     /// the beta shape as `input_audio_noise_reduction`).
     public var nestedUnknownFields: [String: [JSONValue.Member]] = [:]
 
+    /// A session with the API's defaults, written in `shape`.
     public init(shape: Shape = .beta) { self.shape = shape }
 
     /// Decodes and validates a session document.

@@ -1,7 +1,11 @@
 /// One broken rule: where (a JSON path such as `turn_detection.threshold` or `tools[2].name`) and what.
 public struct Violation: Sendable, Equatable, CustomStringConvertible {
+    /// Where: a JSON path from the document's root (`audio.input.format.rate`, `tools[2].name`); empty for the
+    /// document itself.
     public let path: String
+    /// What is wrong, as one readable clause (`must be 0...1, not 1.5`).
     public let rule: String
+    /// A violation of `rule` at `path`.
     public init(path: String, rule: String) {
         self.path = path
         self.rule = rule
@@ -12,14 +16,19 @@ public struct Violation: Sendable, Equatable, CustomStringConvertible {
 
 /// Everything a document broke, all at once, and what it holds that we do not know (kept, not dropped).
 public struct ValidationReport: Sendable, Equatable {
+    /// The broken rules, in document order: any one refuses the document.
     public internal(set) var violations: [Violation] = []
+    /// What does not refuse it: unknown fields (kept and written back), names that could not be checked.
     public internal(set) var warnings: [Violation] = []
+    /// Whether the document passes: no violations (warnings allowed).
     public var isValid: Bool { violations.isEmpty }
 }
 
 /// Why a document was refused: not JSON, or JSON that breaks rules (every violation, with its path).
 public enum ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The text is not JSON (or not UTF-8, or repeats a member name): where and what.
     case syntax(JSONSyntaxError)
+    /// JSON that breaks rules: every violation, and the warnings.
     case invalid(ValidationReport)
 
     /// One readable line (what error messages, logs and the CLI show).

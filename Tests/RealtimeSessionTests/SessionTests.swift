@@ -118,6 +118,19 @@ struct SessionTests {
         }
     }
 
+    @Test("numbers without a JSON spelling are written as null; the session that holds one still writes valid JSON")
+    func nonFiniteNumbers() throws {
+        #expect(JSONValue(Double.nan) == .null)
+        #expect(JSONValue(Double.infinity) == .null)
+        #expect(JSONValue(-Double.infinity) == .null)
+        #expect(JSONValue(0.5) == .number("0.5"))
+        var session = Session()
+        session.temperature = .nan
+        let text = session.json.serialized()
+        #expect(throws: Never.self) { try JSONValue(parsing: text) }
+        #expect(text.contains(#""temperature":null"#))
+    }
+
     @Test("JSON strings: a quote, an escape, a control character or UTF-8 at every offset of a long plain run")
     func jsonStringsAtEveryOffset() throws {
         // Plain ASCII is skipped eight bytes at a time: whatever breaks the run must be seen wherever it falls.
