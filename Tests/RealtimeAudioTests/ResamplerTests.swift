@@ -377,3 +377,35 @@ struct ResamplerTests {
         #expect("\(ResamplerError.unknownQuality("best"))" == "unknown resampler quality 'best' (valid: fast, voice, high)")
     }
 }
+
+/// The plan of every rate pair and preset (kernel, design, taps, stages) against `Fixtures/resampler-plans.txt`:
+/// a change to the design rules or the kernel ladder shows here as the lines it moves. After a deliberate change,
+/// regenerate the file with `RESAMPLER_PLANS_WRITE=1 swift test --filter goldenPlans` and review its diff.
+@Suite("Resampler plans")
+struct ResamplerPlanTests {
+    static let rates = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000]
+
+    @Test("every rate pair and preset keeps its kernel, design and length")
+    func goldenPlans() throws {
+        var lines: [String] = []
+        for input in Self.rates {
+            for output in Self.rates {
+                for quality in ResamplerQuality.allCases {
+                    let filter = try ResamplerFilter(from: input, to: output, quality: quality)
+                    lines.append("\(input) -> \(output) \(quality): \(filter.plan)")
+                }
+            }
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").appendingPathComponent("resampler-plans.txt")
+        if ProcessInfo.processInfo.environment["RESAMPLER_PLANS_WRITE"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        let golden = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count == golden.count)
+        for (now, then) in zip(lines, golden) where now != then {
+            Issue.record("plan changed:\n  was \(then)\n  now \(now)")
+        }
+    }
+}

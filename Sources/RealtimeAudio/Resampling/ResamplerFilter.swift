@@ -189,6 +189,20 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
         case chain(pre: DealtDecimatorBank, next: ResamplerFilter)
     }
     let stage: Stage
+
+    /// The plan in one line: the kernel, then how its filter was designed (the chain's stages in order), such as
+    /// `dealt: halfband ÷2 (72 taps)` or `chain: halfband ÷2 (20 taps) prestage -> block: equiripple 2/3 (48 taps)`.
+    /// The golden plan test fixes it for every rate pair and preset, so a change of kernel or length is seen.
+    var plan: String {
+        switch stage {
+        case .polyphase: "polyphase: \(designMethod)"
+        case .folded: "folded: \(designMethod)"
+        case .block: "block: \(designMethod)"
+        case .fast: "fast: \(designMethod)"
+        case .dealt: "dealt: \(designMethod)"
+        case .chain(let pre, let next): "chain: \(pre.method) prestage -> \(next.plan)"
+        }
+    }
     var polyphase: PolyphaseBank? { if case .polyphase(let bank) = stage { bank } else { nil } }
     var folded: FoldedDecimatorBank? { if case .folded(let bank) = stage { bank } else { nil } }
     var block: BlockPolyphaseBank? { if case .block(let bank) = stage { bank } else { nil } }

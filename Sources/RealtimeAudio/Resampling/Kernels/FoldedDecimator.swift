@@ -144,7 +144,9 @@ struct FoldedDecimator: BlockStage {
         return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
     }
 
-    var pendingOutputCount: Int { max(0, (2 * consumed + bank.step) / (2 * bank.step) - produced) }
+
+    var phases: Int { 1 }
+    var step: Int { bank.step }
 
     func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
 
@@ -296,51 +298,6 @@ extension FoldedDecimatorBank {
     }
 }
 
-/// `E[p] ... E[p + 3]` for `x` at `p` and `M = 2`: row `i` is `x[i], x[i + 2], x[i + 4], x[i + 6]`, the even and
-/// odd halves of two eight-sample loads.
-@inline(__always)
-func evenOddRows(_ x: UnsafePointer<Float>) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-    let q = UnsafeRawPointer(x)
-    let a = q.loadUnaligned(as: SIMD8<Float>.self), b = q.loadUnaligned(fromByteOffset: 8, as: SIMD8<Float>.self)
-    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
-}
-
-/// `E[p] ... E[p + 3]` for `x` at `p`: row `i` is `x[i], x[i + M], x[i + 2M], x[i + 3M]`, four loads transposed in
-/// the unpack/move-halves pattern.
-@inline(__always)
-func transposed(_ x: UnsafePointer<Float>, _ M: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-    let q = UnsafeRawPointer(x)
-    let v0 = q.loadUnaligned(as: SIMD4<Float>.self), v1 = q.loadUnaligned(fromByteOffset: 4 &* M, as: SIMD4<Float>.self)
-    let v2 = q.loadUnaligned(fromByteOffset: 8 &* M, as: SIMD4<Float>.self)
-    let v3 = q.loadUnaligned(fromByteOffset: 12 &* M, as: SIMD4<Float>.self)
-    let t0 = SIMD4(v0[0], v1[0], v0[1], v1[1]), t1 = SIMD4(v2[0], v3[0], v2[1], v3[1])
-    let t2 = SIMD4(v0[2], v1[2], v0[3], v1[3]), t3 = SIMD4(v2[2], v3[2], v2[3], v3[3])
-    return (SIMD4(lowHalf: t0.lowHalf, highHalf: t1.lowHalf), SIMD4(lowHalf: t0.highHalf, highHalf: t1.highHalf),
-            SIMD4(lowHalf: t2.lowHalf, highHalf: t3.lowHalf), SIMD4(lowHalf: t2.highHalf, highHalf: t3.highHalf))
-}
-
-/// Sixteen consecutive outputs, four vectors.
-struct OutputBlock {
-    var v0 = SIMD4<Float>(), v1 = SIMD4<Float>(), v2 = SIMD4<Float>(), v3 = SIMD4<Float>()
-
-    @inline(__always)
-    mutating func add(_ other: OutputBlock) {
-        v0 += other.v0
-        v1 += other.v1
-        v2 += other.v2
-        v3 += other.v3
-    }
-
-    @inline(__always)
-    func store(to p: UnsafeMutablePointer<Float>) {
-        let o = UnsafeMutableRawPointer(p)
-        o.storeBytes(of: v0, as: SIMD4<Float>.self)
-        o.storeBytes(of: v1, toByteOffset: 16, as: SIMD4<Float>.self)
-        o.storeBytes(of: v2, toByteOffset: 32, as: SIMD4<Float>.self)
-        o.storeBytes(of: v3, toByteOffset: 48, as: SIMD4<Float>.self)
-    }
-}
-
 /// Vector `g` of the block gets `Σ c[i] × (a[i + 4g·lane] + b[i - 4g·lane])` (outputs `4g ... 4g + 3`), over
 /// aligned vectors, for an even `count`; `aNext`, `bNext`, `cNext` are `a`, `b`, `c` one vector on (see
 /// ``FoldedDecimatorBank/Run``). One byte offset steps all the arrays.
@@ -370,70 +327,4 @@ private func foldedRun(_ a: UnsafePointer<SIMD4<Float>>, _ b: UnsafePointer<SIMD
     }
     s.add(t)
     return s
-}
-
-/// The input count a stage may hold with room for `room` more outputs, `produced` written so far: every input up
-/// to the one that completes the last output the room holds, none that completes the output after it; with no
-/// room, only the input that completes no further output. `lastQuiet(k)` is the largest input count that does not
-/// complete output `k`. When one input completes several outputs (upsampling), those past the room wait in the
-/// stage: at most `ceil(L / M)`, which ``directStageBound(_:phases:step:)`` counts.
-///
-/// Why one rule for every stage: a stage that took more (a whole refill block whatever the room) owed outputs past
-/// any bound, so no buffer sized from the configuration could be trusted after a call with a small one.
-@inline(__always)
-func inputLimit(produced: Int, room: Int, lastQuiet: (Int) -> Int) -> Int {
-    let k = produced + room
-    return room == 0 ? lastQuiet(k) : max(lastQuiet(k), lastQuiet(k - 1) + 1)
-}
-
-/// The contract of the block stages, as `PolyphaseStage`'s: `process` consumes input until it runs out or the
-/// output is full (a full output still takes the input that completes no further output), and
-/// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
-/// The loop of every history-keeping stage's `process`: compute what the history completes, then refill it, until
-/// the input runs out or the output is full. A full output still takes the input that completes no further output,
-/// so a caller who sized `output` with `outputCapacity(forInput:)` always has all input consumed.
-/// - `emit(consumed)`: computes the outputs the history completes, as many as the output holds; true when it is full.
-/// - `completing()`: the input count, from the stream's start, the stage may hold with the room left
-///   (``inputLimit(produced:room:lastQuiet:)``); input is never taken past it.
-/// - `makeRoom(consumed)`: drops the history the next outputs no longer read; returns how many samples fit.
-/// - `append(source, count, consumed)`: adds `count` samples to the history after the `consumed` it holds.
-/// Returns the input samples taken.
-@inline(__always)
-func refill(from input: UnsafeBufferPointer<Float>, consumed: inout Int, emit: (_ consumed: Int) -> Bool,
-            completing: () -> Int, makeRoom: (_ consumed: Int) -> Int,
-            append: (_ source: UnsafePointer<Float>, _ count: Int, _ consumed: Int) -> Void) -> Int {
-    var used = 0
-    while true {
-        _ = emit(consumed)
-        let limit = min(input.count - used, completing() - consumed)
-        if limit <= 0 { break }
-        let n = min(limit, makeRoom(consumed))
-        if n <= 0 { break }
-        append(input.baseAddress! + used, n, consumed)
-        used += n
-        consumed += n
-    }
-    return used
-}
-
-protocol BlockStage {
-    mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int)
-    mutating func reset()
-}
-
-extension BlockStage {
-    mutating func finish(into output: UnsafeMutableBufferPointer<Float>, count: Int) -> Int {
-        precondition(output.count >= count, "Resampler.finish: output buffer too small")
-        var written = 0
-        // The tail reads zeros past the end of the stream.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { z in
-            z.initialize(repeating: 0)
-            while written < count {
-                let (_, made) = process(UnsafeBufferPointer(z), into: UnsafeMutableBufferPointer(rebasing: output[written..<count]))
-                written += made
-            }
-        }
-        reset()
-        return written
-    }
 }

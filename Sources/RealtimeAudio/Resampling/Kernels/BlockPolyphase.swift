@@ -112,7 +112,9 @@ struct BlockPolyphase: BlockStage {
         max(0, bank.outputs(through: consumed + count - 1 - bank.lookahead) - produced)
     }
 
-    var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
+
+    var phases: Int { bank.phases }
+    var step: Int { bank.step }
 
     func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: bank.phases, step: bank.step) }
 

@@ -213,10 +213,12 @@ struct FastConvolution: BlockStage {
         bank.steps(through: consumed + count) * bank.framesPerStep * bank.block * bank.phases - produced
     }
 
-    var pendingOutputCount: Int { max(0, (2 * consumed * bank.phases + bank.step) / (2 * bank.step) - produced) }
 
     /// Outputs leave a step at a time: beside the ratio, the step a full output left waiting and the one the
     /// input completes.
+    var phases: Int { bank.phases }
+    var step: Int { bank.step }
+
     func maximumOutputCount(forInput count: Int) -> Int {
         let perStep = bank.framesPerStep * bank.block * bank.phases
         return min(Int.max / 2, directStageBound(count, phases: bank.phases, step: bank.step) + 2 * perStep)

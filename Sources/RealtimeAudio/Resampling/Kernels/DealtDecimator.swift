@@ -181,7 +181,9 @@ struct DealtDecimator: BlockStage {
         return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
     }
 
-    var pendingOutputCount: Int { max(0, (2 * consumed + bank.step) / (2 * bank.step) - produced) }
+
+    var phases: Int { 1 }
+    var step: Int { bank.step }
 
     func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
 

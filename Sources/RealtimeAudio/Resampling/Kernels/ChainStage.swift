@@ -18,8 +18,8 @@ struct ChainStage: BlockStage {
     private var held = 0
     private var heldEnd = 0
     /// The overall reduced ratio `L / M`, for the outputs owed.
-    private let phases: Int
-    private let step: Int
+    let phases: Int
+    let step: Int
     private static let slice = 1024
 
     init(pre: DealtDecimatorBank, next: ResamplerFilter, phases: Int, step: Int) {
@@ -45,7 +45,6 @@ struct ChainStage: BlockStage {
         rest[0].readyCount(forInput: heldEnd - held + pre.readyCount(forInput: count))
     }
 
-    var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         var used = 0, written = 0
