@@ -23,7 +23,7 @@ final class Interpolator: Sendable {
             var row = (0..<Self.taps).map { j -> Double in
                 let n = Double(j - (Self.taps / 2 - 1)) - Double(p) / Double(Self.phases)
                 let r = n / half
-                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                let window = abs(r) >= 1 ? 0 : kaiserShape(r, beta: beta) / i0Beta
                 return sinc(n) * window
             }
             let sum = row.reduce(0, +)

@@ -53,7 +53,7 @@ struct BandAnalyzer: Sendable {
             var h = (0..<taps).map { i -> Double in
                 let m = Double(i) - centre
                 let r = m / (centre + 1)
-                return 2 * cutoff * sinc(2 * cutoff * m) * besselI0(beta * (1 - r * r).squareRoot()) / besselI0(beta)
+                return 2 * cutoff * sinc(2 * cutoff * m) * kaiserShape(r, beta: beta) / besselI0(beta)
             }
             let sum = h.reduce(0, +)
             h = h.map { $0 / sum }

@@ -41,7 +41,7 @@ struct HalfbandDesign: Sendable {
             return (0..<count).map { i -> Double in
                 let offset = Double(2 * (i - count / 2) + 1)            // -(2J-1) ... 2J-1
                 let r = offset / Double(count + 1)
-                return sinc(offset / 2) * besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                return sinc(offset / 2) * kaiserShape(r, beta: beta) / i0Beta
             }
         }
         func normalized(_ g: [Double]) -> [Double] {

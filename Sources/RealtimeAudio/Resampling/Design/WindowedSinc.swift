@@ -61,3 +61,11 @@ func lagrange(_ samples: [Double], at x: Double) -> Double {
     }
     return sum
 }
+
+/// Kaiser's window at `r` (-1 ... 1 from one end of the window to the other), unnormalized: `I0(β √(1 - r²))`.
+/// Divide by `besselI0(beta)` for a peak of 1; every designer in the library (resampler, half-band, speed
+/// scaler, detector) takes its window from here.
+@inline(__always)
+func kaiserShape(_ r: Double, beta: Double) -> Double {
+    besselI0(beta * (1 - r * r).squareRoot())
+}

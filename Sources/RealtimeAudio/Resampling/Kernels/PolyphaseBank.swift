@@ -204,7 +204,7 @@ final class PolyphaseBank: @unchecked Sendable {   // immutable after init: safe
             return (0..<taps).map { j in
                 let tau = Double(first + j) - offset
                 let r = tau / halfWidth
-                let window = abs(r) >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / i0Beta
+                let window = abs(r) >= 1 ? 0 : kaiserShape(r, beta: beta) / i0Beta
                 return 2 * cutoff * sinc(2 * cutoff * tau) * window
             }
         }
