@@ -328,7 +328,7 @@ private struct JSONParser {
 
     /// The length of the well-formed UTF-8 sequence starting at `at` (RFC 3629: no overlongs, no surrogates, at
     /// most U+10FFFF), or 0.
-    func utf8SequenceLength(at at: Int) -> Int {
+    func utf8SequenceLength(at: Int) -> Int {
         let b0 = bytes[at]
         func continuation(_ k: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
             at + k < bytes.count && range.contains(bytes[at + k])

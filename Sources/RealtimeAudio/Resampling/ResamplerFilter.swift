@@ -306,7 +306,7 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
                 stage = .dealt(decimator)
                 multiplyAddsPerOutput = decimator.cost
                 latencySeconds = Double(decimator.lookahead) / Double(input)
-            } else if L == 1, M >= 2, M <= FoldedDecimatorBank.maximumStep,
+            } else if L == 1, FoldedDecimatorBank.steps.contains(M),
                let decimator = FoldedDecimatorBank(step: M, row: (0..<bank.taps).map { bank.coefficients[$0] }) {
                 stage = .folded(decimator)
                 multiplyAddsPerOutput = decimator.cost

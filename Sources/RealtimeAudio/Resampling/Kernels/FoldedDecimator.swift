@@ -1,5 +1,10 @@
-/// A decimator by an integer `M` (`L = 1`: 24k -> 8k, 48k -> 16k, and the ÷2 half-band for 48k -> 24k) laid out
-/// to compute sixteen consecutive outputs per pass, four per vector, with its symmetric filter folded.
+/// A decimator by an integer `M` from 4 to 8 (`L = 1`) laid out to compute sixteen consecutive outputs per pass,
+/// four per vector, with its symmetric filter folded.
+///
+/// Where it runs: decimations by 2 and 3 take the dealt decimator (13 to 23 % fewer instructions per output), and
+/// large decimations of the common rates take a prestage first (``ResamplerFilter``), so this layout serves the
+/// decimations by 4 to 8 that have no prestage (an input rate divisible by neither 2 nor 3, such as
+/// 15625 Hz -> 3125 Hz) and the tests' direct single-stage filters.
 ///
 /// Why: a dot product (`PolyphaseStage`) pays a horizontal reduction and a loop set-up per output on top of its
 /// taps, and multiplies every tap. Outputs `k ... k + 3` share every coefficient and read inputs `M` apart: with the input
@@ -10,27 +15,23 @@
 /// aligned memory: a pair of taps for four outputs is an aligned load, an add and a multiply taking their second
 /// operands from memory, and an add (four instructions at baseline x86-64).
 ///
-/// `E` is stored as `G` interleaved streams (`E[p]` in stream `p mod G`): `G = 1` walks every tap in one run; a
-/// half-band (`G = M = 2`) puts its even taps, zero but the centre, in a stream of their own, which the walk skips.
-///
 /// The input is kept as it comes (a contiguous history); four vectors `E[p] ... E[p + 3]` are four unaligned loads
 /// at `x[p], x[p + M], x[p + 2M], x[p + 3M]` transposed (eight shuffles). Each output is the same sequence of
 /// lane-wise operations wherever it falls in a group, so the result does not depend on the chunking.
 final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init: safe to share
-    /// Largest `M` this layout takes (a decimation by more needs more history per output than it saves).
-    static let maximumStep = 8
+    /// The `M` this layout takes: from 4 (below, the dealt decimator costs less) to 8 (above, it needs more
+    /// history per output than it saves).
+    static let steps = 4...8
 
     /// The downsampling factor.
     let step: Int
-    /// Streams of the expanded input: 2 for a half-band (its zero taps in a stream of their own), else 1.
-    let groups: Int
     /// Input samples past an output's own position (`k M`) that it reads.
     let lookahead: Int
     /// Input-stream offset, relative to a group's first output, of the earliest sample any run reads (<= 0).
     let firstOffset: Int
     /// Outputs' worth of history (`step` input samples each), and how many of them hold data; the rest is read,
-    /// never used, by the lanes of a group past the last ready output. Each expanded stream has
-    /// `step / groups × stride` vectors.
+    /// never used, by the lanes of a group past the last ready output. The expanded input has `step × stride`
+    /// vectors, in order and again reversed.
     let stride: Int
     let capacity: Int
     /// Broadcast coefficients (each repeated in four lanes, so a multiply takes them straight from memory).
@@ -39,9 +40,9 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
     /// Multiplies per output sample.
     let cost: Double
 
-    /// Pairs of taps `d = r + tG` (`t < count`): lane `j` of vector `g` of the group at input-stream index `q` adds
-    /// `c[t] × (E[(q + 4g + j) M + d] + E[(q + 4g + j) M - d])`, the first read in order from expanded stream `r`,
-    /// the second from expanded stream `(G - r) mod G` reversed.
+    /// Pairs of taps `d = t` (`t < count`): lane `j` of vector `g` of the group at input-stream index `q` adds
+    /// `c[t] × (E[(q + 4g + j) M + d] + E[(q + 4g + j) M - d])`, the first read from the expanded input in order,
+    /// the second from its reversed copy.
     struct Run {
         /// Vector offsets (at `q = 0`) in the forward and the reversed expanded history, and of the coefficients,
         /// each also one vector on: the kernel takes two pairs per step, and offsets read from memory keep LLVM
@@ -73,39 +74,22 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
         lookahead = reach
         // The folded taps; the centre is d = 0 at half weight: (x + x) × h/2 is exactly x × h.
         let folded = (0...reach).map { d in d == 0 ? row[centre] / 2 : (tap(centre + d) + tap(centre - d)) / 2 }
-        // Two streams for a half-band (every even tap but the centre zero), else one.
-        let G = M == 2 && reach >= 2 && Swift.stride(from: 2, through: reach, by: 2).allSatisfy({ folded[$0] == 0 }) ? 2 : 1
-        groups = G
-        let perStream = M / G   // expanded vectors per input-stream index
-        var pending: [(r: Int, back: Int, values: [Float])] = []
-        for r in 0..<G {
-            var values = Swift.stride(from: r, through: reach, by: G).map { folded[$0] }
-            while values.last == 0 { values.removeLast() }
-            if values.isEmpty { continue }
-            // Even lengths: the kernel takes two pairs per step (a zero pair reads, and adds, nothing).
-            if values.count % 2 == 1 { values.append(0) }
-            // E[qM - r - tG] is in stream (G - r) mod G at index q M/G - t - (r > 0 ? 1 : 0).
-            pending.append((r, r == 0 ? 0 : -1, values))
-        }
-        let longest = pending.map { $0.values.count }.max() ?? 2
+        var values = folded
+        while values.count > 1, values.last == 0 { values.removeLast() }
+        // Even lengths: the kernel takes two pairs per step (a zero pair reads, and adds, nothing).
+        if values.count % 2 == 1 { values.append(0) }
+        let longest = values.count
         // The reversed walk reaches longest vectors back: that many input-stream positions, plus one.
-        firstOffset = -((longest + perStream - 1) / perStream) - 1
+        firstOffset = -((longest + M - 1) / M) - 1
         // Lanes reach 15 outputs on, the forward walk `longest` vectors.
-        let span = -firstOffset + 16 + (longest + perStream - 1) / perStream + 4
+        let span = -firstOffset + 16 + (longest + M - 1) / M + 4
         capacity = span + Self.block / M + 4
         stride = capacity + span + 8
-        let vectors = perStream * stride   // per expanded stream
-        var runs: [Run] = [], coefficients: [Float] = []
-        for run in pending {
-            // The reversed copies follow the G forward streams: index e of stream g is at (G + g + 1) × vectors - 1 - e.
-            let forward = run.r * vectors
-            let backward = (G + (G - run.r) % G + 1) * vectors - 1 - run.back
-            runs.append(Run(forward: forward, backward: backward, coefficient: coefficients.count,
-                            forwardNext: forward + 1, backwardNext: backward + 1, coefficientNext: coefficients.count + 1,
-                            count: run.values.count))
-            coefficients += run.values
-        }
-        self.runs = runs
+        // The reversed copy follows the expanded input: its index e is at 2 × vectors - 1 - e.
+        let vectors = M * stride, forward = 0, backward = 2 * vectors - 1
+        runs = [Run(forward: forward, backward: backward, coefficient: 0, forwardNext: forward + 1,
+                    backwardNext: backward + 1, coefficientNext: 1, count: longest)]
+        let coefficients = values
         cost = Double(coefficients.count)
         self.coefficients = .allocate(capacity: max(1, coefficients.count))
         for (i, c) in coefficients.enumerated() { self.coefficients[i] = SIMD4(repeating: c) }
@@ -119,8 +103,8 @@ struct FoldedDecimator: BlockStage {
     let bank: FoldedDecimatorBank
     /// The input since sample `base × M`, NaN and ±infinity replaced by 0, with room to read past its end.
     private var history: [Float]
-    /// The expanded input: `G` streams in order, then the same `G` streams reversed (see ``FoldedDecimatorBank``).
-    /// Input `p = base × M + r` is `E[p]` at index `r / G` of stream `r mod G`.
+    /// The expanded input in order, then reversed (see ``FoldedDecimatorBank``): input `p = base × M + r` is `E[p]`
+    /// at index `r`.
     private var vectors: [SIMD4<Float>]
     /// Output position of the history's start (negative at the start: the zeros before the stream).
     private var base: Int
@@ -152,7 +136,7 @@ struct FoldedDecimator: BlockStage {
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let M = bank.step, S = bank.stride, lookahead = bank.lookahead
-        let G = bank.groups, perStream = M / G, W = perStream * S
+        let W = M * S
         // State in locals: stored properties mutated inside the buffer closures would pay a dynamic exclusivity
         // check per access.
         var base = self.base, consumed = self.consumed, produced = self.produced
@@ -177,14 +161,12 @@ struct FoldedDecimator: BlockStage {
                     if drop > 0 {
                         let held = consumed - base * M   // samples in the history
                         if held > drop * M { x.update(from: x + drop * M, count: held - drop * M) }
-                        let most = (held + G - 1) / G   // expanded vectors in stream 0
-                        let shift = drop * perStream
+                        let most = held   // expanded vectors
+                        let shift = drop * M
                         if most > shift {
-                            for g in 0..<G {
-                                (v + g * W).update(from: v + g * W + shift, count: most - shift)
-                                let reversed = v + (G + g + 1) * W - most
-                                (reversed + shift).update(from: reversed, count: most - shift)
-                            }
+                            v.update(from: v + shift, count: most - shift)
+                            let reversed = v + 2 * W - most
+                            (reversed + shift).update(from: reversed, count: most - shift)
                         }
                         base = keep
                     }
@@ -216,10 +198,7 @@ extension FoldedDecimatorBank {
     func compute(_ v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         // The distance between the four vectors of a group as a constant, so it folds into the loads' addresses:
         // as a variable, the kernel needs more base registers than x86-64 has, and reloads them every step.
-        switch step / groups {
-        case 1: computeGroups(v, at: at, count: count, into: out, lane: 1)
-        case 2: computeGroups(v, at: at, count: count, into: out, lane: 2)
-        case 3: computeGroups(v, at: at, count: count, into: out, lane: 3)
+        switch step {
         case 4: computeGroups(v, at: at, count: count, into: out, lane: 4)
         case 6: computeGroups(v, at: at, count: count, into: out, lane: 6)
         case 8: computeGroups(v, at: at, count: count, into: out, lane: 8)
@@ -227,7 +206,7 @@ extension FoldedDecimatorBank {
         }
     }
 
-    /// ``compute(_:at:count:into:)`` with `lane = step / groups` vectors per output.
+    /// ``compute(_:at:count:into:)`` with `lane = step` vectors per output.
     @inline(__always)
     private func computeGroups(_ v: UnsafeMutablePointer<SIMD4<Float>>, at: Int, count: Int,
                                into out: UnsafeMutablePointer<Float>, lane: Int) {
@@ -263,37 +242,20 @@ extension FoldedDecimatorBank {
     @inline(__always)
     func append(_ source: UnsafePointer<Float>, _ count: Int, clean: Bool, to x: UnsafeMutablePointer<Float>,
                 vectors v: UnsafeMutablePointer<SIMD4<Float>>, at: Int) {
-        let M = step, G = groups, W = step / groups * stride
+        let M = step, W = step * stride
         (x + at).update(from: source, count: count)
         if !clean { zeroNonFinite(x + at, count) }
         // E[p] reads x[p ... p + 3M]: rows from at - 3M on see a new sample. Four rows per step, from a multiple
         // of four (a few rows before the first new one are rebuilt unchanged; rows past the end read stale
         // history and are rebuilt when it arrives).
         let first = max(0, at - 3 * M) & ~3, end = at + count
-        if G == 1 {
-            var f = v + first, r = v + (2 &* W &- 1 &- first)
-            @inline(__always)
-            func put(_ rows: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)) {
-                f[0] = rows.0; f[1] = rows.1; f[2] = rows.2; f[3] = rows.3
-                r[0] = rows.0; r[-1] = rows.1; r[-2] = rows.2; r[-3] = rows.3
-                f += 4
-                r -= 4
-            }
-            if M == 2 {
-                for p in Swift.stride(from: first, to: end, by: 4) { put(evenOddRows(x + p)) }
-            } else {
-                for p in Swift.stride(from: first, to: end, by: 4) { put(transposed(x + p, M)) }
-            }
-        } else {
-            // A half-band: even rows in stream 0, odd rows in stream 1.
-            var e = first &>> 1
-            for p in Swift.stride(from: first, to: end, by: 4) {
-                let rows = evenOddRows(x + p)
-                let f0 = v + e, f1 = v + (W &+ e), r0 = v + (3 &* W &- 1 &- e), r1 = v + (4 &* W &- 1 &- e)
-                f0[0] = rows.0; f1[0] = rows.1; f0[1] = rows.2; f1[1] = rows.3
-                r0[0] = rows.0; r1[0] = rows.1; r0[-1] = rows.2; r1[-1] = rows.3
-                e &+= 2
-            }
+        var f = v + first, r = v + (2 &* W &- 1 &- first)
+        for p in Swift.stride(from: first, to: end, by: 4) {
+            let rows = transposed(x + p, M)
+            f[0] = rows.0; f[1] = rows.1; f[2] = rows.2; f[3] = rows.3
+            r[0] = rows.0; r[-1] = rows.1; r[-2] = rows.2; r[-3] = rows.3
+            f += 4
+            r -= 4
         }
     }
 }
