@@ -112,7 +112,6 @@ struct BlockPolyphase: BlockStage {
         max(0, bank.outputs(through: consumed + count - 1 - bank.lookahead) - produced)
     }
 
-
     var phases: Int { bank.phases }
     var step: Int { bank.step }
 

@@ -152,7 +152,7 @@ final class DealtDecimatorBank: @unchecked Sendable {   // immutable after init:
 
 /// The streaming state of a `DealtDecimatorBank`: `process` consumes input until it runs out or the output is
 /// full (a full output still takes the input that completes no further output), as every stage.
-struct DealtDecimator: BlockStage {
+struct DealtDecimator: DecimatingStage {
     let bank: DealtDecimatorBank
     /// `M` segments of `bank.segment` floats: segment `p` holds `S_p[m] = x[Mm + p]` for `m` from `base` on; the slack
     /// past `capacity` is read, never used, by the lanes of a last partial vector. NaN and ±infinity are stored as
@@ -175,17 +175,8 @@ struct DealtDecimator: BlockStage {
         base = -bank.reachBack
     }
 
-    func readyCount(forInput count: Int) -> Int {
-        // Output n is ready once input Mn + D has arrived.
-        let lastInput = consumed + count - 1 - bank.lookahead
-        return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
-    }
-
-
-    var phases: Int { 1 }
     var step: Int { bank.step }
-
-    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
+    var lookahead: Int { bank.lookahead }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let bank = self.bank, M = bank.step, D = bank.lookahead, segment = bank.segment, capacity = bank.capacity

@@ -99,7 +99,7 @@ final class FoldedDecimatorBank: @unchecked Sendable {   // immutable after init
 }
 
 /// The streaming state of a ``FoldedDecimatorBank`` (the ``BlockStage`` contract).
-struct FoldedDecimator: BlockStage {
+struct FoldedDecimator: DecimatingStage {
     let bank: FoldedDecimatorBank
     /// The input since sample `base × M`, NaN and ±infinity replaced by 0, with room to read past its end.
     private var history: [Float]
@@ -122,17 +122,8 @@ struct FoldedDecimator: BlockStage {
         base = bank.firstOffset
     }
 
-    func readyCount(forInput count: Int) -> Int {
-        // Output k is ready once input k M + lookahead has arrived.
-        let lastInput = consumed + count - 1 - bank.lookahead
-        return lastInput < 0 ? 0 : max(0, lastInput / bank.step + 1 - produced)
-    }
-
-
-    var phases: Int { 1 }
     var step: Int { bank.step }
-
-    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: bank.step) }
+    var lookahead: Int { bank.lookahead }
 
     mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         let M = bank.step, S = bank.stride, lookahead = bank.lookahead

@@ -75,6 +75,24 @@ protocol BlockStage {
     mutating func reset()
 }
 
+/// A kernel with `L = 1` (the dealt and folded decimators): output `k` reads inputs up to `k × step + lookahead`.
+protocol DecimatingStage: BlockStage {
+    /// Input samples past an output's own position that it reads.
+    var lookahead: Int { get }
+}
+
+extension DecimatingStage {
+    var phases: Int { 1 }
+
+    func readyCount(forInput count: Int) -> Int {
+        // Output k is ready once input k × step + lookahead has arrived.
+        let lastInput = consumed + count - 1 - lookahead
+        return lastInput < 0 ? 0 : max(0, lastInput / step + 1 - produced)
+    }
+
+    func maximumOutputCount(forInput count: Int) -> Int { directStageBound(count, phases: 1, step: step) }
+}
+
 extension BlockStage {
     /// The outputs still owed: `round(consumed × phases / step)` (ties up) less those written.
     var pendingOutputCount: Int { max(0, (2 * consumed * phases + step) / (2 * step) - produced) }

@@ -41,7 +41,6 @@ struct PolyphaseStage: BlockStage {
         return max(0, lastOutput + 1 - produced)
     }
 
-
     var phases: Int { bank.phases }
     var step: Int { bank.step }
 
