@@ -73,27 +73,26 @@ struct Listen: ParsableCommand {
 
         /// Feeds the detector; `readTime` is when the block's last sample was captured.
         func detect(_ block: UnsafeBufferPointer<Float>, readTime: UInt64) {
-            var rest = block
             let endMs = (fed + block.count) * 1000 / vadRate
-            while !rest.isEmpty {
-                let wasInTurn = vad.isInTurn
-                let (used, event) = vad.process(rest)
-                let segment = UnsafeBufferPointer(rebasing: rest[..<used])
-                rest = UnsafeBufferPointer(rebasing: rest[used...])
+            var last = 0   // the samples of `block` already in `turn` or before it
+            vad.process(block) { event, at, detector in
+                let segment = UnsafeBufferPointer(rebasing: block[last..<at])
+                last = at
                 switch event {
-                case .speechStarted(_, let emitted)?:
+                case .speechStarted(_, let emitted):
+                    // The turn from its audio_start_ms on: the pre-roll the detector still holds.
                     turn.removeAll(keepingCapacity: true)
-                    turn.append(contentsOf: repeatElement(0, count: vad.turnAudioCount))
-                    _ = turn.withUnsafeMutableBufferPointer { vad.copyTurnAudio(into: $0) }
-                    output.event(event!.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
-                case .speechStopped(_, let emitted)?:
-                    if wasInTurn { turn.append(contentsOf: segment) }
-                    output.event(event!.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
+                    turn.append(contentsOf: repeatElement(0, count: detector.turnAudioCount))
+                    _ = turn.withUnsafeMutableBufferPointer { detector.copyTurnAudio(into: $0) }
+                    output.event(event.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
+                case .speechStopped(_, let emitted):
+                    turn.append(contentsOf: segment)   // a turn was going on up to here
+                    output.event(event.json, capturedAt: readTime - UInt64(max(0, endMs - emitted)) * 1_000_000)
                     if saveTurns != nil { output.turn(turn) }
-                case nil:
-                    if wasInTurn { turn.append(contentsOf: segment) }
                 }
             }
+            // No event in the rest: the detector was in the state it is in now all through it.
+            if vad.isInTurn { turn.append(contentsOf: UnsafeBufferPointer(rebasing: block[last...])) }
             fed += block.count
         }
 

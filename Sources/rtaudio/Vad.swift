@@ -72,14 +72,9 @@ struct Vad: ParsableCommand {
             while offset < n {
                 let end = min(n, offset + frame)
                 let started = cpuSeconds()
-                var position = offset
                 var events: [TurnEvent] = []
                 mono.withUnsafeBufferPointer { m in
-                    while position < end {
-                        let (used, event) = vad.process(UnsafeBufferPointer(rebasing: m[position..<end]))
-                        position += used
-                        if let event { events.append(event) }
-                    }
+                    vad.process(UnsafeBufferPointer(rebasing: m[offset..<end])) { event, _, _ in events.append(event) }
                 }
                 cpu += cpuSeconds() - started
                 events.forEach(emit)

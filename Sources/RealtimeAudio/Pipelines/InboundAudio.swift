@@ -402,22 +402,21 @@ public struct InboundAudio: Sendable {
                 }
                 piece = UnsafeBufferPointer(rebasing: rest[..<min(rest.count, deadline - position)])
             }
-            var used = piece.count
             if vad != nil {
-                let (consumed, event) = vad!.process(piece)
-                used = consumed
-                switch event {
-                case .speechStarted(let start, _)?:
-                    events.append(.speechStarted(audioStartMs: start))
-                    idleArmedAtSample = nil
-                case .speechStopped(let end, _)?:
-                    events.append(.speechStopped(audioEndMs: end))
-                case nil:
-                    break
+                var disarm = false
+                vad!.process(piece) { event, _, _ in
+                    switch event {
+                    case .speechStarted(let start, _):
+                        events.append(.speechStarted(audioStartMs: start))
+                        disarm = true
+                    case .speechStopped(let end, _):
+                        events.append(.speechStopped(audioEndMs: end))
+                    }
                 }
+                if disarm { idleArmedAtSample = nil }
             }
-            position += used
-            rest = UnsafeBufferPointer(rebasing: rest[used...])
+            position += piece.count
+            rest = UnsafeBufferPointer(rebasing: rest[piece.count...])
         }
         // A deadline exactly at the end of this audio fires now, not with the next chunk.
         if let armed = idleArmedAtSample, let timeout = idleTimeoutMs, armed + timeout * inputRate.hertz / 1000 <= position {

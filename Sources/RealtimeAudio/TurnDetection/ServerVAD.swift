@@ -617,20 +617,33 @@ private func meanOfBest(_ values: SIMD8<Double>, count: Int) -> Double {
     return sum / Double(count)
 }
 
+extension ServerVAD {
+    /// Runs a chunk through the detector and hands each event to `handle` as it fires: the loop every consumer of
+    /// ``process(_:)`` needs (the inbound pipeline, `rtaudio vad`, `rtaudio listen`), written once.
+    ///
+    /// `handle` is called right after the frame that fired the event, with the samples of `input` consumed so far
+    /// (the event fired at the end of `input[..<consumed]`) and the detector at that moment, so a `speech_started`
+    /// handler can take the turn's pre-roll with ``copyTurnAudio(into:)`` on it. All of `input` is consumed.
+    /// Allocation-free; `handle` must not use the detector being run other than through its third argument.
+    public mutating func process(
+        _ input: UnsafeBufferPointer<Float>, events handle: (_ event: TurnEvent, _ consumed: Int, _ detector: ServerVAD) throws -> Void
+    ) rethrows {
+        var offset = 0
+        while offset < input.count {
+            let (used, event) = process(UnsafeBufferPointer(rebasing: input[offset...]))
+            offset += used
+            if let event { try handle(event, offset, self) }
+        }
+    }
+}
+
 // MARK: - Array conveniences (they allocate)
 
 extension ServerVAD {
     /// Runs a whole signal through the detector and finishes it: every event, in order.
     public mutating func events(in signal: [Float]) -> [TurnEvent] {
         var out: [TurnEvent] = []
-        signal.withUnsafeBufferPointer { all in
-            var offset = 0
-            while offset < all.count {
-                let (used, event) = process(UnsafeBufferPointer(rebasing: all[offset...]))
-                offset += used
-                if let event { out.append(event) }
-            }
-        }
+        signal.withUnsafeBufferPointer { all in process(all) { event, _, _ in out.append(event) } }
         if let last = finish() { out.append(last) }
         return out
     }
