@@ -41,7 +41,8 @@ func tone(_ count: Int) -> [Int16] {
     (0..<count).map { Int16(8000 * sin(2 * Double.pi * 440 * Double($0) / 16000)) }
 }
 
-@Suite("ALSA through alsa-lib's file PCM")
+// Serialized: the listing test points ALSA_CONFIG_PATH at its own file for a moment.
+@Suite("ALSA through alsa-lib's file PCM", .serialized)
 struct ALSATests {
     @Test("capture returns the infile's samples, then reports the end instead of stale data")
     func capture() throws {
@@ -122,9 +123,21 @@ struct ALSATests {
         #expect(throws: ALSAError.self) { try PCMDevice(name: "x", direction: .playback, configuration: "pcm.x { type") }
     }
 
-    @Test("listing devices does not fail without a sound card")
+    @Test("listing devices gives the configuration's hinted PCMs, with their descriptions, on a machine without a sound card")
     func listing() throws {
+        let files = try FileDevices()
+        let path = files.directory.appendingPathComponent("hints.conf").path
+        try Data("""
+            pcm.hintcap { type null; hint { show on; description "test capture" } }
+            pcm.hintplay { type null; hint { show on; description "test playback" } }
+            pcm.unlisted { type null }
+            """.utf8).write(to: URL(fileURLWithPath: path))
+        let previous = ProcessInfo.processInfo.environment["ALSA_CONFIG_PATH"]
+        setenv("ALSA_CONFIG_PATH", path, 1)
+        defer { if let previous { setenv("ALSA_CONFIG_PATH", previous, 1) } else { unsetenv("ALSA_CONFIG_PATH") } }
         let hints = try PCMDevice.devices()
-        #expect(hints.allSatisfy { !$0.name.isEmpty })
+        #expect(hints.map(\.name).sorted() == ["hintcap", "hintplay"])
+        #expect(hints.first { $0.name == "hintcap" }?.description == "test capture")
+        #expect(hints.first { $0.name == "hintplay" }?.description == "test playback")
     }
 }

@@ -15,8 +15,8 @@ final class FileDevices {
         let config = """
             pcm.rawcap { type file; slave.pcm { type null }; file "/dev/null"; infile "\(scratch.file("capture.raw"))"; format "raw" }
             pcm.rawplay { type file; slave.pcm { type null }; file "\(scratch.file("playback.raw"))"; format "raw" }
-            pcm.testcap { type plug; slave { pcm "rawcap"; format S16_LE; rate \(rate); channels 1 } }
-            pcm.testplay { type plug; slave { pcm "rawplay"; format S16_LE; rate \(rate); channels 1 } }
+            pcm.testcap { type plug; slave { pcm "rawcap"; format S16_LE; rate \(rate); channels 1 }; hint { show on; description "test capture" } }
+            pcm.testplay { type plug; slave { pcm "rawplay"; format S16_LE; rate \(rate); channels 1 }; hint { show on; description "test playback" } }
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: scratch.file("test.asoundrc")))
     }
@@ -150,11 +150,17 @@ struct LiveTests {
         #expect(!devices.scratch.contents.contains { $0.hasSuffix(".partial") })
     }
 
-    @Test("devices lists without failing")
+    @Test("devices lists the configured PCMs, as a table and as JSON lines, without a sound card")
     func listDevices() throws {
         let devices = try FileDevices()
-        let result = try devices.run("devices")
-        #expect(result.status == 0, "\(result.stderr)")
+        let table = try devices.run("devices")
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.split(separator: "\n").sorted() == ["testcap\tInput/Output\ttest capture", "testplay\tInput/Output\ttest playback"])
+        let json = try devices.run("devices", "--json")
+        #expect(json.status == 0, "\(json.stderr)")
+        let lines = json.stdout.split(separator: "\n").map(String.init).sorted()
+        #expect(lines == [#"{"name":"testcap","direction":"Input/Output","description":"test capture"}"#,
+                          #"{"name":"testplay","direction":"Input/Output","description":"test playback"}"#])
     }
 
     @Test("bad input: one error line, exit 1, and no output file", arguments: [
