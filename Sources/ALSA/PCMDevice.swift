@@ -91,7 +91,8 @@ public final class PCMDevice: @unchecked Sendable {   // one owner thread; the h
     private let handle: OpaquePointer
     /// Fault injection for tests of the layers above: the next read or write fails with this code (for example
     /// `-EPIPE`, an xrun, or `-EIO`) instead of calling alsa-lib, and goes through the same recovery path.
-    public var injectedFault: Int32?
+    /// Not part of the API: `@_spi(Testing) import ALSA` to reach it.
+    @_spi(Testing) public var injectedFault: Int32?
 
     private static let silenced: Void = calsa_silence_errors()
 

@@ -1,4 +1,4 @@
-import ALSA
+@_spi(Testing) import ALSA
 import ArgumentParser
 import Foundation
 import RealtimeAudio

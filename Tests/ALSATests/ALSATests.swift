@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import ALSA
+@_spi(Testing) @testable import ALSA
 
 /// A scratch folder with an in-memory ALSA configuration over alsa-lib's `file` and `null` PCMs: `cap` reads
 /// `capture.raw`, `play` writes `playback.raw`, both S16_LE mono at `rate`, through `plug` (`plugcap`,
