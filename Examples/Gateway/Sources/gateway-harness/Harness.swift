@@ -79,7 +79,9 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(help: "Seconds between call starts.") var ramp = 0.01
 
         func run() async throws {
-            let base = try carrier.configuration()
+            var base = try carrier.configuration()
+            // Every call sends the same caller: its frames are encoded once, not once per call.
+            if base.echo == nil { base.encodedCaller = FakeCarrier.EncodedCaller(base.caller) }
             let results = try await withThrowingTaskGroup(of: FakeCarrier.Result.self) { group in
                 for k in 0..<calls {
                     var c = base
