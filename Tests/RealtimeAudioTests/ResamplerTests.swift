@@ -385,13 +385,14 @@ struct ResamplerTests {
 struct ResamplerPlanTests {
     static let rates = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000]
 
+    // The shared banks: the filters other tests design are designed once in the process.
     @Test("every rate pair and preset keeps its kernel, design and length")
     func goldenPlans() throws {
         var lines: [String] = []
         for input in Self.rates {
             for output in Self.rates {
                 for quality in ResamplerQuality.allCases {
-                    let filter = try ResamplerFilter(from: input, to: output, quality: quality)
+                    let filter = try ResamplerFilter.shared(from: input, to: output, quality: quality)
                     lines.append("\(input) -> \(output) \(quality): \(filter.plan)")
                 }
             }

@@ -49,7 +49,9 @@ struct TickerTests {
         try await loop.submit {
             for c in clients {
                 #expect(c.woken.count == 10)
-                for w in c.woken { #expect(w.at >= w.deadline && w.at - w.deadline < 15_000_000, "woken \(w.at - w.deadline) ns after") }
+                // Never early; late by less than a revolution of the wheel (128 ms), which a slot the wheel skipped
+                // would cost, with room for a busy machine running the call tests beside this one.
+                for w in c.woken { #expect(w.at >= w.deadline && w.at - w.deadline < 100_000_000, "woken \(w.at - w.deadline) ns after") }
             }
             #expect(cancelled.woken.isEmpty)
             #expect(replaced.woken.count == 1 && replaced.woken[0].at >= replaced.deadline)
