@@ -178,7 +178,7 @@ public func dspKernels(_ size: ChunkSize) -> [Kernel] {
             var resampler = try! Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: quality)
             let (next, n) = cycle(voiceSignal(count: input, rate: input), rate: input)
             // Room for a chunk's share of the ratio plus the lag a framed stage (high's FFT) may release at once.
-            let out = buffer(n * output / input + Int(resampler.latency.rounded(.up)) + 8, Float(0))
+            let out = buffer(n * output / input + Int((resampler.latencySeconds * Double(output)).rounded(.up)) + 8, Float(0))
             kernels.append(Kernel(name: "resample-\(quality)-\(input)-\(output)-\(tag)", items: n, rate: input, bytesMoved: 4 * n) {
                 _ = resampler.process(next(), into: out); consume(out.baseAddress)
             })

@@ -61,6 +61,8 @@ public struct OutboundLeg: Sendable {
     public private(set) var pacer: Pacer
     /// The playback clock, for the marks in flight.
     public private(set) var clock: PlaybackClock
+    /// Responses whose audio ended inside a pcm16 sample, the half sample dropped (``finishResponse(now:)``).
+    public private(set) var partialSamplesDropped = 0
 
     private var output: [UInt8]
     /// The levels (dBFS) of the latest frames released, with where each starts on the pacer's timeline: the
@@ -135,7 +137,7 @@ public struct OutboundLeg: Sendable {
     ///
     /// - Throws: ``CarrierLegError/queueFull(needed:free:)`` (nothing taken), ``CarrierLegError/pipeline(_:)``.
     public mutating func appendModelAudio(_ bytes: UnsafeBufferPointer<UInt8>, now: UInt64) throws(CarrierLegError) {
-        let needed = audio.outputCapacity(forInputBytes: bytes.count)
+        let needed = audio.maximumOutputCount(forInput: bytes.count)
         guard pacer.freeBytes >= needed else { throw .queueFull(needed: needed, free: pacer.freeBytes) }
         let n: Int
         do { n = try output.withUnsafeMutableBufferPointer { (o) throws(PipelineError) -> Int in try audio.append(bytes, into: o) } }
@@ -147,7 +149,7 @@ public struct OutboundLeg: Sendable {
     ///
     /// - Throws: ``CarrierLegError/pipeline(_:)`` with the base64 error and its offset; nothing taken then.
     public mutating func appendModelAudio(base64 characters: UnsafeBufferPointer<UInt8>, now: UInt64) throws(CarrierLegError) {
-        let needed = audio.outputCapacity(forInputBytes: Base64.decodedCapacity(forCharacterCount: characters.count))
+        let needed = audio.maximumOutputCount(forInput: Base64.decodedCapacity(forCharacterCount: characters.count))
         guard pacer.freeBytes >= needed else { throw .queueFull(needed: needed, free: pacer.freeBytes) }
         let n: Int
         do { n = try output.withUnsafeMutableBufferPointer { (o) throws(PipelineError) -> Int in try audio.append(base64: characters, into: o) } }
@@ -156,13 +158,20 @@ public struct OutboundLeg: Sendable {
     }
 
     /// Ends the model's response (`response.output_audio.done`): the rest of its audio is queued, then its end.
+    ///
+    /// A response whose audio ended inside a pcm16 sample has that half sample dropped (one byte cannot be
+    /// played) and counted in ``partialSamplesDropped``.
     public mutating func finishResponse(now: UInt64) throws(CarrierLegError) {
-        let needed = audio.finishCapacity
+        let needed = audio.maximumOutputCount(forInput: 0)
         guard pacer.freeBytes >= needed else { throw .queueFull(needed: needed, free: pacer.freeBytes) }
         let speed = audio.speed
         let model = audio.receivedModelSamples
         let n: Int
-        do { n = try output.withUnsafeMutableBufferPointer { (o) throws(PipelineError) -> Int in try audio.finishResponse(into: o) } }
+        if audio.pendingByteCount > 0 {
+            audio.discardPartialSample()
+            partialSamplesDropped += 1
+        }
+        do { n = try output.withUnsafeMutableBufferPointer { (o) throws(PipelineError) -> Int in try audio.finish(into: o) } }
         catch { throw .pipeline(error) }
         try deliver(n, now: now, modelSamples: model)
         if timingCount > 0, timings[timingCount - 1].response == pacer.openResponse, !timings[timingCount - 1].ended {

@@ -117,19 +117,18 @@ struct LatencyTrace {
 /// Where a conversion's mono Float output goes: encoded into a file, or played.
 typealias SampleSink = (UnsafeBufferPointer<Float>) throws -> Void
 
-/// The per-chunk path of `convert` and `play`: read interleaved Float, mix to mono, change speed, resample, hand
-/// to a sink. Its buffers are sized once, so memory stays flat whatever the file's length.
+/// The per-chunk path of `convert` and `play`: read interleaved Float, mix to mono, change speed and rate (the
+/// library's ``SpeedResampler``, the chain the outbound pipeline runs), hand to a sink. Its buffers are sized once,
+/// so memory stays flat whatever the file's length.
 struct ConversionStage {
     static let chunkFrames = 4096
 
     let channels: Int
     let chunkFrames: Int
-    private var scaler: SpeedScaler?
-    private var resampler: Resampler?
+    private var chain: SpeedResampler
     private var interleaved: [Float]
     private var mono: [Float]
-    private var stretched: [Float]
-    private var resampled: [Float]
+    private var converted: [Float]
     /// Recorded only when asked (`--latency-stats`): it grows with the stream.
     private(set) var trace: LatencyTrace?
 
@@ -137,16 +136,12 @@ struct ConversionStage {
          tracesLatency: Bool = false) {
         self.channels = channels
         trace = tracesLatency ? LatencyTrace() : nil
-        self.scaler = scaler
-        self.resampler = resampler
         self.chunkFrames = chunkFrames
+        chain = SpeedResampler(scaler: scaler, resampler: resampler, maximumChunk: chunkFrames)
         interleaved = [Float](repeating: 0, count: chunkFrames * channels)
         mono = [Float](repeating: 0, count: chunkFrames)
-        // The streams' own bounds, valid in every state: a chunk or the final drain always fits (`finish` wants room
-        // for all it owes), whatever the chunk size (`record` passes 20 ms periods).
-        let block = scaler.map { max($0.maximumOutputCount(forInput: chunkFrames), $0.finishCapacity) } ?? chunkFrames
-        stretched = [Float](repeating: 0, count: scaler == nil ? 0 : block)
-        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: block), $0.finishCapacity) } ?? block)
+        // The chain's bound, valid in every state and for its drain: a chunk or the final drain always fits.
+        converted = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: chunkFrames))
     }
 
     /// Moves one chunk; returns the input frames moved, 0 at the end of the input.
@@ -160,53 +155,31 @@ struct ConversionStage {
             }
         }
         let input = mono
-        try input.withUnsafeBufferPointer { try stretch(UnsafeBufferPointer(rebasing: $0[..<frames]), to: sink) }
+        try input.withUnsafeBufferPointer { try push(UnsafeBufferPointer(rebasing: $0[..<frames]), to: sink) }
         return frames
     }
 
-    /// Moves mono samples that come from elsewhere than a file (a capture device).
+    /// Moves mono samples that come from elsewhere than a file (a capture device), in chunks of any size.
     mutating func push(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
-        try stretch(samples, to: sink)
+        var rest = samples
+        while !rest.isEmpty {
+            let piece = UnsafeBufferPointer(rebasing: rest[..<min(rest.count, chunkFrames)])
+            let (used, made) = converted.withUnsafeMutableBufferPointer { chain.process(piece, into: $0) }
+            let block = converted
+            try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<made])) }
+            rest = UnsafeBufferPointer(rebasing: rest[used...])
+        }
+        if let scaler = chain.scaler {
+            trace?.fed.append(scaler.inputCount)
+            trace?.made.append(scaler.outputCount)
+        }
     }
 
     /// Drains the scaler's and then the resampler's tail at the end of the input.
     mutating func finish(to sink: SampleSink) throws {
-        if scaler != nil {
-            let n = stretched.withUnsafeMutableBufferPointer { scaler!.finish(into: $0) }
-            let block = stretched
-            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }
-        }
-        guard resampler != nil else { return }
-        let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
-        let block = resampled
+        let n = converted.withUnsafeMutableBufferPointer { chain.finish(into: $0) }
+        let block = converted
         try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
-    }
-
-    private mutating func stretch(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
-        guard scaler != nil else { return try resample(samples, to: sink) }
-        var rest = samples
-        repeat {
-            let (used, n) = stretched.withUnsafeMutableBufferPointer { scaler!.process(rest, into: $0) }
-            rest = UnsafeBufferPointer(rebasing: rest[used...])
-            let block = stretched
-            try block.withUnsafeBufferPointer { try resample(UnsafeBufferPointer(rebasing: $0[..<n]), to: sink) }
-        } while !rest.isEmpty
-        trace?.fed.append(scaler!.inputCount)
-        trace?.made.append(scaler!.outputCount)
-    }
-
-    private mutating func resample(_ samples: UnsafeBufferPointer<Float>, to sink: SampleSink) throws {
-        guard resampler != nil else { return try sink(samples) }
-        // `resampled` holds what a block can yield, but a stage that works in frames may hold some back: loop
-        // until the input is taken, so nothing is dropped whatever the preset.
-        var rest = samples
-        repeat {
-            let (used, n) = resampled.withUnsafeMutableBufferPointer { resampler!.process(rest, into: $0) }
-            let block = resampled
-            try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<n])) }
-            rest = UnsafeBufferPointer(rebasing: rest[used...])
-            if used == 0 && n == 0 { break }
-        } while !rest.isEmpty
     }
 }
 

@@ -61,7 +61,7 @@ struct Listen: ParsableCommand {
 
         var source = CaptureSource(device: pcm, parameters: granted, seconds: duration, realtime: realtime)
         var mono = [Float](repeating: 0, count: source.capacity)
-        var converted = [Float](repeating: 0, count: resampler.map { $0.outputCapacity(forInput: source.capacity) + Int($0.latency) + 8 } ?? 0)
+        var converted = [Float](repeating: 0, count: resampler.map { $0.maximumOutputCount(forInput: source.capacity) } ?? 0)
         let output = EventWriter(turnFolder: saveTurns, rate: vadRate)
         Interruption.install()
 

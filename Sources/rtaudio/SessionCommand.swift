@@ -235,7 +235,7 @@ struct SessionCommand: ParsableCommand {
             }
             let played = outbound.producedSamples
             let audioEnd = outbound.audioEndMs(playedSamples: played)
-            try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) })
+            try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) })
             try writer.commit()
             print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(modelTotal / replyBytesPerMs),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
         }

@@ -71,7 +71,7 @@ struct Soak: ParsableCommand {
                 }
                 responseClient += n
             } else if inCall == 250 {
-                responseClient += try toCaller.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+                responseClient += try toCaller.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
                 let expected = Int((Double(Int((Double(5 * 24000) / 1.25).rounded())) / 3).rounded())
                 if responseClient != expected { failures.append("response \(responses) has \(responseClient) samples, not \(expected)") }
                 clientSamples += responseClient

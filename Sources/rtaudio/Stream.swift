@@ -441,7 +441,7 @@ struct CaptureDecoder {
             let k = min(n - done, concealed.count)
             concealed.withUnsafeMutableBufferPointer { out in
                 if lost { _ = plc.conceal(count: k, into: out) }
-                else { _ = plc.receive(UnsafeBufferPointer(rebasing: samples[done..<(done + k)]), into: out) }
+                else { _ = plc.process(UnsafeBufferPointer(rebasing: samples[done..<(done + k)]), into: out) }
             }
             let skip = min(leading, k)
             leading -= skip

@@ -110,13 +110,13 @@ struct AllocationTests {
         }
         for c in 0..<20 { try chunk(c) }
         try once("pipelines: finishResponse, setSpeed, interrupt, finish, clear") {
-            _ = try toCaller.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+            _ = try toCaller.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
             try outbound.setSpeed(0.75)
             for c in 0..<10 { try chunk(c) }
             _ = outbound.interrupt(playedSamples: 800)
             for c in 0..<10 { try chunk(c) }
             _ = try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
-            inbound.clear()
+            inbound.reset()
             for c in 0..<10 { try chunk(c) }
         }
     }

@@ -68,7 +68,7 @@ struct DealtDecimatorTests {
         let pass = 3600.0 / 48000, keep = 4400.0 / 48000
         let bank = try #require(DealtDecimatorBank(step: 3, pass: pass, keep: keep, attenuation: quality.designAttenuation,
                                                    ripple: quality.designPassRipple / 32))
-        let filter = try ResamplerFilter(from: 48000, to: 8000, quality: quality)
+        let filter = try ResamplerFilter(from: .hz48000, to: .hz8000, quality: quality)
         #expect(filter.designMethod.hasPrefix("equiripple ÷3"), "\(filter.designMethod)")
         // The response from the bank's own taps: run r's pair t sits at distance r + M (t0 + t).
         func response(_ f: Double) -> Double {

@@ -18,12 +18,12 @@ func concealed(_ x: [Float], rate: Int, frame: Int, lost: Set<Int>, zeros: Bool 
             if lost.contains(f) {
                 if zeros {
                     let z = [Float](repeating: 0, count: n)
-                    z.withUnsafeBufferPointer { src in buffer.withUnsafeMutableBufferPointer { _ = plc.receive(src, into: $0) } }
+                    z.withUnsafeBufferPointer { src in buffer.withUnsafeMutableBufferPointer { _ = plc.process(src, into: $0) } }
                 } else {
                     buffer.withUnsafeMutableBufferPointer { _ = plc.conceal(count: n, into: $0) }
                 }
             } else {
-                slice[at..<(at + n)].withUnsafeBufferPointer { src in buffer.withUnsafeMutableBufferPointer { _ = plc.receive(src, into: $0) } }
+                slice[at..<(at + n)].withUnsafeBufferPointer { src in buffer.withUnsafeMutableBufferPointer { _ = plc.process(src, into: $0) } }
             }
             out += buffer[..<n]
             at += n
@@ -105,7 +105,7 @@ struct LossConcealerAllocationTests {
         let x = speechLike(seconds: 0.02, rate: 16000)
         var out = [Float](repeating: 0, count: 320)
         func round(_ k: Int) {
-            x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { _ = plc.receive(src, into: $0) } }
+            x.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { _ = plc.process(src, into: $0) } }
             if k % 3 == 0 { out.withUnsafeMutableBufferPointer { _ = plc.conceal(count: 320, into: $0) } }
         }
         for k in 0..<20 { round(k) }

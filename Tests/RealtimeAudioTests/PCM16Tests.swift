@@ -71,12 +71,12 @@ struct PCM16Tests {
                 offset += n
                 try chunk.withUnsafeBufferPointer { src in
                     // Sized once-style from the bound; the exact count is what was decoded.
-                    var out = [Int16](repeating: 0, count: decoder.outputCapacity(forInput: n))
+                    var out = [Int16](repeating: 0, count: decoder.maximumOutputCount(forInput: n))
                     let exact = decoder.decodedCount(forInput: n)
                     let written = try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) }
                     #expect(written == exact && written <= out.count)
                     gotInt16 += out[..<written]
-                    var outF = [Float](repeating: 0, count: floatDecoder.outputCapacity(forInput: n))
+                    var outF = [Float](repeating: 0, count: floatDecoder.maximumOutputCount(forInput: n))
                     let m = try outF.withUnsafeMutableBufferPointer { try floatDecoder.decode(src, into: $0) }
                     gotFloat += outF[..<m]
                 }
@@ -99,7 +99,7 @@ struct PCM16Tests {
             _ = try [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in try one.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
         }
         #expect(decoder.pendingByteCount == 1)
-        var out = [Int16](repeating: 0, count: decoder.outputCapacity(forInput: 3))
+        var out = [Int16](repeating: 0, count: decoder.maximumOutputCount(forInput: 3))
         let n = try [UInt8]([1, 2, 3]).withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) } }
         #expect(n == 2 && out[0] == Int16(bitPattern: 0x0107) && out[1] == Int16(bitPattern: 0x0302))
     }

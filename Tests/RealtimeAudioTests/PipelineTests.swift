@@ -17,7 +17,7 @@ func runInbound(_ pipeline: inout InboundAudio, _ bytes: [UInt8], chunks: [Int],
     for size in chunks {
         let chunk = Array(bytes[start..<(start + size)])
         start += size
-        var out = [UInt8](repeating: 0, count: pipeline.outputCapacity(forInputBytes: size))
+        var out = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: size))
         let n: Int
         if base64 {
             let text = Array(Base64.encode(chunk).utf8)
@@ -28,7 +28,7 @@ func runInbound(_ pipeline: inout InboundAudio, _ bytes: [UInt8], chunks: [Int],
         pcm += out[..<n]
         all += events
     }
-    var tail = [UInt8](repeating: 0, count: pipeline.finishCapacity)
+    var tail = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: 0))
     let n = try tail.withUnsafeMutableBufferPointer { try pipeline.finish(into: $0, events: &events) }
     return (pcm + tail[..<n], all + events)
 }
@@ -40,12 +40,12 @@ func runOutbound(_ pipeline: inout OutboundAudio, _ bytes: [UInt8], chunks: [Int
     for size in chunks {
         let chunk = Array(bytes[start..<(start + size)])
         start += size
-        var buffer = [UInt8](repeating: 0, count: pipeline.outputCapacity(forInputBytes: size))
+        var buffer = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: size))
         let n = try chunk.withUnsafeBufferPointer { c in try buffer.withUnsafeMutableBufferPointer { try pipeline.append(c, into: $0) } }
         out += buffer[..<n]
     }
-    var tail = [UInt8](repeating: 0, count: pipeline.finishCapacity)
-    let n = try tail.withUnsafeMutableBufferPointer { try pipeline.finishResponse(into: $0) }
+    var tail = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: 0))
+    let n = try tail.withUnsafeMutableBufferPointer { try pipeline.finish(into: $0) }
     return out + tail[..<n]
 }
 
@@ -198,7 +198,7 @@ struct PipelineTests {
     func playbackClock() throws {
         let bytes = PCM16.encode(speechLike(seconds: 2, rate: 24000, level: -10))
         var pipeline = try OutboundAudio(format: .g711_ulaw, speed: 1.25, maximumChunkBytes: bytes.count)
-        var out = [UInt8](repeating: 0, count: pipeline.outputCapacity(forInputBytes: bytes.count))
+        var out = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: bytes.count))
         _ = try bytes.withUnsafeBufferPointer { c in try out.withUnsafeMutableBufferPointer { try pipeline.append(c, into: $0) } }
         // 0.8 s of µ-law played = 1.0 s of the model's audio at speed 1.25.
         #expect(pipeline.audioEndMs(playedSamples: 6400) == 1000)

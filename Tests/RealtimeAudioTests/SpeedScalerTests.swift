@@ -106,7 +106,7 @@ struct SpeedScalerTests {
     func identity() throws {
         let x = speechLike(seconds: 1, rate: 24000) + whiteNoise(0.2, rate: 24000, level: -30)
         var scaler = try SpeedScaler(sampleRate: .hz24000)
-        #expect(scaler.latency == 0)
+        #expect(scaler.latencySeconds == 0)
         #expect(scaler.stretch(x) == x)
         var rng = SplitMix64(seed: 3)
         let chunked = try stretchInChunks(x, speed: 1, chunks: randomChunks(total: x.count, maxChunk: 700, using: &rng), rng: &rng)
@@ -136,7 +136,7 @@ struct SpeedScalerTests {
             #expect(made.consumed == chunk)
             let ideal = Double(scaler.inputCount) / speed
             let lag = ideal - Double(scaler.outputCount)
-            #expect(lag >= 0 && lag <= Double(scaler.latency + 400) / speed, "lag \(lag) at \(scaler.inputCount)")
+            #expect(lag >= 0 && lag <= Double(scaler.lookahead + 400) / speed, "lag \(lag) at \(scaler.inputCount)")
         }
     }
 

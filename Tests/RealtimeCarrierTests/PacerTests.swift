@@ -12,7 +12,7 @@ func referenceOutput(_ audio: [UInt8], format: CarrierMediaFormat, speed: Double
     var result: [UInt8] = []
     let n = try audio.withUnsafeBufferPointer { a in try out.withUnsafeMutableBufferPointer { try pipeline.append(a, into: $0) } }
     result += out[..<n]
-    let m = try out.withUnsafeMutableBufferPointer { try pipeline.finishResponse(into: $0) }
+    let m = try out.withUnsafeMutableBufferPointer { try pipeline.finish(into: $0) }
     result += out[..<m]
     return result
 }

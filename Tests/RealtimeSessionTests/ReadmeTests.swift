@@ -21,7 +21,7 @@ func readmeExample(packet: [UInt8], delta: String, chunk: [Float], body: String,
     // The model's pcm16 audio as it arrives in `response.output_audio.delta` events: base64, then pcm16.
     let bytes = try Base64.decode(delta)                           // throws Base64Error naming the bad offset
     var decoder = PCM16StreamDecoder()                             // carries an odd byte between chunks
-    var out = [Float](repeating: 0, count: decoder.outputCapacity(forInput: 32768))   // sized once, the largest chunk
+    var out = [Float](repeating: 0, count: decoder.maximumOutputCount(forInput: 32768))   // sized once, the largest chunk
     let n = try bytes.withUnsafeBufferPointer { src in
         try out.withUnsafeMutableBufferPointer { try decoder.decode(src, into: $0) }  // PCM16Error.outputTooSmall past it
     }
@@ -29,12 +29,12 @@ func readmeExample(packet: [UInt8], delta: String, chunk: [Float], body: String,
     // 24 kHz model audio to an 8 kHz caller, 20 ms at a time; one resampler per stream, filter tables shared.
     var resampler = try Resampler(from: .hz24000, to: .hz8000)          // quality: .voice
     // A bound valid in every state of the stream: sized once, every 480-sample chunk is consumed whole.
-    var out8k = [Float](repeating: 0, count: resampler.outputCapacity(forInput: 480))
+    var out8k = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: 480))
     let (consumed, produced) = chunk.withUnsafeBufferPointer { src in
         out8k.withUnsafeMutableBufferPointer { resampler.process(src, into: $0) }   // no allocation
     }
     // At the end of the turn: drain the lookahead (`finish`, into `finishCapacity` samples), or drop it on barge-in (`reset`).
-    var tail8k = [Float](repeating: 0, count: resampler.finishCapacity)
+    var tail8k = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: 0))
     let drained = tail8k.withUnsafeMutableBufferPointer { resampler.finish(into: $0) }
 
     // The assistant's reply at the session's `speed`, pitch kept; a new speed waits for the end of the turn.

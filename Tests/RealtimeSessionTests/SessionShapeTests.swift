@@ -143,13 +143,13 @@ struct SessionShapeTests {
             var events = InboundEvents()
             let second = [UInt8](repeating: 0xFF, count: 8000)
             try inbound.append(second, to: &toModel, events: &events)
-            var tail = [UInt8](repeating: 0, count: inbound.finishCapacity)
+            var tail = [UInt8](repeating: 0, count: inbound.maximumOutputCount(forInput: 0))
             let n = try tail.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             #expect(toModel.count + n == 2 * rate)
             var toCaller: [UInt8] = []
             for _ in 0..<50 { try outbound.append([UInt8](repeating: 0, count: 2 * rate / 50), to: &toCaller) }
             var end = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
-            let m = try end.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+            let m = try end.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
             #expect(toCaller.count + m == 8000)
             // The session's own client: pcm16 at the session's rate, no resampling either way.
             let direct = try session.makeInbound()

@@ -28,7 +28,7 @@ struct RealVoiceTests {
             for f in 0..<n { mono.append((0..<channels).reduce(0) { $0 + block[f * channels + $1] } / Float(channels)) }
         }
         var resampler = try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: SampleRate(hertz: rate))
-        var x = [Float](repeating: 0, count: resampler.outputCapacity(forInput: mono.count) + resampler.finishCapacity)
+        var x = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: mono.count) + resampler.maximumOutputCount(forInput: 0))
         var used = 0, made = 0
         while used < mono.count {
             let (c, p) = mono.withUnsafeBufferPointer { src in

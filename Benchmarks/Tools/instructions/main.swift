@@ -46,7 +46,7 @@ case "design":
     // The plan of every benchmarked pair: design, multiplies per output, lookahead.
     for quality in ResamplerQuality.allCases {
         for (a, b) in [(8000, 24000), (24000, 8000), (16000, 24000), (48000, 24000), (44100, 24000), (24000, 16000), (24000, 48000), (8000, 16000), (48000, 16000), (32000, 8000), (44100, 8000), (48000, 11025), (22050, 8000), (32000, 11025), (44100, 16000), (48000, 8000)] {
-            let f = try ResamplerFilter(from: a, to: b, quality: quality)
+            let f = try ResamplerFilter(from: SampleRate(hertz: a), to: SampleRate(hertz: b), quality: quality)
             print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
         }
     }
@@ -55,7 +55,7 @@ case "plans":
     let quality = try ResamplerQuality(name: args[1])
     let rates = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000]
     for a in rates { for b in rates where a != b {
-        let f = try ResamplerFilter(from: a, to: b, quality: quality)
+        let f = try ResamplerFilter(from: SampleRate(hertz: a), to: SampleRate(hertz: b), quality: quality)
         print(quality, a, b, f.designMethod, f.multiplyAddsPerOutput, f.latencySeconds * 1000)
     } }
 case "resample":
@@ -66,7 +66,7 @@ case "resample":
     // One second of signal, replayed: generating it must not scale with the length measured.
     let x = signal(count: input, rate: input)
     // Room for what a chunk can yield: its share of the ratio plus the lag a framed stage may release at once.
-    var out = [Float](repeating: 0, count: chunk * output / input + Int(r.latency.rounded(.up)) + 8)
+    var out = [Float](repeating: 0, count: chunk * output / input + Int((r.latencySeconds * Double(output)).rounded(.up)) + 8)
     let chunks = Int(seconds * 50)
     x.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
@@ -84,7 +84,7 @@ case "lag":
     let input = Int(args[1])!, output = Int(args[2])!
     var r = try Resampler(from: SampleRate(hertz: input), to: SampleRate(hertz: output), quality: try ResamplerQuality(name: args[3]))
     let chunk = [Float](repeating: 0.1, count: input / 50)
-    var out = [Float](repeating: 0, count: output / 50 + Int(r.latency.rounded(.up)) + 8)
+    var out = [Float](repeating: 0, count: output / 50 + Int((r.latencySeconds * Double(output)).rounded(.up)) + 8)
     var lags: [Double] = []
     for _ in 0..<Int(seconds * 50) {
         _ = chunk.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { r.process(src, into: $0) } }
@@ -146,7 +146,7 @@ case "plc":
             out.withUnsafeMutableBufferPointer { _ = plc.conceal(count: 160, into: $0) }
             produced += 1
         } else {
-            x[(i * 160)..<((i + 1) * 160)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { _ = plc.receive(src, into: $0) } }
+            x[(i * 160)..<((i + 1) * 160)].withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { _ = plc.process(src, into: $0) } }
         }
     }
 case "speed":

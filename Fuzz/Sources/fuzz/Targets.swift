@@ -50,7 +50,7 @@ func pcm16Stream(_ bytes: [UInt8]) {
     var start = 0, step = Int(seed % 7) + 1
     while start < payload.count {
         let end = min(payload.count, start + step)
-        var out = [Float](repeating: 0, count: split.outputCapacity(forInput: end - start))
+        var out = [Float](repeating: 0, count: split.maximumOutputCount(forInput: end - start))
         let m = try! payload[start..<end].withUnsafeBufferPointer { src in try out.withUnsafeMutableBufferPointer { try split.decode(src, into: $0) } }
         got += out[..<m]
         start = end
@@ -100,7 +100,7 @@ func inbound(_ bytes: [UInt8]) {
         var out: [UInt8] = [], all: [InboundEvent] = []
         var start = 0
         for size in chunks {
-            var buffer = [UInt8](repeating: 0, count: pipeline.outputCapacity(forInputBytes: size))
+            var buffer = [UInt8](repeating: 0, count: pipeline.maximumOutputCount(forInput: size))
             let n = try! payload[start..<(start + size)].withUnsafeBufferPointer { src in
                 try buffer.withUnsafeMutableBufferPointer { try pipeline.append(src, into: $0, events: &events) }
             }
@@ -181,10 +181,10 @@ func resampler(_ bytes: [UInt8]) {
     let expected = whole.convert(x)
     precondition(expected.count == Int((Double(n) * Double(b) / Double(a)).rounded()), "resampler: wrong length")
     var r = r0
-    let got = driveStream(x, &d, maxChunk: 700, name: "resampler", bound: { r.outputCapacity(forInput: $0) },
+    let got = driveStream(x, &d, maxChunk: 700, name: "resampler", bound: { r.maximumOutputCount(forInput: $0) },
                           process: { r.process($0, into: $1) })
-    var tail = [Float](repeating: 0, count: r.finishCapacity)
-    precondition(r.pendingOutputCount <= r.finishCapacity, "resampler: finishCapacity too small")
+    var tail = [Float](repeating: 0, count: r.maximumOutputCount(forInput: 0))
+    precondition(r.pendingOutputCount <= r.maximumOutputCount(forInput: 0), "resampler: finishCapacity too small")
     let m = tail.withUnsafeMutableBufferPointer { r.finish(into: $0) }
     precondition(got + tail[..<m] == expected, "resampler: chunking changed the output")
 }
@@ -199,8 +199,8 @@ func speed(_ bytes: [UInt8]) {
     let x = (0..<n).map { Float(sin(Double($0) * 0.05) * sin(Double($0) * 0.003)) }
     let got = driveStream(x, &d, maxChunk: 900, name: "speed", bound: { s.maximumOutputCount(forInput: $0) },
                           process: { s.process($0, into: $1) })
-    precondition(s.pendingOutputCount <= s.finishCapacity, "speed: finishCapacity too small")
-    var tail = [Float](repeating: 0, count: s.finishCapacity)
+    precondition(s.pendingOutputCount <= s.maximumOutputCount(forInput: 0), "speed: finishCapacity too small")
+    var tail = [Float](repeating: 0, count: s.maximumOutputCount(forInput: 0))
     let m = tail.withUnsafeMutableBufferPointer { s.finish(into: $0) }
     precondition(got.count + m == (speed == 1 ? n : Int((Double(n) / speed).rounded())), "speed: wrong length")
 }
@@ -234,8 +234,8 @@ func pipelines(_ bytes: [UInt8]) {
         _ = try? chunk.withUnsafeBufferPointer { c in try small.withUnsafeMutableBufferPointer { try inbound.append(c, into: $0, events: &events) } }
         _ = try? chunk.withUnsafeBufferPointer { c in try small.withUnsafeMutableBufferPointer { try outbound.append(c, into: $0) } }
         if d.next(0...3) == 0 { try? outbound.setSpeed(0.25 + Double(d.next(0...125)) / 100) }
-        if d.next(0...5) == 0 { _ = try? outOut.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) } }
+        if d.next(0...5) == 0 { _ = try? outOut.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) } }
     }
     _ = try! inOut.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
-    _ = try! outOut.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+    _ = try! outOut.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
 }

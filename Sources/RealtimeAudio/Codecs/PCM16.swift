@@ -233,8 +233,10 @@ public enum PCM16Error: Error, Equatable, Sendable, CustomStringConvertible {
 /// A chunk with an odd byte count leaves its last byte pending; the next chunk completes that sample first.
 /// Feeding the bytes in any chunking produces the same samples as one whole decode.
 ///
-/// One instance per stream; it is a value type with no shared state. No allocation.
-public struct PCM16StreamDecoder: Sendable {
+/// An ``AudioStream`` from bytes to `Float` samples (``process(_:into:)``; ``decode(_:into:)-(_,UnsafeMutableBufferPointer<Int16>)``
+/// writes `Int16`): the conventions there hold. One instance per stream; it is a value type with no shared
+/// state. No allocation.
+public struct PCM16StreamDecoder: AudioStream {
     private var pending: UInt8 = 0
     private var hasPending = false
 
@@ -245,8 +247,11 @@ public struct PCM16StreamDecoder: Sendable {
     public var pendingByteCount: Int { hasPending ? 1 : 0 }
 
     /// The most samples `decode` writes for a chunk of `byteCount` bytes, whatever is pending:
-    /// `(byteCount + 1) / 2`. Size the output once with it for the largest chunk.
-    public func outputCapacity(forInput byteCount: Int) -> Int { (max(0, byteCount) + 1) / 2 }
+    /// `(byteCount + 1) / 2`. Size the output once with it for the largest chunk. ``finish(into:)`` writes nothing.
+    public func maximumOutputCount(forInput byteCount: Int) -> Int { (max(0, byteCount) + 1) / 2 }
+
+    /// 0: a sample is written as soon as its second byte arrives.
+    public var latencySeconds: Double { 0 }
 
     /// The samples `decode` writes for a chunk of `byteCount` bytes now (with the byte pending, if any).
     public func decodedCount(forInput byteCount: Int) -> Int { (max(0, byteCount) + pendingByteCount) / 2 }
@@ -255,7 +260,7 @@ public struct PCM16StreamDecoder: Sendable {
     ///
     /// - Returns: the samples written, ``decodedCount(forInput:)``.
     /// - Throws: ``PCM16Error/outputTooSmall(needed:available:)`` when `output` cannot hold them; nothing is
-    ///   taken then (a buffer of ``outputCapacity(forInput:)`` samples always can).
+    ///   taken then (a buffer of ``maximumOutputCount(forInput:)`` samples always can).
     public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Int16>) throws(PCM16Error) -> Int {
         let needed = decodedCount(forInput: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(needed: needed, available: output.count) }
@@ -276,7 +281,7 @@ public struct PCM16StreamDecoder: Sendable {
     ///
     /// - Returns: the samples written, ``decodedCount(forInput:)``.
     /// - Throws: ``PCM16Error/outputTooSmall(needed:available:)`` when `output` cannot hold them; nothing is
-    ///   taken then (a buffer of ``outputCapacity(forInput:)`` samples always can).
+    ///   taken then (a buffer of ``maximumOutputCount(forInput:)`` samples always can).
     public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) throws(PCM16Error) -> Int {
         let needed = decodedCount(forInput: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(needed: needed, available: output.count) }
@@ -284,7 +289,7 @@ public struct PCM16StreamDecoder: Sendable {
     }
 
     /// ``decode(_:into:)-(_,UnsafeMutableBufferPointer<Float>)`` for callers whose `output` holds
-    /// ``outputCapacity(forInput:)`` samples by construction (the pipelines' buffers, sized at init).
+    /// ``maximumOutputCount(forInput:)`` samples by construction (the pipelines' buffers, sized at init).
     mutating func decodeUnchecked(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
         var rest = bytes
         var written = 0
@@ -306,6 +311,13 @@ public struct PCM16StreamDecoder: Sendable {
         }
     }
 
+    /// ``decode(_:into:)-(_,UnsafeMutableBufferPointer<Float>)`` in the stream shape: all of `bytes` is consumed.
+    ///
+    /// - Throws: ``PCM16Error/outputTooSmall(needed:available:)``; nothing is taken then.
+    public mutating func process(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<Float>) throws(PCM16Error) -> (consumed: Int, produced: Int) {
+        (input.count, try decode(input, into: output))
+    }
+
     /// Ends the stream.
     ///
     /// - Throws: ``PCM16Error/danglingByte`` when half a sample is left; the byte is dropped either way, so the
@@ -313,6 +325,12 @@ public struct PCM16StreamDecoder: Sendable {
     public mutating func finish() throws(PCM16Error) {
         defer { reset() }
         if hasPending { throw .danglingByte }
+    }
+
+    /// ``finish()`` in the stream shape: writes nothing (a sample is decoded as soon as it is whole).
+    public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) throws(PCM16Error) -> Int {
+        try finish()
+        return 0
     }
 
     /// Drops a pending byte (barge-in, or a new stream).

@@ -45,8 +45,13 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case turnDetection(ServerVADError)
     /// A rate the resampler cannot convert.
     case rate(ResamplerError)
+    /// A rate a part of the pipeline cannot run at (loss concealment takes 8000...48000 Hz).
+    case sampleRate(SampleRateError)
+    /// The pcm16 stream ends in the middle of a sample (``InboundAudio/finish(into:events:)``); nothing was
+    /// taken: append the byte that completes it, or drop it with ``InboundAudio/discardPartialSample()``.
+    case pcm16(PCM16Error)
     /// The caller's output buffer holds fewer bytes than this call may write (see the pipeline's
-    /// `outputCapacity(forInputBytes:)` and `maximumOutputBytes`); nothing was taken.
+    /// `maximumOutputCount(forInput:)` and `maximumOutputBytes`); nothing was taken.
     case outputTooSmall(bytes: Int, needed: Int)
 
     /// One readable line (what error messages, logs and the CLI show).
@@ -58,6 +63,8 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
         case .speed(let error): "speed: \(error)"
         case .turnDetection(let error): "turn_detection: \(error)"
         case .rate(let error): "rate: \(error)"
+        case .sampleRate(let error): "rate: \(error)"
+        case .pcm16(let error): "audio: \(error)"
         case .outputTooSmall(let bytes, let needed): "output buffer of \(bytes) bytes is smaller than the \(needed) this call may write"
         }
     }
@@ -80,6 +87,13 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
     public subscript(position: Int) -> InboundEvent { storage[position] }
 
     mutating func removeAll() { storage.removeAll(keepingCapacity: true) }
+    /// Takes `list`'s storage, leaving it empty, so filling the result and putting it back allocates nothing.
+    static func borrowing(_ list: inout InboundEvents) -> InboundEvents {
+        var taken = InboundEvents(empty: ())
+        swap(&taken, &list)
+        return taken
+    }
+    private init(empty: Void) {}
     mutating func append(_ event: InboundEvent) { storage.append(event) }
 }
 
@@ -97,7 +111,11 @@ public struct InboundEvents: Sendable, RandomAccessCollection {
 ///   than the expected echo from starting a turn.
 /// - Chunking never changes the output bytes or the events (apart from the echo guard, whose effect starts at the
 ///   frame after the gateway's call). Nothing is allocated per chunk; one instance per session, on any thread.
-public struct InboundAudio: Sendable {
+///
+/// An ``AudioStream`` from client bytes to model bytes: the conventions there hold. ``append(_:into:events:)``
+/// (the Realtime API's name) hands you the events of each chunk; ``process(_:into:)``, the stream-shaped call,
+/// leaves them in ``events`` until the next call.
+public struct InboundAudio: AudioStream {
     /// `audio.input.noise_reduction` of a Realtime session: the microphone the caller speaks into.
     public enum NoiseReduction: String, Sendable, Equatable, CaseIterable {
         /// Close-talking microphones: headsets, handsets.
@@ -181,44 +199,46 @@ public struct InboundAudio: Sendable {
             do { vad = try ServerVAD(sampleRate: rate, configuration: turnDetection) } catch { throw .turnDetection(error) }
         }
         if concealment {
-            do { concealer = try LossConcealer(sampleRate: rate) } catch { throw .rate(.invalidRate(rate.hertz)) }
+            do { concealer = try LossConcealer(sampleRate: rate) } catch { throw .sampleRate(error) }
         }
         // Sized for the largest chunk of any format at this rate (pcm16 and G.711 may be swapped between streams):
         // one sample per byte, plus a pcm16 byte carried over.
         let samples = self.maximumChunkBytes + 1
         decoded = [Float](repeating: 0, count: samples)
-        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: samples), $0.finishCapacity) } ?? 0)
+        resampled = [Float](repeating: 0, count: resampler.map { $0.maximumOutputCount(forInput: samples) } ?? 0)
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
-    /// The most model bytes (pcm16 at ``modelRate``) an `append` of `byteCount` client bytes can write, **whatever the
-    /// state** of the stream (a bound computed from the configuration, not from what has arrived).
+    /// The most model bytes (pcm16 at ``modelRate``) an `append` of `byteCount` client bytes can write, and with
+    /// `byteCount` 0 the most ``finish(into:events:)`` writes, **whatever the state** of the stream (a bound computed
+    /// from the configuration, not from what has arrived).
     ///
     /// A buffer of this size for one chunk size is too small for a larger chunk: size it once with
     /// ``maximumOutputBytes`` and every legal chunk fits; a smaller buffer gets
     /// ``PipelineError/outputTooSmall(bytes:needed:)`` for a chunk that might not fit, never a trap.
     /// - Complexity: O(1).
-    public func outputCapacity(forInputBytes byteCount: Int) -> Int {
+    public func maximumOutputCount(forInput byteCount: Int) -> Int {
         let bytes = min(max(0, byteCount), maximumChunkBytes + 1)
+        // One sample per byte (G.711) or one per two (pcm16, plus the carried byte).
         let samples = format.bytesPerSample == 2 ? bytes / 2 + 1 : bytes
-        return 2 * (resampler?.outputCapacity(forInput: samples) ?? samples)
+        // `finish` runs the concealer's held 3.75 ms through the resampler, then drains it.
+        let held = concealer?.delay ?? 0
+        guard let resampler else { return 2 * max(samples, held) }
+        let drain = (held > 0 ? resampler.maximumOutputCount(forInput: held) : 0) + resampler.maximumOutputCount(forInput: 0)
+        return 2 * max(resampler.maximumOutputCount(forInput: samples), drain)
     }
 
-    /// The most model bytes any `append` (up to ``maximumChunkBytes``) or ``finish(into:events:)`` writes, in any
-    /// state: size the output buffer once with it.
-    public var maximumOutputBytes: Int { max(outputCapacity(forInputBytes: maximumChunkBytes), finishCapacity) }
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`: the most model bytes any `append` or
+    /// ``finish(into:events:)`` writes, in any state: size the output buffer once with it.
+    public var maximumOutputBytes: Int { maximumOutputCount(forInput: maximumChunkBytes) }
+
+    /// The lookahead, in seconds: the resampler's, and the concealer's delay when loss is concealed.
+    public var latencySeconds: Double { (resampler?.latencySeconds ?? 0) + (concealer?.latencySeconds ?? 0) }
 
     /// The model samples ``finish(into:events:)`` would write now (the resampler's lookahead still owed).
     public var pendingModelSamples: Int { resampler?.pendingOutputCount ?? 0 }
 
-    /// The most model bytes ``finish(into:events:)`` writes, in any state.
-    public var finishCapacity: Int {
-        // With concealment, the concealer's held 3.75 ms go through the resampler first.
-        let held = concealer?.delay ?? 0
-        return 2 * ((resampler.map { $0.outputCapacity(forInput: held) + $0.finishCapacity }) ?? held)
-    }
-
-    /// Whether nothing has been appended since creation, ``clear()`` or ``finish(into:events:)``.
+    /// Whether nothing has been appended since creation, ``reset()`` or ``finish(into:events:)``.
     public var isIdle: Bool { received == 0 }
 
     /// Whether the detector is inside a turn.
@@ -233,12 +253,12 @@ public struct InboundAudio: Sendable {
     /// (emptied first). A pcm16 chunk may end inside a sample: the odd byte waits for the next chunk.
     /// - Returns: the bytes written to `output`.
     /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
-    ///   when `output` is smaller than `outputCapacity(forInputBytes: bytes.count)`; nothing is taken then.
+    ///   when `output` is smaller than `maximumOutputCount(forInput: bytes.count)`; nothing is taken then.
     public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>,
                                 events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        let needed = outputCapacity(forInputBytes: bytes.count)
+        let needed = maximumOutputCount(forInput: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
         received += bytes.count
         let samples: Int = decoded.withUnsafeMutableBufferPointer { dst in
@@ -252,18 +272,40 @@ public struct InboundAudio: Sendable {
         return deliver(samples, into: output, events: &events)
     }
 
+    /// The events the last ``process(_:into:)`` or ``finish(into:)`` fired, in order (the calls that take an
+    /// `events` list leave this one alone).
+    public private(set) var events = InboundEvents()
+
+    /// ``append(_:into:events:)`` in the stream shape: the events go to ``events``.
+    ///
+    /// - Returns: all of `bytes` consumed, and the model bytes written.
+    public mutating func process(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> (consumed: Int, produced: Int) {
+        var fired = InboundEvents.borrowing(&events)
+        defer { events = fired }
+        return (bytes.count, try append(bytes, into: output, events: &fired))
+    }
+
+    /// ``finish(into:events:)`` in the stream shape: the events go to ``events``.
+    public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
+        var fired = InboundEvents.borrowing(&events)
+        defer { events = fired }
+        return try finish(into: output, events: &fired)
+    }
+
     /// Appends `samples` lost samples (at the input rate: a lost frame's worth, as a jitter buffer reports it):
     /// concealed (when the pipeline was built with `concealment`) or silence, so the model's stream and the
     /// detector's clock stay on the caller's timeline; the detector holds a turn through it (``ServerVAD/setConcealed(_:)``).
     ///
-    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)`` past the largest chunk's samples,
-    ///   ``PipelineError/outputTooSmall(bytes:needed:)``; nothing is taken then.
+    /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)`` past the largest chunk's samples
+    ///   (`maximumChunkBytes / format.bytesPerSample`), ``PipelineError/outputTooSmall(bytes:needed:)``; nothing is
+    ///   taken then.
     public mutating func appendLost(samples: Int, into output: UnsafeMutableBufferPointer<UInt8>,
                                     events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
         let count = max(0, samples)
-        guard count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: count, maximum: maximumChunkBytes) }
-        let needed = outputCapacity(forInputBytes: count * format.bytesPerSample)
+        let bytes = count > maximumChunkBytes ? maximumChunkBytes + 1 : count * format.bytesPerSample
+        guard bytes <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes, maximum: maximumChunkBytes) }
+        let needed = maximumOutputCount(forInput: bytes)
         guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
         decoded.withUnsafeMutableBufferPointer { d in
             if concealer != nil { _ = concealer!.conceal(count: count, into: d) } else { d.baseAddress!.update(repeating: 0, count: count) }
@@ -290,11 +332,14 @@ public struct InboundAudio: Sendable {
     /// Ends the input stream (`input_audio_buffer.commit` of a finished call, or the end of a file): drains the
     /// resampler's lookahead and ends a turn still open at the end of the audio. Then the pipeline starts a new
     /// stream, times from 0.
-    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than ``finishCapacity``;
-    ///   nothing changes then.
+    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than
+    ///   `maximumOutputCount(forInput: 0)`; ``PipelineError/pcm16(_:)`` when the pcm16 stream ends inside a sample
+    ///   (append the missing byte, or drop the half with ``discardPartialSample()``). Nothing changes then.
     public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
-        guard output.count >= finishCapacity else { throw .outputTooSmall(bytes: output.count, needed: finishCapacity) }
+        let needed = maximumOutputCount(forInput: 0)
+        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        guard pcm.pendingByteCount == 0 else { throw .pcm16(.danglingByte) }
         var written = 0
         if concealer != nil {
             // The concealer's delay holds the stream's last 3.75 ms.
@@ -306,12 +351,18 @@ public struct InboundAudio: Sendable {
             written += encode(n, into: UnsafeMutableBufferPointer(rebasing: output[written...]))
         }
         if let stop = vad?.finish(), case .speechStopped(let end, _) = stop { events.append(.speechStopped(audioEndMs: end)) }
-        clear()
+        reset()
         return written
     }
 
+    /// Drops the half sample an odd pcm16 byte count left pending (see ``finish(into:events:)``).
+    public mutating func discardPartialSample() { pcm.reset() }
+
+    /// The byte of a half pcm16 sample waiting for its second byte: 0 or 1.
+    public var pendingByteCount: Int { pcm.pendingByteCount }
+
     /// Drops the stream in progress (`input_audio_buffer.clear`): a half sample, the resampler's history, a turn.
-    public mutating func clear() {
+    public mutating func reset() {
         pcm.reset()
         concealer?.reset()
         resampler?.reset()
@@ -369,7 +420,7 @@ public struct InboundAudio: Sendable {
                                   concealed: Bool = false) -> Int {
         if concealer != nil, !concealed {
             // Received audio goes through the concealer's delay (in place: it reads each sample before writing it).
-            decoded.withUnsafeMutableBufferPointer { d in _ = concealer!.receive(UnsafeBufferPointer(rebasing: d[..<count]), into: d) }
+            decoded.withUnsafeMutableBufferPointer { d in _ = concealer!.process(UnsafeBufferPointer(rebasing: d[..<count]), into: d) }
         }
         decoded.withUnsafeBufferPointer { d in detect(UnsafeBufferPointer(rebasing: d[..<count]), events: &events) }
         inputSamples += count

@@ -6,8 +6,10 @@
 /// `audio_end_ms` `conversation.item.truncate` needs on barge-in; ``interrupt(playedSamples:)`` drops what is
 /// buffered and returns that point. A speed change takes effect at the next response.
 ///
+/// An ``AudioStream`` from model bytes to client bytes: ``process(_:into:)`` (or ``append(_:into:)``, its Realtime
+/// API name) takes a chunk, ``finish(into:)`` ends a response, ``reset()`` drops it; the conventions there hold.
 /// Nothing is allocated per chunk; one instance per session, on any thread.
-public struct OutboundAudio: Sendable {
+public struct OutboundAudio: AudioStream {
     /// The rate the Realtime API's pcm16 has unless a session says otherwise.
     public static let defaultModelRate = SampleRate.hz24000
 
@@ -22,10 +24,9 @@ public struct OutboundAudio: Sendable {
     public let maximumChunkBytes: Int
 
     private var pcm = PCM16StreamDecoder()
-    private var scaler: SpeedScaler
-    private var resampler: Resampler?
+    /// Speed, then the client's rate: the chain `rtaudio convert` shares.
+    private var chain: SpeedResampler
     private var samples: [Float]
-    private var stretched: [Float]
     private var resampled: [Float]
     private var base64: [UInt8]
     /// Model samples received and client samples produced in the response in progress.
@@ -36,7 +37,7 @@ public struct OutboundAudio: Sendable {
     ///
     /// - Parameters:
     ///   - format: what the client takes.
-    ///   - clientRate: the client's rate, in Hz; nil: the format's default (G.711: 8 kHz; pcm16: the model's).
+    ///   - clientRate: the client's rate; nil: the format's default (G.711: 8 kHz; pcm16: the model's).
     ///   - speed: the playback speed of the responses, 0.25...1.5 (pitch kept); ``setSpeed(_:)`` changes it.
     ///   - maximumChunkBytes: the largest model chunk an `append` takes, in bytes; buffers are sized for it once.
     ///   - modelRate: the rate of the model's pcm16 (``defaultModelRate`` unless the session says otherwise).
@@ -48,50 +49,45 @@ public struct OutboundAudio: Sendable {
         self.clientRate = rate
         self.modelRate = modelRate
         self.maximumChunkBytes = max(2, maximumChunkBytes)
+        let scaler: SpeedScaler
         do { scaler = try SpeedScaler(sampleRate: modelRate, speed: speed) } catch { throw .speed(error) }
+        let resampler: Resampler?
         do { resampler = rate == modelRate ? nil : try Resampler(from: modelRate, to: rate) } catch { throw .rate(error) }
         let chunk = self.maximumChunkBytes / 2 + 1
+        chain = SpeedResampler(scaler: scaler, resampler: resampler, maximumChunk: chunk)
         samples = [Float](repeating: 0, count: chunk)
-        // Bounds at the slowest speed, so a speed change never outgrows these buffers. Every call gives the scaler
-        // room for its whole output, so it never owes more than its lookahead: the steady bound holds.
-        let most = scaler.steadyOutputCount(forInput: chunk)
-        stretched = [Float](repeating: 0, count: most)
-        resampled = [Float](repeating: 0, count: resampler.map { max($0.outputCapacity(forInput: most), $0.finishCapacity) } ?? 0)
+        // The chain's bound holds at the slowest speed, so a speed change never outgrows this buffer.
+        resampled = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: chunk))
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
     }
 
     /// The speed of the response in progress.
-    public var speed: Double { scaler.speed }
+    public var speed: Double { chain.speed }
 
-    /// The most client bytes an `append` of `byteCount` model bytes can write, **whatever the state and the speed**
-    /// (bounds at the slowest speed, 0.25, so a later ``setSpeed(_:)`` never outgrows a buffer sized before it).
+    /// The chain's lookahead (speed, then rate), in seconds.
+    public var latencySeconds: Double { chain.latencySeconds }
+
+    /// The most client bytes an `append` of `byteCount` model bytes can write, and with `byteCount` 0 the most
+    /// ``finish(into:)`` writes, **whatever the state and the speed** (bounds at the slowest speed, 0.25, so a later
+    /// ``setSpeed(_:)`` never outgrows a buffer sized before it).
     ///
     /// Size the output buffer once with ``maximumOutputBytes`` and every legal chunk fits; a smaller buffer gets
     /// ``PipelineError/outputTooSmall(bytes:needed:)`` for a chunk that might not fit, never a trap.
     /// - Complexity: O(1).
-    public func outputCapacity(forInputBytes byteCount: Int) -> Int {
+    public func maximumOutputCount(forInput byteCount: Int) -> Int {
         let count = min(max(0, byteCount), maximumChunkBytes + 1) / 2 + 1
-        let stretched = scaler.steadyOutputCount(forInput: count)
-        let client = resampler.map { $0.outputCapacity(forInput: stretched) } ?? stretched
-        return client * max(format.bytesPerSample, 2)
+        return chain.maximumOutputCount(forInput: count) * max(format.bytesPerSample, 2)
     }
 
-    /// The most client bytes ``finishResponse(into:)`` writes, in any state and at any speed.
-    public var finishCapacity: Int {
-        let stretched = scaler.steadyOutputCount(forInput: 0)
-        let client = resampler.map { $0.outputCapacity(forInput: stretched) + $0.finishCapacity } ?? stretched
-        return client * max(format.bytesPerSample, 2)
-    }
-
-    /// The most client bytes any `append` (up to ``maximumChunkBytes``) or ``finishResponse(into:)`` writes, in
-    /// any state and at any speed: size the output buffer once with it.
-    public var maximumOutputBytes: Int { max(outputCapacity(forInputBytes: maximumChunkBytes), finishCapacity) }
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`: the most client bytes any `append` or ``finish(into:)``
+    /// writes, in any state and at any speed: size the output buffer once with it.
+    public var maximumOutputBytes: Int { maximumOutputCount(forInput: maximumChunkBytes) }
 
     /// Sets `speed` for the next response (at once when no response is in progress).
     ///
     /// - Throws: ``PipelineError/speed(_:)``; the speed in force is kept.
     public mutating func setSpeed(_ newSpeed: Double) throws(PipelineError) {
-        do { try scaler.setSpeed(newSpeed) } catch { throw .speed(error) }
+        do { try chain.setSpeed(newSpeed) } catch { throw .speed(error) }
     }
 
     /// Changes `output_audio_format` (a `session.update`): only between responses; a format with another wire rate
@@ -101,40 +97,40 @@ public struct OutboundAudio: Sendable {
         guard modelSamples == 0 else { throw .formatChangeMidStream(field: "output_audio_format", from: format, to: newFormat) }
         guard newFormat.defaultSampleRate == clientRate else {
             // Another wire rate: rebuilt here, between responses, with the speed (and a pending one) kept.
-            let pending = scaler.pendingSpeed
-            self = try OutboundAudio(format: newFormat, speed: scaler.speed, maximumChunkBytes: maximumChunkBytes, modelRate: modelRate)
+            let pending = chain.scaler?.pendingSpeed
+            self = try OutboundAudio(format: newFormat, speed: chain.speed, maximumChunkBytes: maximumChunkBytes, modelRate: modelRate)
             if let pending { try setSpeed(pending) }
             return
         }
         format = newFormat
     }
 
-    /// Appends model audio bytes (pcm16 at ``modelRate``, little-endian; a chunk may end inside a sample).
+    /// Appends model audio bytes (pcm16 at ``modelRate``, little-endian; a chunk may end inside a sample): the
+    /// stream's ``process(_:into:)``, under the Realtime API's name.
     ///
     /// - Returns: the client-format bytes written to `output`.
     /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``, or ``PipelineError/outputTooSmall(bytes:needed:)``
-    ///   when `output` is smaller than `outputCapacity(forInputBytes: bytes.count)`; nothing is taken then.
+    ///   when `output` is smaller than `maximumOutputCount(forInput: bytes.count)`; nothing is taken then.
     public mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
+        try process(bytes, into: output).produced
+    }
+
+    /// Takes a chunk of model bytes: decode, speed, rate, encode.
+    ///
+    /// - Returns: all of `bytes` consumed, and the client bytes written.
+    /// - Throws: as ``append(_:into:)``; nothing is taken then.
+    public mutating func process(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> (consumed: Int, produced: Int) {
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        let needed = outputCapacity(forInputBytes: bytes.count)
+        let needed = maximumOutputCount(forInput: bytes.count)
         guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
         // `samples` holds a chunk's samples plus the carried byte's (sized at init).
         let count = samples.withUnsafeMutableBufferPointer { pcm.decodeUnchecked(bytes, into: $0) }
         modelSamples += count
         let made = samples.withUnsafeBufferPointer { src in
-            stretched.withUnsafeMutableBufferPointer { dst in
-                var rest = UnsafeBufferPointer(rebasing: src[..<count])
-                var total = 0
-                while !rest.isEmpty {
-                    let (used, n) = scaler.process(rest, into: UnsafeMutableBufferPointer(rebasing: dst[total...]))
-                    rest = UnsafeBufferPointer(rebasing: rest[used...])
-                    total += n
-                    if used == 0 && n == 0 { break }   // cannot happen with `stretched` sized as in init
-                }
-                return total
-            }
+            resampled.withUnsafeMutableBufferPointer { chain.process(UnsafeBufferPointer(rebasing: src[..<count]), into: $0).produced }
         }
-        return deliver(made, into: output)
+        clientSamples += made
+        return (bytes.count, encode(made, into: output))
     }
 
     /// Appends base64 model audio (the `delta` of `response.audio.delta`, as ASCII bytes).
@@ -151,33 +147,36 @@ public struct OutboundAudio: Sendable {
     /// Ends the response (`response.audio.done`): writes the rest, so the response lasts exactly its audio at its
     /// speed; then a pending speed applies and the playback clock restarts.
     ///
-    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than ``finishCapacity``;
-    ///   nothing changes then.
-    public mutating func finishResponse(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
-        guard output.count >= finishCapacity else { throw .outputTooSmall(bytes: output.count, needed: finishCapacity) }
-        let made = stretched.withUnsafeMutableBufferPointer { scaler.finish(into: $0) }
-        var written = deliver(made, into: output)
-        if resampler != nil {
-            let n = resampled.withUnsafeMutableBufferPointer { resampler!.finish(into: $0) }
-            written += encode(n, into: UnsafeMutableBufferPointer(rebasing: output[written...]))
-            clientSamples += n
-        }
-        pcm.reset()
+    /// - Throws: ``PipelineError/outputTooSmall(bytes:needed:)`` when `output` is smaller than
+    ///   `maximumOutputCount(forInput: 0)`; ``PipelineError/pcm16(_:)`` when the model's audio ended inside a sample
+    ///   (send the missing byte, or drop the half with ``discardPartialSample()``). Nothing changes then.
+    public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
+        let needed = maximumOutputCount(forInput: 0)
+        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        guard pcm.pendingByteCount == 0 else { throw .pcm16(.danglingByte) }
+        let made = resampled.withUnsafeMutableBufferPointer { chain.finish(into: $0) }
+        let written = encode(made, into: output)
         modelSamples = 0
         clientSamples = 0
         return written
     }
 
+    /// Drops the half sample an odd byte count left pending (see ``finish(into:)``).
+    public mutating func discardPartialSample() { pcm.reset() }
+
+    /// The byte of a half pcm16 sample waiting for its second byte: 0 or 1.
+    public var pendingByteCount: Int { pcm.pendingByteCount }
+
     /// Where the client is in the model's audio of this response, in ms, after it has played `playedSamples`
     /// client samples: the `audio_end_ms` of `conversation.item.truncate`. Never past the audio received.
     public func audioEndMs(playedSamples: Int) -> Int {
-        Self.audioEndMs(playedSamples: min(max(0, playedSamples), clientSamples), clientRate: clientRate, speed: scaler.speed,
+        Self.audioEndMs(playedSamples: min(max(0, playedSamples), clientSamples), clientRate: clientRate, speed: chain.speed,
                         modelSamples: modelSamples, modelRate: modelRate)
     }
 
     /// The point reached in a response's model audio, in ms, once `playedSamples` client samples of it have played
     /// at `clientRate` and `speed`, never past its `modelSamples` (at `modelRate`): for a response that has finished
-    /// arriving (``finishResponse(into:)`` restarted this pipeline's clock) but still plays.
+    /// arriving (``finish(into:)`` restarted this pipeline's clock) but still plays.
     public static func audioEndMs(playedSamples: Int, clientRate: SampleRate, speed: Double, modelSamples: Int,
                                   modelRate: SampleRate = defaultModelRate) -> Int {
         // Client samples -> the scaler's output at the model rate (the resampler keeps time exactly) -> model time (the
@@ -196,35 +195,26 @@ public struct OutboundAudio: Sendable {
     /// response starts clean (at a pending speed, if one was set).
     public mutating func interrupt(playedSamples: Int) -> Int {
         let end = audioEndMs(playedSamples: playedSamples)
-        scaler.reset()
-        resampler?.reset()
-        pcm.reset()
-        modelSamples = 0
-        clientSamples = 0
+        reset()
         return end
     }
 
-    private mutating func deliver(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        guard resampler != nil else {
-            clientSamples += count
-            return stretched.withUnsafeBufferPointer { encodeSamples(UnsafeBufferPointer(rebasing: $0[..<count]), into: output) }
-        }
-        let n = stretched.withUnsafeBufferPointer { src in
-            resampled.withUnsafeMutableBufferPointer { resampler!.process(UnsafeBufferPointer(rebasing: src[..<count]), into: $0).produced }
-        }
-        clientSamples += n
-        return encode(n, into: output)
+    /// Drops the response in progress (what ``interrupt(playedSamples:)`` does, without a truncation point).
+    public mutating func reset() {
+        chain.reset()
+        pcm.reset()
+        modelSamples = 0
+        clientSamples = 0
     }
 
     private func encode(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        resampled.withUnsafeBufferPointer { encodeSamples(UnsafeBufferPointer(rebasing: $0[..<count]), into: output) }
-    }
-
-    private func encodeSamples(_ samples: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        if let law = format.g711 {
-            law.encode(samples, into: UnsafeMutableBufferPointer(rebasing: output[..<samples.count]))
-            return samples.count
+        resampled.withUnsafeBufferPointer { samples in
+            let samples = UnsafeBufferPointer(rebasing: samples[..<count])
+            if let law = format.g711 {
+                law.encode(samples, into: UnsafeMutableBufferPointer(rebasing: output[..<samples.count]))
+                return samples.count
+            }
+            return PCM16.encode(samples, into: output)
         }
-        return PCM16.encode(samples, into: output)
     }
 }

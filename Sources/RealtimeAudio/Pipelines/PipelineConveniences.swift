@@ -48,14 +48,14 @@ extension InboundAudio {
     /// Appends client audio bytes and appends the model-ready pcm16 (at the model rate, little-endian) to `output`.
     ///
     /// The safe form of ``append(_:into:events:)-(UnsafeBufferPointer<UInt8>,_,_)``: `output` grows as needed (by
-    /// at most ``outputCapacity(forInputBytes:)``), so no chunk size can make it too small. Keep one array per
+    /// at most ``maximumOutputCount(forInput:)``), so no chunk size can make it too small. Keep one array per
     /// session and empty it with `removeAll(keepingCapacity: true)`: after the first calls nothing is allocated.
     /// - Returns: the bytes appended to `output`.
     /// - Throws: ``PipelineError/chunkTooLarge(bytes:maximum:)``; nothing is taken then.
     @discardableResult
     public mutating func append(_ bytes: Span<UInt8>, to output: inout [UInt8], events: inout InboundEvents) throws(PipelineError) -> Int {
         try withBytes(bytes) { (source) throws(PipelineError) -> Int in
-            try appending(to: &output, bound: outputCapacity(forInputBytes: source.count)) { (room) throws(PipelineError) -> Int in
+            try appending(to: &output, bound: maximumOutputCount(forInput: source.count)) { (room) throws(PipelineError) -> Int in
                 try append(source, into: room, events: &events)
             }
         }
@@ -74,7 +74,7 @@ extension InboundAudio {
     @discardableResult
     public mutating func append(base64 text: String, to output: inout [UInt8], events: inout InboundEvents) throws(PipelineError) -> Int {
         try withUTF8(text) { (characters) throws(PipelineError) -> Int in
-            let bound = outputCapacity(forInputBytes: Base64.decodedCapacity(forCharacterCount: characters.count))
+            let bound = maximumOutputCount(forInput: Base64.decodedCapacity(forCharacterCount: characters.count))
             return try appending(to: &output, bound: bound) { (room) throws(PipelineError) -> Int in
                 try append(base64: characters, into: room, events: &events)
             }
@@ -82,12 +82,13 @@ extension InboundAudio {
     }
 
     /// Ends the input stream (see ``finish(into:events:)``) and appends the drained model audio to `output`.
+    ///
+    /// - Throws: ``PipelineError/pcm16(_:)`` when the stream ends inside a sample; nothing changes then.
     @discardableResult
-    public mutating func finish(to output: inout [UInt8], events: inout InboundEvents) -> Int {
-        // The room is finishCapacity: the throwing check cannot fail.
-        (try? appending(to: &output, bound: finishCapacity) { (room) throws(PipelineError) -> Int in
+    public mutating func finish(to output: inout [UInt8], events: inout InboundEvents) throws(PipelineError) -> Int {
+        try appending(to: &output, bound: maximumOutputCount(forInput: 0)) { (room) throws(PipelineError) -> Int in
             try finish(into: room, events: &events)
-        }) ?? 0
+        }
     }
 }
 
@@ -102,7 +103,7 @@ extension OutboundAudio {
     @discardableResult
     public mutating func append(_ bytes: Span<UInt8>, to output: inout [UInt8]) throws(PipelineError) -> Int {
         try withBytes(bytes) { (source) throws(PipelineError) -> Int in
-            try appending(to: &output, bound: outputCapacity(forInputBytes: source.count)) { (room) throws(PipelineError) -> Int in
+            try appending(to: &output, bound: maximumOutputCount(forInput: source.count)) { (room) throws(PipelineError) -> Int in
                 try append(source, into: room)
             }
         }
@@ -121,18 +122,20 @@ extension OutboundAudio {
     @discardableResult
     public mutating func append(base64 text: String, to output: inout [UInt8]) throws(PipelineError) -> Int {
         try withUTF8(text) { (characters) throws(PipelineError) -> Int in
-            let bound = outputCapacity(forInputBytes: Base64.decodedCapacity(forCharacterCount: characters.count))
+            let bound = maximumOutputCount(forInput: Base64.decodedCapacity(forCharacterCount: characters.count))
             return try appending(to: &output, bound: bound) { (room) throws(PipelineError) -> Int in
                 try append(base64: characters, into: room)
             }
         }
     }
 
-    /// Ends the response (see ``finishResponse(into:)``) and appends the rest of its audio to `output`.
+    /// Ends the response (see ``finish(into:)``) and appends the rest of its audio to `output`.
+    ///
+    /// - Throws: ``PipelineError/pcm16(_:)`` when the model's audio ended inside a sample; nothing changes then.
     @discardableResult
-    public mutating func finishResponse(to output: inout [UInt8]) -> Int {
-        (try? appending(to: &output, bound: finishCapacity) { (room) throws(PipelineError) -> Int in
-            try finishResponse(into: room)
-        }) ?? 0
+    public mutating func finish(to output: inout [UInt8]) throws(PipelineError) -> Int {
+        try appending(to: &output, bound: maximumOutputCount(forInput: 0)) { (room) throws(PipelineError) -> Int in
+            try finish(into: room)
+        }
     }
 }

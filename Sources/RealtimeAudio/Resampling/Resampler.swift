@@ -7,7 +7,7 @@
 ///   filters by FFT convolution, in frames;
 ///   downsamplings by 3.4 or more divide the rate first with a short ÷2 or ÷3 prestage.
 /// - **Delay compensated**: output sample `k` is the signal at input time `k × inRate / outRate`, not later; the
-///   filters' half-lengths are held back as lookahead instead (``latency``). A file converted in one go therefore
+///   filters' half-lengths are held back as lookahead instead (``latencySeconds``). A file converted in one go therefore
 ///   lines up with its input sample for sample, and a live stream is late by only that lookahead.
 /// - **Exact counts, no drift**: output `k` is computed from the integer pair `(k × M) / L`, so the
 ///   cumulative output follows the exact rational ratio over any length. ``finish(into:)`` drains the tail
@@ -20,9 +20,10 @@
 /// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters: one bad sample costs a click, never a
 ///   stream of NaN.
 ///
+/// An ``AudioStream`` of `Float` samples: the conventions there hold (units, buffers, capacity, threading).
 /// One instance per stream (a value type; copying it copies its history). `process` allocates nothing; the
 /// history buffers are allocated once at `init`, and filter tables are shared between instances.
-public struct Resampler: Sendable {
+public struct Resampler: AudioStream {
     /// The filters, shared read-only with every resampler of the same configuration.
     public let filter: ResamplerFilter
 
@@ -47,7 +48,7 @@ public struct Resampler: Sendable {
     /// - Throws: ``ResamplerError/ratioTooFine(input:output:)`` for rates with almost no common factor.
     /// - Complexity: one or two allocations (history buffers); the filter bank is built once per process.
     public init(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality = .voice) throws(ResamplerError) {
-        self.init(filter: try ResamplerFilter.shared(from: input.hertz, to: output.hertz, quality: quality))
+        self.init(filter: try ResamplerFilter.shared(from: input, to: output, quality: quality))
     }
 
     /// Creates a resampler on a filter bank the caller holds.
@@ -72,18 +73,14 @@ public struct Resampler: Sendable {
         }
     }
 
-    /// The input rate in hertz.
-    public var inputRate: Int { filter.inputRate }
-    /// The output rate in hertz.
-    public var outputRate: Int { filter.outputRate }
+    /// The input rate.
+    public var inputRate: SampleRate { filter.inputRate }
+    /// The output rate.
+    public var outputRate: SampleRate { filter.outputRate }
 
-    /// The lookahead, in output samples: how far output lags, at most, the input it has been given (the filters'
-    /// half lengths; for `high`'s FFT convolution, that plus the frames it waits for, the lag then varying between
-    /// the two). Content is not delayed (see the type's documentation); this is the streaming latency, and one
-    /// `process` call never writes more than `count × outRate / inRate + latency` (rounded up) outputs.
-    public var latency: Double { filter.latencySeconds * Double(filter.outputRate) }
-
-    /// ``latency`` in seconds.
+    /// The lookahead, in seconds: how far output lags, at most, the input it has been given (the filters' half
+    /// lengths; for `high`'s FFT convolution, that plus the frames it waits for, the lag then varying between the
+    /// two). Content is not delayed (see the type's documentation); this is the streaming latency.
     public var latencySeconds: Double { filter.latencySeconds }
 
     /// Input samples consumed since the start of the stream (or the last `finish` / `reset`).
@@ -109,15 +106,22 @@ public struct Resampler: Sendable {
         }
     }
 
-    /// The most samples `process` can write for `count` input samples, **in any state** of the stream: size an output
-    /// buffer once with it (for the largest chunk you will pass) and every call consumes its whole input.
+    /// The most samples ``process(_:into:)`` can write for `count` input samples, and with `count` 0 the most
+    /// ``finish(into:)`` writes, **in any state** of the stream: size an output buffer once with it (for the largest
+    /// chunk you will pass) and every call consumes its whole input.
     ///
-    /// The bound is `ceil(count × outRate / inRate)` plus a fixed burst: the outputs one input sample can complete
-    /// (upsampling), and for `high`'s FFT convolution the frames it releases at once. It does not depend on what the
-    /// stream has seen, so a buffer sized at the start of a stream stays large enough for its whole life.
-    /// A smaller buffer is valid too: `process` then stops when it is full and returns what it consumed.
+    /// The bound is `ceil(count × outRate / inRate)` plus a fixed burst (the outputs one input sample can complete
+    /// when upsampling; for `high`'s FFT convolution, the frames it releases at once) plus the lookahead `finish`
+    /// releases. It does not depend on what the stream has seen, so a buffer sized at the start of a stream stays
+    /// large enough for its whole life. A smaller buffer is valid too: `process` then stops when it is full and
+    /// returns what it consumed.
     /// - Complexity: O(1).
-    public func outputCapacity(forInput count: Int) -> Int {
+    public func maximumOutputCount(forInput count: Int) -> Int {
+        kernelOutputCount(forInput: count) + tailCount
+    }
+
+    /// What the kernel's `process` can write for `count` inputs, in any state.
+    func kernelOutputCount(forInput count: Int) -> Int {
         switch kind {
         case .polyphase: polyphase!.maximumOutputCount(forInput: count)
         case .folded: folded!.maximumOutputCount(forInput: count)
@@ -128,8 +132,12 @@ public struct Resampler: Sendable {
         }
     }
 
+    /// The lookahead in output samples, rounded up, and the rounding of the stream's total: what `finish` owes
+    /// beyond a chunk's burst.
+    private var tailCount: Int { Int((filter.latencySeconds * Double(filter.outputRate.hertz)).rounded(.up)) + 2 }
+
     /// The samples `process` writes **now** for `count` more input samples, given room for them: exact, and
-    /// dependent on the stream's state (what it holds back). For sizing buffers use ``outputCapacity(forInput:)``.
+    /// dependent on the stream's state (what it holds back). For sizing buffers use ``maximumOutputCount(forInput:)``.
     /// - Complexity: O(1).
     public func readyCount(forInput count: Int) -> Int {
         switch kind {
@@ -142,13 +150,8 @@ public struct Resampler: Sendable {
         }
     }
 
-    /// The most samples ``finish(into:)`` can write, in any state of the stream: the lookahead and the burst of
-    /// ``outputCapacity(forInput:)``. Size the drain buffer once with it.
-    /// - Complexity: O(1).
-    public var finishCapacity: Int { outputCapacity(forInput: 0) + Int(latency.rounded(.up)) + 2 }
-
     /// The number of samples ``finish(into:)`` writes now: `round(inputCount × outRate / inRate)` (ties up) minus
-    /// ``outputCount``; never more than ``finishCapacity``.
+    /// ``outputCount``; never more than `maximumOutputCount(forInput: 0)`.
     public var pendingOutputCount: Int {
         switch kind {
         case .polyphase: polyphase!.pendingOutputCount
@@ -163,10 +166,10 @@ public struct Resampler: Sendable {
     /// Converts a chunk.
     ///
     /// Consumes input until it runs out or `output` is full, and writes every output sample the input so far
-    /// determines. With `output.count >= outputCapacity(forInput: input.count)` all input is consumed; with less,
+    /// determines. With `output.count >= maximumOutputCount(forInput: input.count)` all input is consumed; with less,
     /// call again with the rest (every call with input and room makes progress).
-    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the first
-    ///   ``latency`` samples fill.
+    /// - Returns: input samples consumed and output samples written; `(n, 0)` is normal while the
+    ///   lookahead (``latencySeconds``) fills.
     /// - Complexity: ``ResamplerFilter/multiplyAddsPerOutput`` multiply-adds per output sample; no allocation.
     public mutating func process(
         _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
@@ -185,7 +188,7 @@ public struct Resampler: Sendable {
     /// resets for a new stream.
     ///
     /// - Returns: the samples written.
-    /// - Precondition: `output.count >= pendingOutputCount` (``finishCapacity`` always is); the buffer is the
+    /// - Precondition: `output.count >= pendingOutputCount` (`maximumOutputCount(forInput: 0)` always is); the buffer is the
     ///   caller's own, sized from the configuration, so no input data can reach this check.
     public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
         let owed = pendingOutputCount
@@ -220,7 +223,7 @@ extension Resampler {
     /// Converts a whole signal in one go: `process` then `finish`, so the result has exactly
     /// `round(input.count × outRate / inRate)` samples aligned with the input.
     public mutating func convert(_ input: [Float]) -> [Float] {
-        var output = [Float](repeating: 0, count: outputCapacity(forInput: input.count))
+        var output = [Float](repeating: 0, count: maximumOutputCount(forInput: input.count))
         let n = input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { process(src, into: $0).produced } }
         output.removeLast(output.count - n)
         var tail = [Float](repeating: 0, count: pendingOutputCount)

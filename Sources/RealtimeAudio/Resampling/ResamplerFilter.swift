@@ -90,8 +90,6 @@ public enum ResamplerQuality: String, CaseIterable, Sendable, CustomStringConver
 
 /// A configuration the resampler cannot take.
 public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// A sample rate outside 1 ... ``SampleRate/maximumHertz``.
-    case invalidRate(Int)
     /// A preset name that does not exist.
     case unknownQuality(String)
     /// The reduced ratio `outRate / inRate` needs more than ``ResamplerFilter/maximumPhases`` filter phases:
@@ -103,8 +101,6 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// One readable line (what error messages, logs and the CLI show).
     public var description: String {
         switch self {
-        case .invalidRate(let hertz):
-            "sample rate \(hertz) Hz is out of range (1...\(SampleRate.maximumHertz) Hz)"
         case .unknownQuality(let name):
             "unknown resampler quality '\(name)' (valid: \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", ")))"
         case .ratioTooFine(let input, let output):
@@ -163,10 +159,10 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     /// Phases above this would make tables of many megabytes.
     public static let maximumPhases = 4096
 
-    /// The input rate the filter was designed for, in Hz.
-    public let inputRate: Int
-    /// The output rate, in Hz.
-    public let outputRate: Int
+    /// The input rate the filter was designed for.
+    public let inputRate: SampleRate
+    /// The output rate.
+    public let outputRate: SampleRate
     /// The preset the filter meets (passband, stopband, transition).
     public let quality: ResamplerQuality
     /// Upsampling factor `L` of the reduced ratio `outputRate / inputRate = L / M`.
@@ -240,20 +236,20 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
 
     /// Designs the filter (microseconds to a second, see ``ResamplerQuality``).
     ///
-    /// - Throws: ``ResamplerError/invalidRate(_:)`` or ``ResamplerError/ratioTooFine(input:output:)``.
-    public convenience init(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) {
-        try self.init(from: input, to: output, quality: quality, direct: false)
+    /// - Throws: ``ResamplerError/ratioTooFine(input:output:)`` for rates with almost no common factor.
+    public convenience init(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality) throws(ResamplerError) {
+        try self.init(from: input.hertz, to: output.hertz, quality: quality, direct: false)
     }
 
     /// The same filter; with `direct`, on one direct stage (no FFT convolution, no prestage), as tests compare.
     init(from input: Int, to output: Int, quality: ResamplerQuality, direct: Bool) throws(ResamplerError) {
         let allowed = !direct && quality == .high
-        guard (1...SampleRate.maximumHertz).contains(input) else { throw .invalidRate(input) }
-        guard (1...SampleRate.maximumHertz).contains(output) else { throw .invalidRate(output) }
+        // Rates come from `SampleRate`s (or a prestage's quotient of one): in range by construction.
+        precondition((1...SampleRate.maximumHertz).contains(input) && (1...SampleRate.maximumHertz).contains(output))
         let (L, M) = reducedRatio(input, output)
         guard L <= Self.maximumPhases else { throw .ratioTooFine(input: input, output: output) }
-        inputRate = input
-        outputRate = output
+        inputRate = SampleRate(unchecked: input)
+        outputRate = SampleRate(unchecked: output)
         self.quality = quality
         phases = L
         step = M
@@ -327,10 +323,10 @@ public final class ResamplerFilter: @unchecked Sendable {   // immutable after i
     /// The shared filter bank for this configuration, built on first use.
     ///
     /// - Throws: as ``init(from:to:quality:)``.
-    public static func shared(from input: Int, to output: Int, quality: ResamplerQuality) throws(ResamplerError) -> ResamplerFilter {
-        let key = Key(input: input, output: output, quality: quality)
+    public static func shared(from input: SampleRate, to output: SampleRate, quality: ResamplerQuality) throws(ResamplerError) -> ResamplerFilter {
+        let key = Key(input: input.hertz, output: output.hertz, quality: quality)
         if let filter = cache.withLock({ $0[key] }) { return filter }
-        let filter = try ResamplerFilter(from: input, to: output, quality: quality)
+        let filter = try ResamplerFilter(from: input.hertz, to: output.hertz, quality: quality, direct: false)
         return cache.withLock { table in
             if let existing = table[key] { return existing }
             table[key] = filter

@@ -18,7 +18,10 @@
 /// The output is the input delayed by a quarter of the longest period (3.75 ms): that room is what makes the
 /// join possible. ``finish(into:)`` writes the delayed rest. Streaming is exact: any split of the same received
 /// and lost stretches gives the same output. Nothing is allocated after `init`. One per stream.
-public struct LossConcealer: Sendable {
+///
+/// An ``AudioStream`` of `Float` samples at one rate (``process(_:into:)`` takes what was received); the
+/// conventions there hold.
+public struct LossConcealer: AudioStream {
     /// The rate of the stream it conceals, in its samples.
     public let sampleRate: SampleRate
     /// The output's delay behind the input, in samples (3.75 ms).
@@ -74,13 +77,20 @@ public struct LossConcealer: Sendable {
     /// Whether a loss is in progress (the last call was ``conceal(count:into:)``).
     public var isConcealing: Bool { lostSamples > 0 }
 
-    /// Takes received samples; writes as many (the delayed signal) to `output`.
+    /// The output's delay behind the input, in seconds (3.75 ms).
+    public var latencySeconds: Double { Double(delay) / Double(sampleRate.hertz) }
+
+    /// The most samples ``process(_:into:)`` writes for `count` received samples (`count`), and with `count` 0 the
+    /// most ``finish(into:)`` writes (``delay``), in any state.
+    public func maximumOutputCount(forInput count: Int) -> Int { max(count, delay) }
+
+    /// Takes received samples; writes as many (the delayed signal) to `output`, as many as it has room for.
     ///
-    /// - Precondition: `output.count >= input.count` (the caller's own buffer).
-    /// - Returns: the samples written: `input.count`.
+    /// - Returns: the samples consumed and written: both `min(input.count, output.count)`.
     @discardableResult
-    public mutating func receive(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
-        precondition(output.count >= input.count, "LossConcealer.receive: output buffer too small")
+    public mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
+        let input = UnsafeBufferPointer(rebasing: input[..<min(input.count, output.count)])
+        guard !input.isEmpty else { return (0, 0) }
         if lostSamples > 0 {
             // Cross-fade from the concealment's continuation into the audio that resumed, over a quarter period
             // and 4 ms more for each 10 ms lost beyond the first (whatever the chunks it comes in).
@@ -98,7 +108,7 @@ public struct LossConcealer: Sendable {
             i += 1
         }
         if i < input.count { pushBlock(UnsafeBufferPointer(rebasing: input[i...]), into: UnsafeMutableBufferPointer(rebasing: output[i...])) }
-        return input.count
+        return (input.count, input.count)
     }
 
     /// Conceals `count` lost samples: writes `count` samples to `output`.
@@ -127,6 +137,8 @@ public struct LossConcealer: Sendable {
     }
 
     /// Writes the `delay` samples still held (at the end of the stream), and starts over.
+    ///
+    /// - Precondition: `output.count >= delay` (the caller's own buffer, sized with `maximumOutputCount(forInput: 0)`).
     @discardableResult
     public mutating func finish(into output: UnsafeMutableBufferPointer<Float>) -> Int {
         precondition(output.count >= delay, "LossConcealer.finish: output buffer too small")

@@ -33,18 +33,19 @@ public enum SpeedError: Error, Equatable, Sendable, CustomStringConvertible {
 /// - **Chunking never changes the output**: every decision depends on the samples and the totals only; a chunk
 ///   boundary only changes when output is released.
 /// - **Non-finite input** (NaN, ±infinity) is replaced by 0 as it enters (at speed 1 it is copied as is).
-/// - **Latency**: a jump needs up to two periods of lookahead (``latency``, 29 ms at 24 kHz).
+/// - **Latency**: a jump needs up to two periods of lookahead (``latencySeconds``, 29 ms).
 /// - **Changing speed**: ``setSpeed(_:)`` applies at once while the scaler is idle (nothing given since creation,
 ///   ``finish(into:)`` or ``reset()``). During a turn the new speed waits for the turn's end, as the Realtime API
 ///   defines (`speed` changes between turns): the turn in progress keeps its speed, so its duration stays exact.
 ///
-/// One instance per stream (a value type). `process` allocates nothing: buffers are sized at `init`.
-public struct SpeedScaler: Sendable {
+/// An ``AudioStream`` of `Float` samples at one rate: the conventions there hold (units, buffers, capacity,
+/// threading). One instance per stream (a value type). `process` allocates nothing: buffers are sized at `init`.
+public struct SpeedScaler: AudioStream {
     /// The speeds accepted, as the Realtime API defines them.
     public static let speedRange: ClosedRange<Double> = 0.25...1.5
 
-    /// The sample rate, in hertz.
-    public let sampleRate: Int
+    /// The rate of the stream, in and out.
+    public let sampleRate: SampleRate
     /// The speed of the turn in progress.
     public private(set) var speed: Double
     /// A speed set during a turn, applied at the next ``finish(into:)`` or ``reset()``.
@@ -98,7 +99,7 @@ public struct SpeedScaler: Sendable {
         guard sampleRate.hertz >= 8000 else { throw .rateTooLow(sampleRate.hertz) }
         guard Self.speedRange.contains(speed) else { throw .speedOutOfRange(speed) }
         let rate = sampleRate.hertz
-        self.sampleRate = rate
+        self.sampleRate = sampleRate
         self.speed = speed
         decimation = max(1, rate / 4000)
         minPeriod = max(2, rate / 400)
@@ -115,9 +116,12 @@ public struct SpeedScaler: Sendable {
         reset()
     }
 
-    /// Input samples held back at most before they reach the output: two of the longest periods (a forward jump
-    /// compares the two periods ahead of the read pointer); 0 at speed 1.
-    public var latency: Int { speed == 1 ? 0 : 2 * maxPeriod + Self.margin }
+    /// Input held back at most before it reaches the output, in seconds: two of the longest periods (a forward
+    /// jump compares the two periods ahead of the read pointer); 0 at speed 1.
+    public var latencySeconds: Double { speed == 1 ? 0 : Double(lookahead) / Double(sampleRate.hertz) }
+
+    /// The lookahead in input samples.
+    var lookahead: Int { 2 * maxPeriod + Self.margin }
 
     /// Input samples given since the start of the turn.
     public var inputCount: Int { received }
@@ -140,8 +144,8 @@ public struct SpeedScaler: Sendable {
         }
     }
 
-    /// The most samples ``process(_:into:)`` can write for `count` input samples **in any state and at any speed**
-    /// of the range (a speed set later cannot outgrow it). Size `output` once with it for the largest chunk and every
+    /// The most samples ``process(_:into:)`` can write for `count` input samples, and with `count` 0 the most
+    /// ``finish(into:)`` writes, **in any state and at any speed** of the range (a speed set later cannot outgrow it). Size `output` once with it for the largest chunk and every
     /// call consumes its whole input; a smaller buffer is valid too (`process` stops when it is full).
     ///
     /// Why it is larger than `count / speed`: `process` takes input into its history while there is space even when
@@ -151,9 +155,6 @@ public struct SpeedScaler: Sendable {
     public func maximumOutputCount(forInput count: Int) -> Int {
         Self.bound(count + buffer.count + maxPeriod + 2 * Self.margin)
     }
-
-    /// The most samples ``finish(into:)`` can write, in any state and at any speed: size the drain buffer once.
-    public var finishCapacity: Int { maximumOutputCount(forInput: 0) }
 
     /// The bound when every call so far had room for its whole output (as the pipelines give): nothing owed beyond
     /// the lookahead, so `count` plus two periods, at the slowest speed.

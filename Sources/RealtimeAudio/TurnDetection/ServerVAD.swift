@@ -72,9 +72,10 @@ import RealModule
 /// once it has been steady for ``Tuning/stationaryFrames``; a fluctuating one keeps it going until the floor
 /// has caught up (``Tuning/floorRiseLongTurn`` after ``Tuning/longTurnFrames``).
 ///
-/// One instance per stream; not shared between threads. `process` allocates nothing: every buffer is sized at
-/// `init` from the configuration.
-public struct ServerVAD: Sendable {
+/// An ``AudioStream`` from `Float` samples to ``TurnEvent``s (``process(_:into:)``): the conventions there hold;
+/// ``process(_:events:)`` hands each event over at the frame that fired it. One instance per stream;
+/// not shared between threads. `process` allocates nothing: every buffer is sized at `init` from the configuration.
+public struct ServerVAD: AudioStream {
     /// The detector's inner constants; the defaults are what the published figures were measured with.
     public struct Tuning: Sendable, Equatable {
         /// Score in dB at which the speech probability is 0.5.
@@ -634,6 +635,50 @@ extension ServerVAD {
             offset += used
             if let event { try handle(event, offset, self) }
         }
+    }
+}
+
+extension ServerVAD {
+    /// How late `speech_started` fires after the speech it reports began, in seconds: the confirmation frames
+    /// (``startLatencyMs``). Events carry the audio's own times, so this delays decisions, not what they say.
+    public var latencySeconds: Double { Double(startLatencyMs) / 1000 }
+
+    /// The most events one ``process(_:into:)`` call with `count` samples fires (one per 10 ms frame it
+    /// completes), and with `count` 0 the most ``finish(into:)`` fires (one), in any state.
+    public func maximumOutputCount(forInput count: Int) -> Int { max(0, count) / analyzer.frameLength + 1 }
+
+    /// Runs a chunk through the detector, writing the events it fires in order.
+    ///
+    /// Once `events` is full it stops before the next frame that could fire another, and returns what it consumed
+    /// (call again with the rest). To act on each event at the frame that fired it (a `speech_started` handler
+    /// taking the turn's pre-roll with ``copyTurnAudio(into:)``), use ``process(_:events:)``.
+    /// - Returns: the samples consumed (all of `input` when `events` holds ``maximumOutputCount(forInput:)``) and
+    ///   the events written.
+    /// - Complexity: O(`consumed`); no allocation.
+    public mutating func process(_ input: UnsafeBufferPointer<Float>, into events: UnsafeMutableBufferPointer<TurnEvent>) -> (consumed: Int, produced: Int) {
+        var consumed = 0
+        var produced = 0
+        while consumed < input.count {
+            // Full: go on only through what completes no frame (so fires nothing).
+            if produced == events.count, input.count - consumed >= analyzer.remainingInFrame { break }
+            let (used, event) = process(UnsafeBufferPointer(rebasing: input[consumed...]))
+            consumed += used
+            if let event {
+                events[produced] = event
+                produced += 1
+            }
+        }
+        return (consumed, produced)
+    }
+
+    /// ``finish()`` in the stream shape: writes the `speech_stopped` of a turn still open, if any.
+    ///
+    /// - Precondition: `events` holds one event when a turn is open (the caller's own buffer).
+    public mutating func finish(into events: UnsafeMutableBufferPointer<TurnEvent>) -> Int {
+        precondition(!inTurn || !events.isEmpty, "ServerVAD.finish: no room for the turn's end")
+        guard let event = finish() else { return 0 }
+        events[0] = event
+        return 1
     }
 }
 

@@ -130,7 +130,7 @@ func mono(_ path: String, rate: Int) throws -> [Float] {
     }
     guard reader.info.sampleRate != rate else { return all }
     var resampler = try Resampler(from: SampleRate(hertz: reader.info.sampleRate), to: SampleRate(hertz: rate))
-    var out = [Float](repeating: 0, count: resampler.outputCapacity(forInput: all.count) + resampler.finishCapacity)
+    var out = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: all.count) + resampler.maximumOutputCount(forInput: 0))
     var produced = 0
     var rest = all[...]
     while !rest.isEmpty {

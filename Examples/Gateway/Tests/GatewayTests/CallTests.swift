@@ -97,7 +97,7 @@ func expectedPlayed(_ reply: [UInt8], modelRate: SampleRate = .hz24000) throws -
     var out: [UInt8] = []
     for k in stride(from: 0, to: reply.count, by: 4800) { try outbound.append(Array(reply[k..<min(reply.count, k + 4800)]), to: &out) }
     var tail = [UInt8](repeating: 0, count: outbound.maximumOutputBytes)
-    let n = try tail.withUnsafeMutableBufferPointer { try outbound.finishResponse(into: $0) }
+    let n = try tail.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
     return out + tail[..<n]
 }
 

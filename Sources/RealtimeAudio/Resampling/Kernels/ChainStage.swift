@@ -38,7 +38,7 @@ struct ChainStage: BlockStage {
 
     /// The second stage's bound for what the prestage can make of `count` inputs plus what waits in the middle.
     func maximumOutputCount(forInput count: Int) -> Int {
-        rest[0].outputCapacity(forInput: min(Int.max / 4, pre.maximumOutputCount(forInput: count) + middle.count))
+        rest[0].kernelOutputCount(forInput: min(Int.max / 4, pre.maximumOutputCount(forInput: count) + middle.count))
     }
 
     func readyCount(forInput count: Int) -> Int {
