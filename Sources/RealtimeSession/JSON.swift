@@ -1,3 +1,5 @@
+import RealtimeAudio
+
 /// A JSON value that keeps what a round trip must keep: members in their order and numbers as written.
 ///
 /// Why our own: validation reports every violation with its path, which needs the document as data rather than a
@@ -108,29 +110,11 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    /// The core's one spelling of JSON strings and numbers (``JSONLine``).
+    static func quote(_ text: String) -> String { JSONLine.quote(text) }
 
     /// The shortest spelling that reads back as `number` (`0.8`, `500`, not `500.0`).
-    static func format(_ number: Double) -> String {
-        if number == number.rounded(), abs(number) < 1e15 { return String(Int(number)) }
-        return "\(number)"
-    }
+    static func format(_ number: Double) -> String { JSONLine.number(number) }
 }
 
 /// A document that is not JSON.

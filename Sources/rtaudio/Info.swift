@@ -35,13 +35,17 @@ struct Info: ParsableCommand {
         }
         let duration = Double(frames) / Double(info.sampleRate)
         if json {
-            let fields: [(String, String)] = [
-                ("file", quoted(file)), ("container", quoted(info.container)), ("encoding", quoted(info.encoding)),
-                ("sample_rate", "\(info.sampleRate)"), ("channels", "\(info.channels)"), ("frames", "\(frames)"),
-                ("duration_s", format(duration, 6)), ("peak_dbfs", level(meter.peakDBFS)),
-                ("rms_dbfs", level(meter.rmsDBFS)),
-            ]
-            print("{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+            var line = JSONLine()
+            line.add("file", file)
+            line.add("container", info.container)
+            line.add("encoding", info.encoding)
+            line.add("sample_rate", info.sampleRate)
+            line.add("channels", info.channels)
+            line.add("frames", Int(frames))
+            line.add("duration_s", duration, decimals: 6)
+            line.add("peak_dbfs", meter.peakDBFS, decimals: 2)
+            line.add("rms_dbfs", meter.rmsDBFS, decimals: 2)
+            print(line.text)
         } else {
             print("""
                 file:        \(file)
@@ -57,9 +61,6 @@ struct Info: ParsableCommand {
         }
     }
 
-    private func level(_ dB: Double) -> String { dB.isFinite ? format(dB, 2) : (json ? "null" : "-inf") }
+    private func level(_ dB: Double) -> String { dB.isFinite ? format(dB, 2) : "-inf" }
     private func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-    private func quoted(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
 }

@@ -121,8 +121,13 @@ struct Listen: ParsableCommand {
         if stats {
             let sorted = latencies.sorted()
             let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-            print(String(format: "{\"type\":\"stats\",\"events\":%d,\"event_latency_ms_median\":%.3f,\"event_latency_ms_max\":%.3f,\"overruns\":%d,\"audio_s\":%.3f}",
-                         sorted.count, median, sorted.last ?? 0, pcm.xrunCount, Double(source.captured) / Double(granted.rate)))
+            var line = JSONLine(type: "stats")
+            line.add("events", sorted.count)
+            line.add("event_latency_ms_median", median, decimals: 3)
+            line.add("event_latency_ms_max", sorted.last ?? 0, decimals: 3)
+            line.add("overruns", pcm.xrunCount)
+            line.add("audio_s", Double(source.captured) / Double(granted.rate), decimals: 3)
+            print(line.text)
         }
         if pcm.xrunCount > 0 { Console.warn("\(pcm.xrunCount) overrun(s): audio was lost there") }
         if let failure = source.failure { throw UserError(failure) }

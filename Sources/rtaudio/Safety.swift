@@ -1,5 +1,6 @@
 import Foundation
 import SoundFile
+import RealtimeAudio
 
 // The guards every command shares: numbers from the command line checked before any conversion, outputs that
 // would destroy an input (or a file the user could not write) refused, and documents read with a size limit.
@@ -30,7 +31,7 @@ enum Numbers {
     }
 
     private static func format(_ value: Double) -> String {
-        value.isFinite && value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+        value.isFinite ? JSONLine.number(value) : "\(value)"
     }
 }
 

@@ -206,7 +206,9 @@ struct SessionCommand: ParsableCommand {
             }
             modelBytes += try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             events.forEach { print($0.json) }
-            print("{\"type\":\"input_audio_buffer.committed\",\"audio_ms\":\(modelBytes / modelBytesPerMs)}")
+            var committed = JSONLine(type: "input_audio_buffer.committed")
+            committed.add("audio_ms", modelBytes / modelBytesPerMs)
+            print(committed.text)
 
             guard let replyAudio, let output, let (kind, outputFormat) = replyKind else { return }
             var outbound = try session.makeOutbound()
@@ -237,7 +239,13 @@ struct SessionCommand: ParsableCommand {
             let audioEnd = outbound.audioEndMs(playedSamples: played)
             try write(try toClient.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) })
             try writer.commit()
-            print("{\"type\":\"response.audio.done\",\"model_audio_ms\":\(modelTotal / replyBytesPerMs),\"speed\":\(JSONValue(session.speed)),\"client_samples\":\(writer.framesWritten),\"audio_end_ms_before_tail\":\(audioEnd),\"client_samples_before_tail\":\(played)}")
+            var done = JSONLine(type: "response.audio.done")
+            done.add("model_audio_ms", modelTotal / replyBytesPerMs)
+            done.add("speed", session.speed)
+            done.add("client_samples", Int(writer.framesWritten))
+            done.add("audio_end_ms_before_tail", audioEnd)
+            done.add("client_samples_before_tail", played)
+            print(done.text)
         }
 
         private func formatName(_ format: AudioFormat) -> String {

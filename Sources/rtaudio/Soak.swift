@@ -95,9 +95,20 @@ struct Soak: ParsableCommand {
         if endRSS > startRSS + 8 { failures.append(String(format: "memory grew from %.1f to %.1f MB", startRSS, endRSS)) }
         let seconds = Date().timeIntervalSince(started)
         let audioHours = Double(callerSamples) / 8000 / 3600
-        print(String(format: "{\"type\":\"soak\",\"audio_hours\":%.3f,\"cpu_wall_s\":%.1f,\"x_realtime\":%.0f,\"turns\":%d,\"responses\":%d,\"model_samples\":%d,\"caller_samples\":%d,\"client_samples\":%d,\"rss_start_mb\":%.1f,\"rss_end_mb\":%.1f,\"rss_peak_mb\":%.1f,\"failures\":%d}",
-                     audioHours, seconds, audioHours * 3600 / max(seconds, 1e-9), turns, responses, modelSamples, callerSamples,
-                     clientSamples, startRSS, endRSS, peakRSS, failures.count))
+        var line = JSONLine(type: "soak")
+        line.add("audio_hours", audioHours, decimals: 3)
+        line.add("cpu_wall_s", seconds, decimals: 1)
+        line.add("x_realtime", audioHours * 3600 / max(seconds, 1e-9), decimals: 0)
+        line.add("turns", turns)
+        line.add("responses", responses)
+        line.add("model_samples", modelSamples)
+        line.add("caller_samples", callerSamples)
+        line.add("client_samples", clientSamples)
+        line.add("rss_start_mb", startRSS, decimals: 1)
+        line.add("rss_end_mb", endRSS, decimals: 1)
+        line.add("rss_peak_mb", peakRSS, decimals: 1)
+        line.add("failures", failures.count)
+        print(line.text)
         guard failures.isEmpty else { throw UserError("soak failed: " + failures.prefix(5).joined(separator: "; ")) }
     }
 }

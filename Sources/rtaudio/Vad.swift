@@ -92,8 +92,14 @@ struct Vad: ParsableCommand {
         let durationMs = total * 1000 / max(rate, 1)
         if let last = vad.finish() { emit(last) }
         if stats {
-            print("{\"type\":\"frames\",\"frame_ms\":10,\"speech\":\"\(String(decoding: speech, as: UTF8.self))\"}")
-            print(String(format: "{\"type\":\"stats\",\"cpu_s\":%.6f,\"audio_s\":%.3f}", cpu, Double(total) / Double(max(rate, 1))))
+            var frames = JSONLine(type: "frames")
+            frames.add("frame_ms", 10)
+            frames.add("speech", String(decoding: speech, as: UTF8.self))
+            print(frames.text)
+            var line = JSONLine(type: "stats")
+            line.add("cpu_s", cpu, decimals: 6)
+            line.add("audio_s", Double(total) / Double(max(rate, 1)), decimals: 3)
+            print(line.text)
         }
         if let plot {
             timeline.durationMs = durationMs

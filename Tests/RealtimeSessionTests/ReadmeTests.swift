@@ -33,7 +33,7 @@ func readmeExample(packet: [UInt8], delta: String, chunk: [Float], body: String,
     let (consumed, produced) = chunk.withUnsafeBufferPointer { src in
         out8k.withUnsafeMutableBufferPointer { resampler.process(src, into: $0) }   // no allocation
     }
-    // At the end of the turn: drain the lookahead (`finish`, into `finishCapacity` samples), or drop it on barge-in (`reset`).
+    // At the end of the turn: drain the lookahead (`finish`, within the bound at 0), or drop it on barge-in (`reset`).
     var tail8k = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: 0))
     let drained = tail8k.withUnsafeMutableBufferPointer { resampler.finish(into: $0) }
 

@@ -20,11 +20,15 @@ public enum InboundEvent: Sendable, Equatable, CustomStringConvertible {
 
     /// The event as a JSON object on one line.
     public var json: String {
+        var line = JSONLine(type: type)
         switch self {
-        case .speechStarted(let start): "{\"type\":\"\(type)\",\"audio_start_ms\":\(start)}"
-        case .speechStopped(let end): "{\"type\":\"\(type)\",\"audio_end_ms\":\(end)}"
-        case .timeoutTriggered(let start, let end): "{\"type\":\"\(type)\",\"audio_start_ms\":\(start),\"audio_end_ms\":\(end)}"
+        case .speechStarted(let start): line.add("audio_start_ms", start)
+        case .speechStopped(let end): line.add("audio_end_ms", end)
+        case .timeoutTriggered(let start, let end):
+            line.add("audio_start_ms", start)
+            line.add("audio_end_ms", end)
         }
+        return line.text
     }
 
     /// One readable line (what error messages, logs and the CLI show).

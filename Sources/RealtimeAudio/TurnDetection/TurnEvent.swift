@@ -35,12 +35,13 @@ public enum TurnEvent: Sendable, Equatable, CustomStringConvertible {
     /// The event as the Realtime API spells it, plus when it fired:
     /// `{"type":"input_audio_buffer.speech_started","audio_start_ms":1200,"emitted_at_ms":1560}`.
     public var json: String {
+        var line = JSONLine(type: type)
         switch self {
-        case .speechStarted(let start, let at):
-            "{\"type\":\"\(type)\",\"audio_start_ms\":\(start),\"emitted_at_ms\":\(at)}"
-        case .speechStopped(let end, let at):
-            "{\"type\":\"\(type)\",\"audio_end_ms\":\(end),\"emitted_at_ms\":\(at)}"
+        case .speechStarted(let start, _): line.add("audio_start_ms", start)
+        case .speechStopped(let end, _): line.add("audio_end_ms", end)
         }
+        line.add("emitted_at_ms", emittedAtMs)
+        return line.text
     }
 
     /// The event's ``json`` line.
