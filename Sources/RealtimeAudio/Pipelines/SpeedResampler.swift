@@ -19,8 +19,11 @@ public struct SpeedResampler: AudioStream {
 
     /// Chains `scaler` into `resampler`.
     ///
-    /// - Parameter maximumChunk: the largest chunk `process` takes in one pass, in input samples (larger ones are
-    ///   taken in pieces); the buffer between the stages is sized for it once.
+    /// - Parameters:
+    ///   - scaler: the speed stage, or nil for speed 1 for good.
+    ///   - resampler: the rate stage, or nil when the rates are equal.
+    ///   - maximumChunk: the largest chunk `process` takes in one pass, in input samples (larger ones are taken in
+    ///     pieces); the buffer between the stages is sized for it once.
     /// - Precondition: the scaler runs at the resampler's input rate (the caller builds both).
     public init(scaler: SpeedScaler?, resampler: Resampler?, maximumChunk: Int) {
         precondition(scaler == nil || resampler == nil || scaler!.sampleRate == resampler!.inputRate,
