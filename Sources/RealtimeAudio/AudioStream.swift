@@ -56,3 +56,22 @@ public protocol AudioStream: Sendable {
     /// Drops what the stream holds and starts a new stream. Allocation-free.
     mutating func reset()
 }
+
+// MARK: - Array conveniences (they allocate)
+
+extension AudioStream where Failure == Never {
+    /// Runs a whole signal through the stream and finishes it: the output of `process` then `finish`, for tests,
+    /// scripts and files (it allocates the result; a live stream calls `process` per chunk instead).
+    ///
+    /// Output types are plain values (samples, bytes, events), so the result is written in place.
+    public mutating func processAll(_ input: [Input]) -> [Output] {
+        let bound = maximumOutputCount(forInput: input.count)
+        let tailBound = maximumOutputCount(forInput: 0)
+        return [Output](unsafeUninitializedCapacity: bound + tailBound) { buffer, count in
+            let room = UnsafeMutableBufferPointer(rebasing: buffer[..<bound])
+            // With room for the bound, `process` takes the whole input in one call (the protocol's contract).
+            let produced = input.withUnsafeBufferPointer { process($0, into: room).produced }
+            count = produced + finish(into: UnsafeMutableBufferPointer(rebasing: buffer[produced...]))
+        }
+    }
+}

@@ -222,13 +222,6 @@ public struct Resampler: AudioStream {
 extension Resampler {
     /// Converts a whole signal in one go: `process` then `finish`, so the result has exactly
     /// `round(input.count × outRate / inRate)` samples aligned with the input.
-    public mutating func convert(_ input: [Float]) -> [Float] {
-        var output = [Float](repeating: 0, count: maximumOutputCount(forInput: input.count))
-        let n = input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { process(src, into: $0).produced } }
-        output.removeLast(output.count - n)
-        var tail = [Float](repeating: 0, count: pendingOutputCount)
-        _ = tail.withUnsafeMutableBufferPointer { finish(into: $0) }
-        return output + tail
-    }
+    public mutating func convert(_ input: [Float]) -> [Float] { processAll(input) }
 }
 

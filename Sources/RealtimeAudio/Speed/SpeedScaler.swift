@@ -475,12 +475,5 @@ private func mismatch(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ co
 extension SpeedScaler {
     /// Stretches a whole turn in one go: `process` then `finish`, so the result has exactly
     /// `round(input.count / speed)` samples.
-    public mutating func stretch(_ input: [Float]) -> [Float] {
-        var output = [Float](repeating: 0, count: maximumOutputCount(forInput: input.count))
-        let n = input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { process(src, into: $0).produced } }
-        output.removeLast(output.count - n)
-        var tail = [Float](repeating: 0, count: pendingOutputCount)
-        _ = tail.withUnsafeMutableBufferPointer { finish(into: $0) }
-        return output + tail
-    }
+    public mutating func stretch(_ input: [Float]) -> [Float] { processAll(input) }
 }

@@ -686,10 +686,5 @@ extension ServerVAD {
 
 extension ServerVAD {
     /// Runs a whole signal through the detector and finishes it: every event, in order.
-    public mutating func events(in signal: [Float]) -> [TurnEvent] {
-        var out: [TurnEvent] = []
-        signal.withUnsafeBufferPointer { all in process(all) { event, _, _ in out.append(event) } }
-        if let last = finish() { out.append(last) }
-        return out
-    }
+    public mutating func events(in signal: [Float]) -> [TurnEvent] { processAll(signal) }
 }
