@@ -109,7 +109,7 @@ struct AllocationTests {
             }
         }
         for c in 0..<20 { try chunk(c) }
-        try once("pipelines: finishResponse, setSpeed, interrupt, finish, clear") {
+        try once("pipelines: finish, setSpeed, interrupt, finish, reset") {
             _ = try toCaller.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
             try outbound.setSpeed(0.75)
             for c in 0..<10 { try chunk(c) }
@@ -118,6 +118,22 @@ struct AllocationTests {
             _ = try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0, events: &events) }
             inbound.reset()
             for c in 0..<10 { try chunk(c) }
+        }
+        // The stream-shaped calls: the inbound pipeline's events kept in the pipeline, the outbound's chain.
+        try once("pipelines through AudioStream: process, finish, reset") {
+            for c in 0..<60 {
+                let i = c % 50 * 160, o = c % 25 * 960
+                _ = try caller[i..<(i + 160)].withUnsafeBufferPointer { src in
+                    try toModel.withUnsafeMutableBufferPointer { try inbound.process(src, into: $0) }
+                }
+                _ = try model[o..<(o + 960)].withUnsafeBufferPointer { src in
+                    try toCaller.withUnsafeMutableBufferPointer { try outbound.process(src, into: $0) }
+                }
+            }
+            _ = try toModel.withUnsafeMutableBufferPointer { try inbound.finish(into: $0) }
+            _ = try toCaller.withUnsafeMutableBufferPointer { try outbound.finish(into: $0) }
+            outbound.reset()
+            inbound.reset()
         }
     }
 
