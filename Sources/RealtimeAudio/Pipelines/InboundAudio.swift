@@ -211,6 +211,7 @@ public struct InboundAudio: AudioStream {
         decoded = [Float](repeating: 0, count: samples)
         resampled = [Float](repeating: 0, count: resampler.map { $0.maximumOutputCount(forInput: samples) } ?? 0)
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
+        largestBound = maximumOutputCount(forInput: self.maximumChunkBytes)
     }
 
     /// The most model bytes (pcm16 at ``modelRate``) an `append` of `byteCount` client bytes can write, and with
@@ -234,7 +235,19 @@ public struct InboundAudio: AudioStream {
 
     /// `maximumOutputCount(forInput: maximumChunkBytes)`: the most model bytes any `append` or
     /// ``finish(into:events:)`` writes, in any state: size the output buffer once with it.
-    public var maximumOutputBytes: Int { maximumOutputCount(forInput: maximumChunkBytes) }
+    public var maximumOutputBytes: Int { largestBound }
+
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once: a buffer at least this large fits every
+    /// call with one compare, so the per-chunk path computes the exact bound only for smaller buffers.
+    private var largestBound = 0
+
+    /// The bound a call of `bytes` bytes checks `output` against: the cached largest bound answers for the buffers
+    /// sized with it.
+    private func fits(_ output: UnsafeMutableBufferPointer<UInt8>, forInput bytes: Int) -> Int? {
+        if output.count >= largestBound { return nil }
+        let needed = maximumOutputCount(forInput: bytes)
+        return output.count >= needed ? nil : needed
+    }
 
     /// The lookahead, in seconds: the resampler's, and the concealer's delay when loss is concealed.
     public var latencySeconds: Double { (resampler?.latencySeconds ?? 0) + (concealer?.latencySeconds ?? 0) }
@@ -262,8 +275,7 @@ public struct InboundAudio: AudioStream {
                                 events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        let needed = maximumOutputCount(forInput: bytes.count)
-        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        if let needed = fits(output, forInput: bytes.count) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         received += bytes.count
         let samples: Int = decoded.withUnsafeMutableBufferPointer { dst in
             if let law = format.g711 {
@@ -309,8 +321,7 @@ public struct InboundAudio: AudioStream {
         let count = max(0, samples)
         let bytes = count > maximumChunkBytes ? maximumChunkBytes + 1 : count * format.bytesPerSample
         guard bytes <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes, maximum: maximumChunkBytes) }
-        let needed = maximumOutputCount(forInput: bytes)
-        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        if let needed = fits(output, forInput: bytes) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         decoded.withUnsafeMutableBufferPointer { d in
             if concealer != nil { _ = concealer!.conceal(count: count, into: d) } else { d.baseAddress!.update(repeating: 0, count: count) }
         }
@@ -341,8 +352,7 @@ public struct InboundAudio: AudioStream {
     ///   (append the missing byte, or drop the half with ``discardPartialSample()``). Nothing changes then.
     public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>, events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
-        let needed = maximumOutputCount(forInput: 0)
-        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        if let needed = fits(output, forInput: 0) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         guard pcm.pendingByteCount == 0 else { throw .pcm16(.danglingByte) }
         var written = 0
         if concealer != nil {
@@ -394,6 +404,7 @@ public struct InboundAudio: AudioStream {
             return
         }
         format = newFormat
+        largestBound = maximumOutputCount(forInput: maximumChunkBytes)
     }
 
     /// Tells the pipeline whether the assistant's audio is playing (the echo guard).

@@ -59,6 +59,7 @@ public struct OutboundAudio: AudioStream {
         // The chain's bound holds at the slowest speed, so a speed change never outgrows this buffer.
         resampled = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: chunk))
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
+        largestBound = maximumOutputCount(forInput: self.maximumChunkBytes)
     }
 
     /// The speed of the response in progress.
@@ -81,7 +82,18 @@ public struct OutboundAudio: AudioStream {
 
     /// `maximumOutputCount(forInput: maximumChunkBytes)`: the most client bytes any `append` or ``finish(into:)``
     /// writes, in any state and at any speed: size the output buffer once with it.
-    public var maximumOutputBytes: Int { maximumOutputCount(forInput: maximumChunkBytes) }
+    public var maximumOutputBytes: Int { largestBound }
+
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once: a buffer at least this large fits every
+    /// call with one compare, so the per-chunk path computes the exact bound only for smaller buffers.
+    private var largestBound = 0
+
+    /// The bound a call of `bytes` bytes needs when `output` is short of it, else nil.
+    private func fits(_ output: UnsafeMutableBufferPointer<UInt8>, forInput bytes: Int) -> Int? {
+        if output.count >= largestBound { return nil }
+        let needed = maximumOutputCount(forInput: bytes)
+        return output.count >= needed ? nil : needed
+    }
 
     /// Sets `speed` for the next response (at once when no response is in progress).
     ///
@@ -103,6 +115,7 @@ public struct OutboundAudio: AudioStream {
             return
         }
         format = newFormat
+        largestBound = maximumOutputCount(forInput: maximumChunkBytes)
     }
 
     /// Appends model audio bytes (pcm16 at ``modelRate``, little-endian; a chunk may end inside a sample): the
@@ -121,8 +134,7 @@ public struct OutboundAudio: AudioStream {
     /// - Throws: as ``append(_:into:)``; nothing is taken then.
     public mutating func process(_ bytes: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> (consumed: Int, produced: Int) {
         guard bytes.count <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes.count, maximum: maximumChunkBytes) }
-        let needed = maximumOutputCount(forInput: bytes.count)
-        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        if let needed = fits(output, forInput: bytes.count) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         // `samples` holds a chunk's samples plus the carried byte's (sized at init).
         let count = samples.withUnsafeMutableBufferPointer { pcm.decodeUnchecked(bytes, into: $0) }
         modelSamples += count
@@ -151,8 +163,7 @@ public struct OutboundAudio: AudioStream {
     ///   `maximumOutputCount(forInput: 0)`; ``PipelineError/pcm16(_:)`` when the model's audio ended inside a sample
     ///   (send the missing byte, or drop the half with ``discardPartialSample()``). Nothing changes then.
     public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
-        let needed = maximumOutputCount(forInput: 0)
-        guard output.count >= needed else { throw .outputTooSmall(bytes: output.count, needed: needed) }
+        if let needed = fits(output, forInput: 0) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         guard pcm.pendingByteCount == 0 else { throw .pcm16(.danglingByte) }
         let made = resampled.withUnsafeMutableBufferPointer { chain.finish(into: $0) }
         let written = encode(made, into: output)

@@ -16,6 +16,8 @@ public struct SpeedResampler: AudioStream {
     /// The most input samples one pass through the scaler takes.
     public let maximumChunk: Int
     private var stretched: [Float]
+    /// `maximumOutputCount(forInput: maximumChunk)`, computed once: the room that fits any pass.
+    private let pieceBound: Int
 
     /// Chains `scaler` into `resampler`.
     ///
@@ -32,6 +34,8 @@ public struct SpeedResampler: AudioStream {
         self.resampler = resampler
         self.maximumChunk = max(1, maximumChunk)
         stretched = [Float](repeating: 0, count: scaler?.steadyOutputCount(forInput: self.maximumChunk) ?? 0)
+        let piece = scaler?.steadyOutputCount(forInput: self.maximumChunk) ?? self.maximumChunk
+        pieceBound = resampler?.maximumOutputCount(forInput: piece) ?? piece
     }
 
     /// The speed of the turn in progress (1 without a scaler).
@@ -67,7 +71,8 @@ public struct SpeedResampler: AudioStream {
         var produced = 0
         while consumed < input.count {
             let n = min(maximumChunk, input.count - consumed)
-            guard output.count - produced >= maximumOutputCount(forInput: n) else { break }
+            let room = output.count - produced
+            guard room >= pieceBound || room >= maximumOutputCount(forInput: n) else { break }
             let piece = UnsafeBufferPointer(rebasing: input[consumed..<(consumed + n)])
             produced += pass(piece, into: UnsafeMutableBufferPointer(rebasing: output[produced...]))
             consumed += n

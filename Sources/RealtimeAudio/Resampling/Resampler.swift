@@ -61,6 +61,7 @@ public struct Resampler: AudioStream {
     /// de-interleave, and no chain ends in one.
     init(filter: ResamplerFilter, cleanInput: Bool) {
         self.filter = filter
+        tailCount = Int((filter.latencySeconds * Double(filter.outputRate.hertz)).rounded(.up)) + 2
         switch filter.stage {
         case .polyphase(let bank): kind = .polyphase; polyphase = PolyphaseStage(bank: bank, cleanInput: cleanInput)
         case .folded(let bank): kind = .folded; folded = FoldedDecimator(bank: bank, cleanInput: cleanInput)
@@ -134,7 +135,7 @@ public struct Resampler: AudioStream {
 
     /// The lookahead in output samples, rounded up, and the rounding of the stream's total: what `finish` owes
     /// beyond a chunk's burst.
-    private var tailCount: Int { Int((filter.latencySeconds * Double(filter.outputRate.hertz)).rounded(.up)) + 2 }
+    private let tailCount: Int
 
     /// The samples `process` writes **now** for `count` more input samples, given room for them: exact, and
     /// dependent on the stream's state (what it holds back). For sizing buffers use ``maximumOutputCount(forInput:)``.
