@@ -117,8 +117,8 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// output's band, so a wide transition and few taps do. It divides by 3 where a third of the rate still leaves it a
 /// transition of at least a tenth of its rate (48 kHz -> 16 kHz, 31 taps, ahead of the 16 kHz -> 8 kHz half-band;
 /// 44.1 kHz -> 14.7 kHz, 33 taps, ahead of 14.7 kHz -> 8 kHz), else by 2 on a half-band (12 to 16 non-zero taps),
-/// and the stage below runs at the lower rate with fewer taps: 48 kHz -> 8 kHz `voice` 125 instructions per output,
-/// 44.1 kHz -> 8 kHz 419 on one stage -> 154 (BENCHMARKS.md). `high` keeps FFT convolution where its ratio allows it.
+/// and the stage below runs at the lower rate with fewer taps (44.1 kHz -> 8 kHz on one stage would need a filter
+/// about three times as long). `high` keeps FFT convolution where its ratio allows it.
 ///
 /// The (last) stage is one FIR filter (equiripple or windowed sinc, exact phases for the reduced ratio `L / M`), run
 /// one of four ways:
@@ -146,11 +146,9 @@ public enum ResamplerError: Error, Equatable, Sendable, CustomStringConvertible 
 /// The dealt and folded decimators and the block polyphase stage compute outputs in groups with no horizontal
 /// reduction per output; BENCHMARKS.md has the figures.
 ///
-/// Two-stage chains (a cheap polyphase stage with a wide transition next to a sharp half-band) were built and
-/// measured: they need fewer multiply-adds (24 kHz -> 8 kHz `voice`: 104 against 176) but more instructions
-/// (237 against 185 per output), because every computed output also pays a fixed cost (the dot product's final
-/// reduction and loop set-up, about 35 instructions at baseline x86-64), and the first stage computes two outputs
-/// per output. BENCHMARKS.md has the figures.
+/// Why one stage and not a cheap polyphase stage with a wide transition ahead of a sharp half-band: such a chain
+/// needs fewer multiply-adds, but every computed output also pays a fixed cost (the final reduction and the loop's
+/// set-up), and its first stage computes two outputs per output, so it runs more instructions.
 ///
 /// ``shared(from:to:quality:)`` keeps one bank per configuration for the life of the process: a gateway creates a
 /// resampler per session, and sessions then share the coefficients instead of each building its own. The lock that
