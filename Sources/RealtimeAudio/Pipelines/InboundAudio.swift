@@ -237,16 +237,12 @@ public struct InboundAudio: AudioStream {
     /// ``finish(into:events:)`` writes, in any state: size the output buffer once with it.
     public var maximumOutputBytes: Int { largestBound }
 
-    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once: a buffer at least this large fits every
-    /// call with one compare, so the per-chunk path computes the exact bound only for smaller buffers.
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once (``outputShortfall(_:largest:exact:)``).
     private var largestBound = 0
 
-    /// The bound a call of `bytes` bytes checks `output` against: the cached largest bound answers for the buffers
-    /// sized with it.
+    /// The bound a call of `bytes` bytes needs when `output` is short of it, else nil.
     private func fits(_ output: UnsafeMutableBufferPointer<UInt8>, forInput bytes: Int) -> Int? {
-        if output.count >= largestBound { return nil }
-        let needed = maximumOutputCount(forInput: bytes)
-        return output.count >= needed ? nil : needed
+        outputShortfall(output, largest: largestBound) { maximumOutputCount(forInput: bytes) }
     }
 
     /// The lookahead, in seconds: the resampler's, and the concealer's delay when loss is concealed.

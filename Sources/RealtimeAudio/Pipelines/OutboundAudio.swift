@@ -84,15 +84,12 @@ public struct OutboundAudio: AudioStream {
     /// writes, in any state and at any speed: size the output buffer once with it.
     public var maximumOutputBytes: Int { largestBound }
 
-    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once: a buffer at least this large fits every
-    /// call with one compare, so the per-chunk path computes the exact bound only for smaller buffers.
+    /// `maximumOutputCount(forInput: maximumChunkBytes)`, computed once (``outputShortfall(_:largest:exact:)``).
     private var largestBound = 0
 
     /// The bound a call of `bytes` bytes needs when `output` is short of it, else nil.
     private func fits(_ output: UnsafeMutableBufferPointer<UInt8>, forInput bytes: Int) -> Int? {
-        if output.count >= largestBound { return nil }
-        let needed = maximumOutputCount(forInput: bytes)
-        return output.count >= needed ? nil : needed
+        outputShortfall(output, largest: largestBound) { maximumOutputCount(forInput: bytes) }
     }
 
     /// Sets `speed` for the next response (at once when no response is in progress).

@@ -25,6 +25,16 @@ func appending(to output: inout [UInt8], bound: Int,
     }
 }
 
+/// What a pipeline checks before a call: nil when `output` holds the call's bound, else that bound. `largest` is the
+/// bound for the largest chunk, computed once; a buffer sized with it (as ``InboundAudio/maximumOutputBytes`` says)
+/// passes with one compare, so the per-chunk path computes the exact bound (`exact`) only for smaller buffers.
+@inline(__always)
+func outputShortfall(_ output: UnsafeMutableBufferPointer<UInt8>, largest: Int, exact: () -> Int) -> Int? {
+    if output.count >= largest { return nil }
+    let needed = exact()
+    return output.count >= needed ? nil : needed
+}
+
 /// `body` over the bytes of a span, keeping its typed error.
 @inline(__always)
 func withBytes<R>(_ bytes: Span<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) throws(PipelineError) -> R) throws(PipelineError) -> R {
