@@ -41,7 +41,7 @@ struct PipelineBoundsTests {
         #expect(throws: PipelineError.self) {
             _ = try [UInt8](repeating: 0xFF, count: 320).withUnsafeBufferPointer { c in try packet.withUnsafeMutableBufferPointer { try law.append(c, into: $0, events: &events) } }
         }
-        // A drain buffer smaller than finishCapacity: typed too.
+        // A drain buffer smaller than the bound at 0: typed too.
         _ = try [UInt8](repeating: 0xFF, count: 160).withUnsafeBufferPointer { c in try packet.withUnsafeMutableBufferPointer { try law.append(c, into: $0, events: &events) } }
         var none = [UInt8]()
         #expect(throws: PipelineError.self) { _ = try none.withUnsafeMutableBufferPointer { try law.finish(into: $0, events: &events) } }

@@ -51,13 +51,13 @@ struct TerminationTests {
                 roomNow = min(capacity, max(1, room()))
                 // In every state: what `finish` would owe fits its bound.
                 if resampler.pendingOutputCount > resampler.maximumOutputCount(forInput: 0) {
-                    throw Outcome.stuck("\(label): \(resampler.pendingOutputCount) owed after a call, finishCapacity \(resampler.maximumOutputCount(forInput: 0))")
+                    throw Outcome.stuck("\(label): \(resampler.pendingOutputCount) owed after a call, the bound at 0 \(resampler.maximumOutputCount(forInput: 0))")
                 }
             }
         }
         let owed = resampler.pendingOutputCount
         if owed > resampler.maximumOutputCount(forInput: 0) {
-            throw Outcome.stuck("\(label): \(owed) owed at the end, finishCapacity \(resampler.maximumOutputCount(forInput: 0))")
+            throw Outcome.stuck("\(label): \(owed) owed at the end, the bound at 0 \(resampler.maximumOutputCount(forInput: 0))")
         }
         var tail = [Float](repeating: 0, count: resampler.maximumOutputCount(forInput: 0))
         let n = tail.withUnsafeMutableBufferPointer { resampler.finish(into: $0) }
@@ -144,7 +144,7 @@ struct TerminationTests {
 
 
 extension TerminationTests {
-    @Test("README's resampler loop (a buffer sized once with outputCapacity, one process call per 20 ms chunk) loses nothing, in every preset",
+    @Test("README's resampler loop (a buffer sized once with maximumOutputCount, one process call per 20 ms chunk) loses nothing, in every preset",
           arguments: ResamplerQuality.allCases)
     func readmeLoopLosesNothing(quality: ResamplerQuality) throws {
         for (a, b) in [(24000, 8000), (48000, 16000), (44100, 24000), (96000, 8000), (8000, 24000)] {

@@ -20,7 +20,7 @@ func inputLimit(produced: Int, room: Int, lastQuiet: (Int) -> Int) -> Int {
 /// `finish(into:count:)` writes exactly `count` more outputs, reading zeros past the end, then resets.
 /// The loop of every history-keeping stage's `process`: compute what the history completes, then refill it, until
 /// the input runs out or the output is full. A full output still takes the input that completes no further output,
-/// so a caller who sized `output` with `outputCapacity(forInput:)` always has all input consumed.
+/// so a caller who sized `output` with `maximumOutputCount(forInput:)` always has all input consumed.
 /// - `emit(consumed)`: computes the outputs the history completes, as many as the output holds; true when it is full.
 /// - `completing()`: the input count, from the stream's start, the stage may hold with the room left
 ///   (``inputLimit(produced:room:lastQuiet:)``); input is never taken past it.

@@ -147,7 +147,7 @@ struct PolyphaseStage: BlockStage {
                         if made > 0 { continue }
                     }
                     // A full output still takes the input that completes no further window, so a caller who
-                    // sized `output` with `outputCapacity(forInput:)` always has all input consumed.
+                    // sized `output` with `maximumOutputCount(forInput:)` always has all input consumed.
                     // Never past the input that completes the outputs the room holds (see `inputLimit`).
                     let allowed = inputLimit(produced: produced, room: output.count - written) { ($0 * bank.step) / bank.phases + half }
                     let limit = allowed - (bufferStart + filled)
