@@ -15,8 +15,9 @@
 /// - **An empty output is normal**: while a lookahead fills, or a detector hears no turn change, `process`
 ///   consumes its input and writes nothing.
 /// - **A smaller output buffer** is legal: a stream whose ``Failure`` is `Never` stops when `output` is full and
-///   returns what it consumed (call again with the rest; every call with input and room makes progress); a
-///   stream that can fail throws its "output too small" error instead, having taken nothing.
+///   returns what it consumed (call again with the rest; every call with input and room makes progress, where a
+///   chain of stages needs room for one input's bound: see ``SpeedResampler``); a stream that can fail throws its
+///   "output too small" error instead, having taken nothing.
 /// - **Chunking never changes the result**: any split of the same input gives the same output, bit for bit.
 /// - **Drain and drop**: ``finish(into:)`` ends the stream, writing what it still holds, and leaves it ready for
 ///   a new stream; ``reset()`` drops what it holds (a barge-in, a cleared buffer) and starts a new stream.

@@ -9,6 +9,7 @@ private func run<S: AudioStream>(_ make: () throws -> S, _ input: [S.Input], chu
     var stream = try make()
     #expect(stream.latencySeconds >= 0 && stream.latencySeconds < 0.5)
     #expect(stream.maximumOutputCount(forInput: -5) >= 0)
+    #expect(stream.maximumOutputCount(forInput: Int.max) >= stream.maximumOutputCount(forInput: 1 << 20), "saturates, never traps")
     func once(_ stream: inout S) throws -> [S.Output] {
         var out: [S.Output] = []
         var start = 0
@@ -80,6 +81,38 @@ struct StreamShapeTests {
                            maximumChunk: 480)
         }, voice, filler: Float.nan)
         try expectExact({ SpeedResampler(scaler: nil, resampler: nil, maximumChunk: 64) }, voice, filler: Float.nan)
+    }
+
+    @Test("the chain given small rooms: it takes what fits, loses nothing, and ends as the whole")
+    func chainSmallRooms() throws {
+        let make = {
+            SpeedResampler(scaler: try SpeedScaler(sampleRate: .hz24000, speed: 0.5), resampler: try Resampler(from: .hz24000, to: .hz8000),
+                           maximumChunk: 960)
+        }
+        var whole = try make()
+        let expected = whole.processAll(voice)
+        var chain = try make()
+        var g = SplitMix64(seed: 11)
+        var out: [Float] = []
+        var at = 0
+        let least = chain.maximumOutputCount(forInput: 1)
+        var buffer = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: 960))
+        while at < voice.count {
+            let room = Int.random(in: least...buffer.count, using: &g)
+            let (used, made) = voice[at...].withUnsafeBufferPointer { src in
+                buffer.withUnsafeMutableBufferPointer { chain.process(src, into: UnsafeMutableBufferPointer(rebasing: $0[..<room])) }
+            }
+            #expect(used > 0, "no progress with \(room) of room")
+            if used == 0 { break }
+            out += buffer[..<made]
+            at += used
+        }
+        var tail = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: 0))
+        out += tail[..<tail.withUnsafeMutableBufferPointer { chain.finish(into: $0) }]
+        #expect(out == expected)
+        // Short of one sample's bound: nothing is taken.
+        let none = voice.withUnsafeBufferPointer { src in buffer.withUnsafeMutableBufferPointer { chain.process(src, into: UnsafeMutableBufferPointer(rebasing: $0[..<(least - 1)])) } }
+        #expect(none.consumed == 0 && none.produced == 0)
     }
 
     @Test("the chain is the scaler, then the resampler, bit for bit")

@@ -248,7 +248,7 @@ public struct PCM16StreamDecoder: AudioStream {
 
     /// The most samples `decode` writes for a chunk of `byteCount` bytes, whatever is pending:
     /// `(byteCount + 1) / 2`. Size the output once with it for the largest chunk. ``finish(into:)`` writes nothing.
-    public func maximumOutputCount(forInput byteCount: Int) -> Int { (max(0, byteCount) + 1) / 2 }
+    public func maximumOutputCount(forInput byteCount: Int) -> Int { byteCount <= 0 ? 0 : (byteCount - 1) / 2 + 1 }
 
     /// 0: a sample is written as soon as its second byte arrives.
     public var latencySeconds: Double { 0 }

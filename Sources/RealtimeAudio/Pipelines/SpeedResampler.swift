@@ -65,14 +65,26 @@ public struct SpeedResampler: AudioStream {
     /// Changes speed, then rate.
     ///
     /// - Returns: the samples consumed (all, when `output` holds ``maximumOutputCount(forInput:)``) and written.
-    ///   With a smaller `output` it stops before a pass whose output might not fit.
+    ///   With a smaller `output` it takes the largest pieces whose bound still fits, and nothing once the room is
+    ///   short of one sample's bound (`maximumOutputCount(forInput: 1)`, a few thousand samples): the scaler's
+    ///   output is handed on whole, never held between calls, so the chain cannot take less than a bound's worth.
     public mutating func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> (consumed: Int, produced: Int) {
         var consumed = 0
         var produced = 0
         while consumed < input.count {
-            let n = min(maximumChunk, input.count - consumed)
+            var n = min(maximumChunk, input.count - consumed)
             let room = output.count - produced
-            guard room >= pieceBound || room >= maximumOutputCount(forInput: n) else { break }
+            if room < pieceBound, maximumOutputCount(forInput: n) > room {
+                // The largest piece the room holds (the bound grows with the piece): bound(low) fits, bound(high)
+                // does not.
+                var low = 0, high = n
+                while high - low > 1 {
+                    let middle = (low + high) / 2
+                    if maximumOutputCount(forInput: middle) <= room { low = middle } else { high = middle }
+                }
+                n = low
+                guard n > 0 else { break }
+            }
             let piece = UnsafeBufferPointer(rebasing: input[consumed..<(consumed + n)])
             produced += pass(piece, into: UnsafeMutableBufferPointer(rebasing: output[produced...]))
             consumed += n

@@ -153,14 +153,17 @@ public struct SpeedScaler: AudioStream {
     /// at the slowest speed, 0.25.
     /// - Complexity: O(1).
     public func maximumOutputCount(forInput count: Int) -> Int {
-        Self.bound(count + buffer.count + maxPeriod + 2 * Self.margin)
+        Self.bound(Self.clamped(count) + buffer.count + maxPeriod + 2 * Self.margin)
     }
 
     /// The bound when every call so far had room for its whole output (as the pipelines give): nothing owed beyond
     /// the lookahead, so `count` plus two periods, at the slowest speed.
     func steadyOutputCount(forInput count: Int) -> Int {
-        Self.bound(count + 2 * maxPeriod + 2 * Self.margin + 64)
+        Self.bound(Self.clamped(count) + 2 * maxPeriod + 2 * Self.margin + 64)
     }
+
+    /// `count` within 0...`Int.max / 32`, so the sums above cannot overflow whatever the caller asks.
+    private static func clamped(_ count: Int) -> Int { min(max(0, count), Int.max / 32) }
 
     /// `count / 0.25`, rounded up, plus rounding; saturating for any count.
     private static func bound(_ count: Int) -> Int {
