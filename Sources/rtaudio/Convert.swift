@@ -169,7 +169,7 @@ struct ConversionStage {
             try block.withUnsafeBufferPointer { try sink(UnsafeBufferPointer(rebasing: $0[..<made])) }
             rest = UnsafeBufferPointer(rebasing: rest[used...])
         }
-        if let scaler = chain.scaler {
+        if trace != nil, let scaler = chain.scaler {
             trace?.fed.append(scaler.inputCount)
             trace?.made.append(scaler.outputCount)
         }

@@ -110,6 +110,29 @@ struct PacerTests {
         #expect(sim.leg.clock.marksInFlight == 0)
     }
 
+    /// A reply whose pcm16 ends inside a sample (an odd byte count from the model): the leg plays every whole sample,
+    /// drops the half one at the end of the response and counts it, and the next response starts clean.
+    @Test func aHalfSampleAtTheEndIsDroppedAndCounted() throws {
+        let reply = modelSpeech(seconds: 0.5)
+        var leg = try OutboundLeg(format: .muLaw8k, acknowledged: false, maximumChunkBytes: reply.count)
+        let odd = Array(reply[..<(reply.count - 1)])
+        try odd.withUnsafeBufferPointer { try leg.appendModelAudio($0, now: 0) }
+        try leg.finishResponse(now: 0)
+        #expect(leg.partialSamplesDropped == 1)
+        var frames = 0, bytes = 0
+        for t in stride(from: 0, through: 2_000, by: 20) {
+            leg.poll(now: UInt64(t) * 1_000_000) { output in
+                if case .frame(let audio, _, _) = output { frames += 1; bytes += audio.count }
+            }
+        }
+        // The whole samples of the odd reply: what the pipeline makes of the reply less its last sample.
+        let whole = try referenceOutput(Array(reply[..<(reply.count - 2)]), format: .muLaw8k, speed: 1)
+        #expect(bytes == whole.count, "\(frames) frames")
+        try reply.withUnsafeBufferPointer { try leg.appendModelAudio($0, now: 2_000_000_000) }
+        try leg.finishResponse(now: 2_000_000_000)
+        #expect(leg.partialSamplesDropped == 1, "an even reply drops nothing")
+    }
+
     /// A model that sends more than the queue holds: the leg refuses the chunk whole (typed), the gateway offers it
     /// again later, and nothing is lost.
     @Test func aFullQueueRefusesAndLosesNothing() throws {
