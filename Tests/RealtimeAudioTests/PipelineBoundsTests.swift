@@ -120,4 +120,22 @@ struct PipelineBoundsTests {
         try o2.finish(to: &got)
         #expect(got == wanted)
     }
+
+    @Test("lost samples past a chunk's worth are refused with their size on the wire, whatever the count")
+    func lostSamplesBound() throws {
+        // pcm16 at 24 kHz: a 4096-byte chunk is 2048 samples, so 2049 lost samples would be 4098 bytes of audio.
+        var pipeline = try InboundAudio(format: .pcm16, maximumChunkBytes: 4096)
+        var out = [UInt8](repeating: 0, count: pipeline.maximumOutputBytes)
+        var events = InboundEvents()
+        #expect(throws: PipelineError.chunkTooLarge(bytes: 4098, maximum: 4096)) {
+            _ = try out.withUnsafeMutableBufferPointer { try pipeline.appendLost(samples: 2049, into: $0, events: &events) }
+        }
+        #expect(throws: PipelineError.chunkTooLarge(bytes: Int.max, maximum: 4096)) {
+            _ = try out.withUnsafeMutableBufferPointer { try pipeline.appendLost(samples: Int.max, into: $0, events: &events) }
+        }
+        #expect(pipeline.isIdle && pipeline.inputMs == 0, "nothing taken")
+        let n = try out.withUnsafeMutableBufferPointer { try pipeline.appendLost(samples: 2048, into: $0, events: &events) }
+        #expect(n == 4096 && pipeline.inputMs == 85)
+        #expect(try out.withUnsafeMutableBufferPointer { try pipeline.appendLost(samples: -5, into: $0, events: &events) } == 0)
+    }
 }

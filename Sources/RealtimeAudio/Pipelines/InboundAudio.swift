@@ -315,7 +315,9 @@ public struct InboundAudio: AudioStream {
                                     events: inout InboundEvents) throws(PipelineError) -> Int {
         events.removeAll()
         let count = max(0, samples)
-        let bytes = count > maximumChunkBytes ? maximumChunkBytes + 1 : count * format.bytesPerSample
+        // The lost samples' size on the wire, saturating: the refusal names it whatever the count.
+        let (product, overflow) = count.multipliedReportingOverflow(by: format.bytesPerSample)
+        let bytes = overflow ? Int.max : product
         guard bytes <= maximumChunkBytes else { throw .chunkTooLarge(bytes: bytes, maximum: maximumChunkBytes) }
         if let needed = fits(output, forInput: bytes) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         decoded.withUnsafeMutableBufferPointer { d in

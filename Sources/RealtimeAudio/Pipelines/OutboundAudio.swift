@@ -27,7 +27,8 @@ public struct OutboundAudio: AudioStream {
     /// Speed, then the client's rate: the chain `rtaudio convert` shares.
     private var chain: SpeedResampler
     private var samples: [Float]
-    private var resampled: [Float]
+    /// The chain's output (speed, then the client's rate), before encoding.
+    private var converted: [Float]
     private var base64: [UInt8]
     /// Model samples received and client samples produced in the response in progress.
     private var modelSamples = 0
@@ -57,7 +58,7 @@ public struct OutboundAudio: AudioStream {
         chain = SpeedResampler(scaler: scaler, resampler: resampler, maximumChunk: chunk)
         samples = [Float](repeating: 0, count: chunk)
         // The chain's bound holds at the slowest speed, so a speed change never outgrows this buffer.
-        resampled = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: chunk))
+        converted = [Float](repeating: 0, count: chain.maximumOutputCount(forInput: chunk))
         base64 = [UInt8](repeating: 0, count: Base64.decodedCapacity(forCharacterCount: Base64.encodedCount(forByteCount: self.maximumChunkBytes)))
         largestBound = maximumOutputCount(forInput: self.maximumChunkBytes)
     }
@@ -136,7 +137,7 @@ public struct OutboundAudio: AudioStream {
         let count = samples.withUnsafeMutableBufferPointer { pcm.decodeUnchecked(bytes, into: $0) }
         modelSamples += count
         let made = samples.withUnsafeBufferPointer { src in
-            resampled.withUnsafeMutableBufferPointer { chain.process(UnsafeBufferPointer(rebasing: src[..<count]), into: $0).produced }
+            converted.withUnsafeMutableBufferPointer { chain.process(UnsafeBufferPointer(rebasing: src[..<count]), into: $0).produced }
         }
         clientSamples += made
         return (bytes.count, encode(made, into: output))
@@ -162,7 +163,7 @@ public struct OutboundAudio: AudioStream {
     public mutating func finish(into output: UnsafeMutableBufferPointer<UInt8>) throws(PipelineError) -> Int {
         if let needed = fits(output, forInput: 0) { throw .outputTooSmall(bytes: output.count, needed: needed) }
         guard pcm.pendingByteCount == 0 else { throw .pcm16(.danglingByte) }
-        let made = resampled.withUnsafeMutableBufferPointer { chain.finish(into: $0) }
+        let made = converted.withUnsafeMutableBufferPointer { chain.finish(into: $0) }
         let written = encode(made, into: output)
         modelSamples = 0
         clientSamples = 0
@@ -216,7 +217,7 @@ public struct OutboundAudio: AudioStream {
     }
 
     private func encode(_ count: Int, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        resampled.withUnsafeBufferPointer { samples in
+        converted.withUnsafeBufferPointer { samples in
             let samples = UnsafeBufferPointer(rebasing: samples[..<count])
             if let law = format.g711 {
                 law.encode(samples, into: UnsafeMutableBufferPointer(rebasing: output[..<samples.count]))
