@@ -5,7 +5,10 @@ import RealModule
 /// How it decides, one 10 ms frame at a time:
 /// 1. **Band energies.** The input is brought to an 8-16 kHz analysis rate and split into eight band-pass
 ///    bands from 150 Hz to 3.7 kHz: DC, hum fundamentals and rumble below speech, and hiss above the telephone
-///    band never count. The same bands at every input rate make 8, 16, 24 and 48 kHz streams decide alike.
+///    band never count. The same bands at every input rate, each rate brought to 8 kHz through the same 4 kHz cut
+///    and delayed alike, make 8, 16, 24 and 48 kHz streams decide alike: on the real-voice set, 855 of 856 turns at
+///    8 kHz and all at 24 kHz start and end within 20 ms of the 16 kHz ones (94 % at 8 kHz with a shorter filter
+///    whose delay the 8 kHz path lacked).
 /// 2. **Adaptive noise floor** per band: it falls quickly to quieter frames and rises slowly (a few dB per
 ///    second while the frame looks like noise, far slower while it looks like speech), so it follows noise that
 ///    creeps up but not a talker.
@@ -49,7 +52,9 @@ import RealModule
 /// 10 dB from 0.11 to 0.69 (merges 20 -> 9) and change no stationary cell; on the synthetic set babble at 20 dB
 /// goes from 0.18 to 0.77 and nothing else moves. The quietest-moment bound takes babble's false turns from 0.40
 /// to 0.18 per minute and its merges from 9 to 5 (strict F1 0.69 -> 0.67, splits 2 -> 4) and moves no other
-/// cell of either set.
+/// cell of either set. The 4 kHz anti-alias cut with its rate-independent delay (cue 1) moves stationary and
+/// rising noise from 0.970 to 0.972 and 5 dB from 0.966 to 0.974; babble from 0.67 to 0.63 (one merge more,
+/// its false turns stay at 0.18 per minute); the synthetic set stays at 0.93.
 ///
 /// Known limit: a stream that starts among other talkers (babble from the first frame, before the detector has
 /// heard the line without them) starts a turn on them, and as nothing is learnt inside a turn, a fluctuating
