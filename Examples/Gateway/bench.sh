@@ -3,7 +3,10 @@
 # on the same machine (all three share its cores: the figures are for the gateway under that load, not alone).
 # Each call: the caller speaks 7.1 s (samples/call-8k-ulaw.wav) in real time, the model answers its turn with
 # 7.5 s (samples/speech-24k.wav), the call lasts 16 s. CALLS="1 50 100" picks the loads; TURNS=local runs our
-# detector in the gateway instead of the model's. A fresh gateway for each load, so its RSS growth is that load's.
+# detector in the gateway instead of the model's; PACED=1 has the model send its replies as real-time-paced 100 ms
+# deltas instead of the API's bursts; FORMAT=g711_ulaw runs the session in µ-law both ways (Twilio's samples' choice:
+# the caller's bytes pass through, nothing is resampled). A fresh gateway for each load, so its RSS growth is that
+# load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -14,8 +17,12 @@ gateway_port=${GATEWAY_PORT:-9311}
 gateway=
 cleanup() { kill "$model" $gateway 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-echo '{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":24000}},"output":{"format":{"type":"audio/pcm","rate":24000}}}}' > "$work/session.json"
-"$bin/gateway-harness" model --port "$model_port" --reply "$root/samples/speech-24k.wav" >/dev/null &
+if [ "${FORMAT:-pcm16}" = g711_ulaw ]; then
+    echo '{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}' > "$work/session.json"
+else
+    echo '{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":24000}},"output":{"format":{"type":"audio/pcm","rate":24000}}}}' > "$work/session.json"
+fi
+"$bin/gateway-harness" model --port "$model_port" --reply "$root/samples/speech-24k.wav" --format "${FORMAT:-pcm16}" ${PACED:+--delta-interval-ms 100} >/dev/null &
 model=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)

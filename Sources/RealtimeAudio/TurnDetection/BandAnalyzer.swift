@@ -21,9 +21,11 @@ struct BandAnalyzer: Sendable {
 
     /// Input samples taken per pass through the filters.
     static let block = 1024
-    /// Delay of the anti-alias filter, in analysis samples (1.25 ms at 8 kHz); a stream that needs no filter is
-    /// delayed as much, so the frames of every rate hold the same stretch of sound.
-    static let delay = 10
+    /// Delay of the anti-alias filter at an 8 kHz analysis rate, in samples (1.25 ms): every rate is delayed by
+    /// that time, a stream that needs no filter too, so the frames of every rate hold the same stretch of sound.
+    static let delayAt8kHz = 10
+    /// The filter's delay in analysis samples (``delayAt8kHz`` scaled to the analysis rate).
+    let delay: Int
 
     let decimation: Int
     let analysisRate: Double
@@ -33,6 +35,8 @@ struct BandAnalyzer: Sendable {
     // Anti-alias FIR: `taps` coefficients, applied at every `decimation`-th input (at `decimation == 1`, only its
     // length counts: the input is delayed by ``delay``).
     private let fir: [Float]
+    /// No filter (8 kHz and below): the input is only delayed.
+    private let delayOnly: Bool
     private var history: [Float]
     /// Input index (mod `decimation`) of the next input sample: 0 means the next input is a decimation point.
     private var phase = 0
@@ -53,11 +57,14 @@ struct BandAnalyzer: Sendable {
         decimation = max(1, rate / 8000)
         analysisRate = Double(rate) / Double(decimation)
         frameLength = rate / 100
-        if decimation > 1 {
+        delayOnly = rate <= 8000
+        // The same delay in time at every rate: 10 analysis samples at 8 kHz.
+        delay = Int((analysisRate * Double(Self.delayAt8kHz) / 8000).rounded())
+        if !delayOnly {
             // Kaiser-windowed sinc cut at 4 kHz (half the analysis rate, as a resampler to 8 kHz cuts), 20 taps
             // per decimation plus one: odd, so its delay is a whole number of analysis samples
             // (``delay``), and zero taps in front make a multiple of 8 for the SIMD dot product.
-            let length = 2 * Self.delay * decimation + 1
+            let length = 2 * delay * decimation + 1
             let cutoff = 4000 / Double(rate)
             let beta = 5.0
             let centre = Double(length - 1) / 2
@@ -70,8 +77,9 @@ struct BandAnalyzer: Sendable {
             h = h.map { $0 / sum }
             fir = [Float](repeating: 0, count: (length + 7) / 8 * 8 - length) + h.map(Float.init)
         } else {
-            // No filter, only its delay: every rate sees the same signal at the same moment.
-            fir = [Float](repeating: 0, count: Self.delay + 1)
+            // Nothing above 4 kHz to remove; only the filter's delay, so every rate sees the same signal at the same
+            // moment.
+            fir = [Float](repeating: 0, count: delay + 1)
         }
         // The last taps - 1 inputs, then room for a block.
         history = [Float](repeating: 0, count: fir.count + Self.block)
@@ -174,9 +182,9 @@ struct BandAnalyzer: Sendable {
             _ = sanitize(src, count, into: base + start)
             let end = start + count
             var j = start + phase
-            if d == 1 {
+            if delayOnly {
                 // Only the delay: the output for input index j is the input `delay` earlier.
-                out.update(from: base + (start - Self.delay), count: count)
+                out.update(from: base + (start - delay), count: count)
                 produced = count
                 j = end
             } else {

@@ -20,10 +20,23 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option var port = 9000
         @Option(help: "The reply: any file libsndfile reads, resampled to --rate.") var reply: String
         @Option(help: "The model's pcm16 rate (24000 or 16000).") var rate = 24000
+        @Option(help: "The reply's encoding, as the session's output format: pcm16 (at --rate), g711_ulaw or g711_alaw (8 kHz).") var format = "pcm16"
+        @Option(name: .customLong("delta-ms"), help: "Audio per response.output_audio.delta, in ms.") var deltaMs = 100
+        @Option(name: .customLong("delta-interval-ms"), help: "Pause between deltas, in ms: 5 runs ahead of real time as the API does (a reply in bursts); the delta's own length paces them in real time.") var deltaIntervalMs = 5
+
+        func validate() throws {
+            guard rate == 24000 || rate == 16000 else { throw ValidationError("--rate must be 24000 or 16000") }
+            guard (1...10_000).contains(deltaMs) else { throw ValidationError("--delta-ms must be 1...10000") }
+            guard (0...10_000).contains(deltaIntervalMs) else { throw ValidationError("--delta-interval-ms must be 0...10000") }
+            guard ["pcm16", "g711_ulaw", "g711_alaw"].contains(format) else { throw ValidationError("--format must be pcm16, g711_ulaw or g711_alaw") }
+        }
 
         func run() async throws {
-            var configuration = FakeModel.Configuration(reply: try pcm16(reply, rate: rate))
+            let law: G711? = format == "g711_ulaw" ? .muLaw : format == "g711_alaw" ? .aLaw : nil
+            var configuration = FakeModel.Configuration(reply: try law.map { $0.encode(try samples8k(reply)) } ?? pcm16(reply, rate: rate))
             configuration.recordsAudio = false
+            configuration.deltaBytes = (law == nil ? 2 * rate : 8000) * deltaMs / 1000
+            configuration.deltaIntervalMs = deltaIntervalMs
             let model = FakeModel(configuration: configuration)
             let channel = try await model.bind(host: host, port: port)
             print("fake model listening on ws://\(host):\(channel.localAddress?.port ?? port)/v1/realtime")
