@@ -58,4 +58,35 @@ struct TickerTests {
         }.get()
         try await group.shutdownGracefully()
     }
+
+    /// A wheel that turned every millisecond while anything waited woke the loop 1,000 times a second for one call;
+    /// it now sleeps from one deadline to the next.
+    @Test("one client every 20 ms: the loop wakes about once per deadline, on time")
+    func sleepsBetweenDeadlines() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let client = Recorder()
+        let turnsBefore = try await loop.submit {
+            let ticker = LoopTicker.of(loop)
+            let before = ticker.turns
+            client.deadline = NIODeadline.now().uptimeNanoseconds + 20_000_000
+            client.again = { me, _ in
+                if me.woken.count < 15 {
+                    me.deadline += 20_000_000
+                    ticker.wake(me, at: me.deadline)
+                }
+            }
+            ticker.wake(client, at: client.deadline)
+            return before
+        }.get()
+        try await Task.sleep(for: .milliseconds(450))
+        try await loop.submit {
+            let turns = LoopTicker.of(loop).turns - turnsBefore
+            #expect(client.woken.count == 15)
+            // One turn per deadline, a second one at most when a deadline falls late in its slot.
+            #expect(turns <= 2 * 15, "\(turns) turns for 15 deadlines")
+            for w in client.woken { #expect(w.at >= w.deadline && w.at - w.deadline < 50_000_000, "woken \(w.at - w.deadline) ns after") }
+        }.get()
+        try await group.shutdownGracefully()
+    }
 }
