@@ -32,7 +32,7 @@ struct BandAnalyzer: Sendable {
     /// Input samples per 10 ms frame.
     let frameLength: Int
 
-    // Anti-alias FIR: `taps` coefficients, applied at every `decimation`-th input (at `decimation == 1`, only its
+    // Anti-alias FIR: `taps` coefficients, applied at every `decimation`-th input (at 8 kHz and below only its
     // length counts: the input is delayed by ``delay``).
     private let fir: [Float]
     /// No filter (8 kHz and below): the input is only delayed.
@@ -61,8 +61,8 @@ struct BandAnalyzer: Sendable {
         // The same delay in time at every rate: 10 analysis samples at 8 kHz.
         delay = Int((analysisRate * Double(Self.delayAt8kHz) / 8000).rounded())
         if !delayOnly {
-            // Kaiser-windowed sinc cut at 4 kHz (half the analysis rate, as a resampler to 8 kHz cuts), 20 taps
-            // per decimation plus one: odd, so its delay is a whole number of analysis samples
+            // Kaiser-windowed sinc cut at 4 kHz (half an 8 kHz analysis rate, as a resampler to 8 kHz cuts), 2 delay
+            // taps per decimation step plus one: odd, so its delay is a whole number of analysis samples
             // (``delay``), and zero taps in front make a multiple of 8 for the SIMD dot product.
             let length = 2 * delay * decimation + 1
             let cutoff = 4000 / Double(rate)
