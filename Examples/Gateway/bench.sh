@@ -5,8 +5,9 @@
 # 7.5 s (samples/speech-24k.wav), the call lasts 16 s. CALLS="1 50 100" picks the loads; TURNS=local runs our
 # detector in the gateway instead of the model's; PACED=1 has the model send its replies as real-time-paced 100 ms
 # deltas instead of the API's bursts; FORMAT=g711_ulaw runs the session in µ-law both ways (Twilio's samples' choice:
-# the caller's bytes pass through, nothing is resampled). A fresh gateway for each load, so its RSS growth is that
-# load's.
+# the caller's bytes pass through, nothing is resampled); STEADY=1 gives each call three turns of the caller, 9 s
+# apart, and starts the calls over 16 s instead of 5, so replies play at every phase (about half the calls at a time)
+# instead of all at once. A fresh gateway for each load, so its RSS growth is that load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -43,7 +44,7 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     sampler=$!
     t0=$(date +%s.%N)
     out=$("$bin/gateway-harness" load --gateway "ws://127.0.0.1:$gateway_port/media" --wav "$root/samples/call-8k-ulaw.wav" \
-        --secret bench --calls "$n" --tail 9 --ramp 0.01)
+        --secret bench --calls "$n" --tail 9 ${STEADY:+--turns 3 --turn-gap 9} --ramp "$(if [ -n "${STEADY:-}" ]; then echo 0.032; else echo 0.01; fi)")
     t1=$(date +%s.%N)
     kill "$sampler" 2>/dev/null || true
     cpu1=$(awk '{print $14 + $15}' "/proc/$gateway/stat")

@@ -55,9 +55,19 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Flag(help: "Do not check the gateway's TLS certificate (a test proxy's self-signed one).") var insecure = false
         @Option(name: .customLong("loss-every"), help: "Lose every n-th caller frame (its chunk number skipped).") var lossEvery: Int?
         @Option(name: .customLong("reorder-every"), help: "Send every n-th caller frame after the one that follows it.") var reorderEvery: Int?
+        @Option(help: "Times the caller says --wav, with --turn-gap seconds of quiet line between (the model answers each).") var turns = 1
+        @Option(name: .customLong("turn-gap"), help: "Seconds of quiet line between the caller's turns.") var turnGap = 9.0
+
+        func validate() throws {
+            guard (1...100).contains(turns) else { throw ValidationError("--turns must be 1...100") }
+            guard turnGap.isFinite, (0...600).contains(turnGap) else { throw ValidationError("--turn-gap must be 0...600 s") }
+        }
 
         func configuration() throws -> FakeCarrier.Configuration {
-            var c = FakeCarrier.Configuration(url: gateway, caller: try samples8k(wav))
+            let said = try samples8k(wav)
+            var caller = said
+            for _ in 1..<turns { caller += [Float](repeating: 0, count: Int(turnGap * 8000)) + said }
+            var c = FakeCarrier.Configuration(url: gateway, caller: caller)
             c.tailSeconds = tail
             if let twilioToken { c.headers["X-Twilio-Signature"] = TwilioSignature.sign(authToken: twilioToken, url: gateway) }
             if let secret { c.headers["X-Gateway-Secret"] = secret }
