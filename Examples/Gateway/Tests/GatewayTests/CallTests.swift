@@ -236,8 +236,9 @@ struct CallTests {
             }
             let results = try await loop.calls(configurations).enumerated().map { ($0.offset == 2, $0.element) }
             let played = try expectedPlayed(reply)
-            for (hostile, result) in results where !hostile {
-                #expect(result.played == played && result.starvedTicks == 0 && !result.closedEarly)
+            for (k, (hostile, result)) in results.enumerated() where !hostile {
+                #expect(result.played == played, "call \(k): \(result.played.count) bytes played, \(played.count) expected, clears \(result.clears)")
+                #expect(result.starvedTicks == 0 && !result.closedEarly, "call \(k): \(result.starvedTicks) starved ticks, closed early: \(result.closedEarly)")
             }
             let heard = try expectedModelAudio(caller + CallSignals.silence(seconds: 2.5))
             for n in 1...5 { _ = try await loop.record(n) }
