@@ -316,14 +316,19 @@ public struct OutboundLeg: Sendable {
 
     /// Barge-in: drops everything queued and buffered, and returns the response that was playing with its
     /// `audio_end_ms` at the position played; the gateway sends the carrier's `clear` and the model's
-    /// `conversation.item.truncate`. Nil when nothing was playing or queued.
+    /// `conversation.item.truncate`. Nil when nothing was playing or queued: no audio waiting, what was released
+    /// played out (``latencyMs`` after its release), and the model's response ended.
     public mutating func interrupt(now: UInt64) -> Interruption? {
         let position = playedPosition(now: now)
+        // A reply that has ended and played out is not interrupted: a caller who speaks after it gets no `clear`
+        // and no truncation (the run still ends, so the next reply starts with its lead).
+        let active = pacer.nextDeadline != nil || pacer.isPlaying(now: now, latencyMs: latencyMs)
+            || (timingCount > 0 && !timings[timingCount - 1].ended)
         let cleared = pacer.clear(now: now)
         _ = audio.interrupt(playedSamples: 0)
         clock.cleared(through: pacer.latestResponse)
         defer { timingCount = 0 }
-        guard let response = position?.response ?? cleared?.response else { return nil }
+        guard active, let response = position?.response ?? cleared?.response else { return nil }
         let played = position?.samples ?? 0
         guard let timing = timing(of: response) else {
             return Interruption(response: response, playedSamples: played, audioEndMs: 0)

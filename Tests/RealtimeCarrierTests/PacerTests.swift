@@ -110,6 +110,27 @@ struct PacerTests {
         #expect(sim.leg.clock.marksInFlight == 0)
     }
 
+    /// A caller who speaks after the reply has ended and played out interrupts nothing (no `clear`, no truncation);
+    /// one who speaks while the model's reply is still coming does, even in a gap of its audio.
+    @Test func nothingToInterruptAfterTheReplyPlayedOut() throws {
+        let leg = try OutboundLeg(format: .muLaw8k, acknowledged: true)
+        var sim = CallSimulation(leg: leg, seed: 5)
+        try sim.deliver(modelSpeech(seconds: 1), pacing: .burst(chunkMs: 100, gapMs: 4), from: 0)
+        sim.run(until: 800 * ms)
+        #expect(sim.leg.isPlaying(now: UInt64(sim.now)))
+        sim.run(until: 2500 * ms)
+        #expect(sim.leg.interrupt(now: UInt64(sim.now)) == nil)
+        // The next reply: half a second of it, then nothing for a second (the model is slow), and the caller speaks.
+        let second = modelSpeech(seconds: 0.5, seed: 2)
+        try second.withUnsafeBufferPointer { try sim.leg.appendModelAudio($0, now: UInt64(sim.now)) }
+        sim.poll()
+        sim.run(until: 4200 * ms)
+        let interruption = sim.leg.interrupt(now: UInt64(sim.now))
+        let cut = try #require(interruption)
+        // All that was released played: the half second, less the last frame the open pipeline still holds.
+        #expect(cut.response == 2 && (460...500).contains(cut.audioEndMs), "\(cut)")
+    }
+
     /// A reply whose pcm16 ends inside a sample (an odd byte count from the model): the leg plays every whole sample,
     /// drops the half one at the end of the response and counts it, and the next response starts clean.
     @Test func aHalfSampleAtTheEndIsDroppedAndCounted() throws {

@@ -147,6 +147,25 @@ struct CallTests {
         }
     }
 
+    /// A caller of two turns, as the harness's `--turns 2` and `make bench-gateway`'s `STEADY=1` send: the model
+    /// answers each at its end and the caller hears both replies whole, one after the other.
+    @Test("server turn detection, two turns in one call: two replies, each played whole")
+    func twoTurns() async throws {
+        let said = CallSignals.speech(seconds: 1.2)
+        let caller = CallSignals.silence(seconds: 0.5) + said + CallSignals.silence(seconds: 3.5) + said + CallSignals.silence(seconds: 1)
+        let reply = pcm16(CallSignals.speech(seconds: 1.5, rate: 24000, seed: 9))
+        try await Loopback.run(turnTaking: .server, reply: reply) { loop in
+            let result = try await FakeCarrier.run(loop.carrier(caller, tail: 3))
+            let record = try #require(try await loop.record(1))
+            #expect(record.items.count == 2)
+            let one = try expectedPlayed(reply)
+            #expect(result.played.count == 2 * one.count, "\(result.played.count) bytes played, 2 x \(one.count) expected")
+            #expect(Array(result.played.prefix(one.count)) == one && Array(result.played.suffix(one.count)) == one)
+            #expect(result.starvedTicks == 0 && result.clears.isEmpty && !result.closedEarly,
+                    "\(result.starvedTicks) starved ticks, clears \(result.clears), per tick \(result.playedPerTick.map(String.init).joined(separator: ","))")
+        }
+    }
+
     @Test("local turn taking: our detector commits the turn, barges in on the caller, truncates at what was played")
     func localBargeIn() async throws {
         // Speak, pause (the reply starts), speak over the reply at 3.0 s, then listen.
