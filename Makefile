@@ -47,7 +47,7 @@ soak-gateway: gateway
 	bash Examples/Gateway/soak.sh
 
 # The main job on samples/: convert each sample to the wire formats and print what came out.
-demo: release
+demo: release gateway
 	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
 	@bin=$$($(SWIFT) build -c release --show-bin-path)/rtaudio; set -e; \
 	run() { echo "\$$ rtaudio $$*"; $$bin "$$@"; }; \
@@ -66,7 +66,10 @@ demo: release
 		--output $(DEMO_OUT)/reply-8k.ulaw; \
 	echo; run session convert samples/session-g711.json --to ga; \
 	run session run samples/session-ga-16k.json --input samples/speech-24k.wav; \
-	echo; samples/alsa-demo.sh $$bin $(DEMO_OUT)
+	echo; samples/alsa-demo.sh $$bin $(DEMO_OUT); \
+	echo; echo "\$$ gateway-harness demo --wav samples/call-8k-ulaw.wav --reply samples/speech-24k.wav --out $(DEMO_OUT)/call"; \
+	$$($(SWIFT) build -c release --package-path Examples/Gateway --show-bin-path)/gateway-harness demo \
+		--wav samples/call-8k-ulaw.wav --reply samples/speech-24k.wav --out $(DEMO_OUT)/call
 
 # Throughput and mallocs per chunk (package-benchmark), then the interleaved ratios to memcpy.
 # SwiftPM caches the nested package's build plan and can miss a source file added to `..`; drop the plan only.

@@ -58,7 +58,9 @@ let package = Package(
             .product(name: "SoundFile", package: "swift-realtime-audio"),
         ]),
         .executableTarget(name: "gateway-harness", dependencies: [
-            "GatewayHarness",
+            "GatewayHarness", "GatewayCore", "GatewayServer",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "RealtimeSession", package: "swift-realtime-audio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "GatewayTests", dependencies: ["GatewayCore", "GatewayServer", "GatewayHarness"]),

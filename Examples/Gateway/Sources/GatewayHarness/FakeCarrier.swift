@@ -86,6 +86,8 @@ public enum FakeCarrier {
         public var arrivalGapsMs: [Double] = []
         /// The socket closed before the call ended.
         public var closedEarly = false
+        /// When the call started (its first tick, uptime ns): tick k plays at this plus k x 20 ms.
+        public var startedAtNs: UInt64 = 0
     }
 
     /// Runs one call against the gateway; returns when the caller's audio and the tail have played.
@@ -178,6 +180,7 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         }
         socket.flush()
         startedAt = .now()
+        result.startedAtNs = startedAt.uptimeNanoseconds
         tick()
     }
 

@@ -29,6 +29,9 @@ public final class FakeModel: Sendable {
         /// Frames that were not valid events.
         public var invalid = 0
         public var closed = false
+        /// What happened on the connection, in order, each with the moment (uptime ns); kept with the audio
+        /// (``Configuration/recordsAudio``), for timelines.
+        public var timeline: [(atNs: UInt64, event: String)] = []
     }
 
     public struct Configuration: Sendable {
@@ -63,6 +66,13 @@ public final class FakeModel: Sendable {
     func update(_ id: Int, _ change: (inout Record) -> Void) { records.withLock { change(&$0[id, default: Record()]) } }
 
     func forget(_ id: Int) { _ = records.withLock { $0.removeValue(forKey: id) } }
+
+    /// Notes an event in connection `id`'s timeline (when records are kept).
+    func note(_ id: Int, _ event: @autoclosure () -> String) {
+        guard configuration.recordsAudio else { return }
+        let now = NIODeadline.now().uptimeNanoseconds, text = event()
+        update(id) { $0.timeline.append((now, text)) }
+    }
 
     /// Listens for WebSockets at `/v1/realtime` (port 0 picks one: the channel's `localAddress` has it).
     public func bind(host: String = "127.0.0.1", port: Int = 0, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
@@ -106,6 +116,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         case "session.update":
             guard let session = value["session"] else { model.update(id) { $0.invalid += 1 }; return }
             model.update(id) { $0.sessions.append(session) }
+            model.note(id, "session.update")
             // Its own detector when the session asks the server to detect turns.
             if let parsed = try? Session(json: session.serialized()), parsed.turnDetection != nil {
                 detector = try? parsed.makeInbound()
@@ -129,9 +140,11 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
             for event in events {
                 switch event {
                 case .speechStarted(let start):
+                    model.note(id, "speech_started (audio_start_ms \(start))")
                     cancelReply()
                     socket.send(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":\#(start),"item_id":"in_\#(id)"}"#)
                 case .speechStopped(let end):
+                    model.note(id, "speech_stopped (audio_end_ms \(end))")
                     socket.send(#"{"type":"input_audio_buffer.speech_stopped","audio_end_ms":\#(end),"item_id":"in_\#(id)"}"#)
                     startReply()
                 case .timeoutTriggered:
@@ -140,15 +153,19 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
             }
         case "input_audio_buffer.commit":
             model.update(id) { $0.commits += 1 }
+            model.note(id, "input_audio_buffer.commit")
         case "response.create":
             model.update(id) { $0.responseCreates += 1 }
+            model.note(id, "response.create")
             startReply()
         case "response.cancel":
             model.update(id) { $0.cancels += 1 }
+            model.note(id, "response.cancel")
             cancelReply()
         case "conversation.item.truncate":
             if case .string(let item)? = value["item_id"], let ms = value["audio_end_ms"]?.doubleValue {
                 model.update(id) { $0.truncations.append((item, Int(ms))) }
+                model.note(id, "conversation.item.truncate \(item) at audio_end_ms \(Int(ms))")
             }
         default:
             break
@@ -179,6 +196,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         itemCounter += 1
         let item = "item_\(id)_\(itemCounter)"
         model.update(id) { $0.items.append(item) }
+        model.note(id, "reply \(item) started")
         let response = "resp_\(item)"
         socket.send(#"{"type":"response.created","response":{"id":"\#(response)","status":"in_progress"}}"#)
         reply = (response, item, 0, nil)
@@ -201,6 +219,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
             }
             reply = r
         } else {
+            model.note(id, "reply \(r.item) sent whole")
             socket.send(#"{"type":"response.output_audio.done","response_id":"\#(r.response)","item_id":"\#(r.item)"}"#)
             socket.send(#"{"type":"response.done","response":{"id":"\#(r.response)","status":"completed"}}"#)
             reply = nil
@@ -211,6 +230,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         guard let r = reply else { return }
         r.timer?.cancel()
         reply = nil
+        model.note(id, "reply \(r.item) cancelled")
         socket.send(#"{"type":"response.done","response":{"id":"\#(r.response)","status":"cancelled"}}"#)
     }
 }

@@ -11,7 +11,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-harness",
         abstract: "Drive whole calls through a gateway offline: a fake Twilio carrier and a fake Realtime model.",
-        subcommands: [Model.self, Call.self, Load.self]
+        subcommands: [Model.self, Call.self, Load.self, Demo.self]
     )
 
     struct Model: AsyncParsableCommand {

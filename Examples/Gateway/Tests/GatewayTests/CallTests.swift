@@ -189,6 +189,14 @@ struct CallTests {
             // Nothing of the interrupted reply after the clear.
             #expect(result.marksAfterClear == 0)
             #expect(metric(loop.metrics, "gateway_barge_ins_total") >= 1)
+            // The model's timeline (what `gateway-harness demo` tells and draws) has it in order, on the carrier's clock.
+            let events = record.timeline.map(\.event)
+            let order = ["session.update", "input_audio_buffer.commit", "response.create", "reply \(record.items[0]) started",
+                         "conversation.item.truncate \(record.items[0]) at audio_end_ms \(truncation.audioEndMs)"]
+            let positions = order.map { e in events.firstIndex { $0 == e } }
+            #expect(positions.allSatisfy { $0 != nil } && positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(events)")
+            let truncatedAt = try #require(record.timeline.first { $0.event.hasPrefix("conversation.item.truncate") }).atNs
+            #expect(abs(Double(truncatedAt) - Double(result.startedAtNs) - clear.atMs * 1e6) < 50e6)
         }
     }
 
