@@ -7,7 +7,6 @@ import Logging
 import NIOCore
 import RealtimeAudio
 import RealtimeSession
-import SoundFile
 
 /// One whole call through a real gateway with both fakes in this process, told and drawn: what `make demo` ends with.
 struct Demo: AsyncParsableCommand {
@@ -68,7 +67,7 @@ struct Demo: AsyncParsableCommand {
         // The story, on the carrier's clock (ms from the call's first frame).
         func ms(_ ns: UInt64) -> Double { (Double(ns) - Double(result.startedAtNs)) / 1e6 }
         var story: [(ms: Double, text: String)] = [(0, "carrier: call starts, the caller speaks (\(String(format: "%.1f", Double(said.count) / 8000)) s)")]
-        story.append((secondTurnMs, "carrier: the caller speaks again, over the reply (barge-in)"))
+        story.append((secondTurnMs, "carrier: the caller speaks again"))
         for (at, event) in record.timeline { story.append((ms(at), "model: \(event)")) }
         let ticks = result.playedPerTick
         var replyTicks: [Range<Int>] = []
@@ -123,11 +122,6 @@ struct Demo: AsyncParsableCommand {
         print("\nrecordings: \(callerPath) (the caller), \(heardPath) (what the carrier played); the call drawn: \(drawing)")
     }
 
-    private func writeULaw(_ bytes: [UInt8], to path: String) throws {
-        let writer = try SoundFileWriter(path: path, container: .wav, encoding: .ulaw, sampleRate: 8000)
-        try bytes.withUnsafeBufferPointer { try writer.write(encoded: $0) }
-        try writer.commit()
-    }
 }
 
 struct DemoError: Error, CustomStringConvertible {

@@ -86,11 +86,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
 
         func run() async throws {
             let result = try await FakeCarrier.run(try carrier.configuration())
-            if let record {
-                let writer = try SoundFileWriter(path: record, container: .wav, encoding: .ulaw, sampleRate: 8000)
-                try result.played.withUnsafeBufferPointer { try writer.write(encoded: $0) }
-                try writer.commit()
-            }
+            if let record { try writeULaw(result.played, to: record) }
             print(summary(result))
         }
     }
@@ -128,6 +124,13 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
 func summary(_ r: FakeCarrier.Result) -> String {
     let clears = r.clears.map { #"{"at_ms":\#(Int($0.atMs)),"response":\#($0.response.map(String.init) ?? "null"),"played_samples":\#($0.playedSamples)}"# }
     return #"{"sent_frames":\#(r.sentFrames),"played_samples":\#(r.played.count),"marks_echoed":\#(r.marksEchoed),"clears":[\#(clears.joined(separator: ","))],"marks_after_clear":\#(r.marksAfterClear),"starved_ticks":\#(r.starvedTicks),"closed_early":\#(r.closedEarly)}"#
+}
+
+/// Writes µ-law bytes as an 8 kHz µ-law WAV (whole or not at all: the writer commits at the end).
+func writeULaw(_ bytes: [UInt8], to path: String) throws {
+    let writer = try SoundFileWriter(path: path, container: .wav, encoding: .ulaw, sampleRate: 8000)
+    try bytes.withUnsafeBufferPointer { try writer.write(encoded: $0) }
+    try writer.commit()
 }
 
 /// A file's audio as mono 8 kHz floats.
