@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Caller audio for calls: a voiced, syllabic, speech-like signal (harmonics of a gliding pitch under formant-like
 /// weights, in syllables of 140-300 ms), deterministic, so a failing call reproduces.
@@ -39,4 +40,13 @@ public enum CallSignals {
 
     /// Silence of `seconds`.
     public static func silence(seconds: Double, rate: Int = 8000) -> [Float] { [Float](repeating: 0, count: Int(seconds * Double(rate))) }
+}
+
+/// Whether two paths name one file (the same device and inode: hard and symbolic links and `..` included); false when
+/// either is missing. Harness commands that write recordings refuse an output that is one of their inputs.
+public func sameFile(_ a: String, _ b: String) -> Bool {
+    // stat(2) follows symbolic links (FileManager's attributes do not).
+    var x = stat(), y = stat()
+    guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+    return x.st_dev == y.st_dev && x.st_ino == y.st_ino
 }

@@ -39,6 +39,13 @@ struct Demo: AsyncParsableCommand {
         let secondTurnMs = Double(said.count) / 8 + pause * 1000
         let caller = said + [Float](repeating: 0, count: Int(pause * 8000)) + again + [Float](repeating: 0, count: 2 * 8000)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let callerPath = out + "/caller.wav", heardPath = out + "/heard.wav", drawing = out + "/call.svg"
+        // Nothing written over what was read: --out may be where the caller's or the reply's file lives.
+        for (option, input) in [("--wav", wav), ("--reply", reply)] {
+            for output in [callerPath, heardPath, drawing] where sameFile(input, output) {
+                throw DemoError(description: "\(option) \(input) is \(output), which the demo writes: choose another --out")
+            }
+        }
 
         var quiet = Logger(label: "demo")
         quiet.logLevel = .critical
@@ -106,7 +113,6 @@ struct Demo: AsyncParsableCommand {
         print("  caller frames sent \(result.sentFrames), appends the model took \(record.appends), marks echoed \(result.marksEchoed), starved ticks \(result.starvedTicks)")
 
         // Recordings: the caller, and what the carrier played on the call's time axis (silence between replies).
-        let callerPath = out + "/caller.wav", heardPath = out + "/heard.wav", drawing = out + "/call.svg"
         try writeULaw(G711.muLaw.encode(caller), to: callerPath)
         var heard: [UInt8] = []
         var offset = 0
@@ -118,7 +124,7 @@ struct Demo: AsyncParsableCommand {
         let heardSamples = G711.muLaw.decodeFloat(heard)
         let svg = CallDrawing(caller: caller, heard: heardSamples, story: story, clears: result.clears.map(\.atMs),
                               truncation: cut.flatMap { c in result.clears.first.map { ($0.atMs, c.audioEndMs) } }).svg()
-        try Data(svg.utf8).write(to: URL(fileURLWithPath: drawing))
+        try Data(svg.utf8).write(to: URL(fileURLWithPath: drawing), options: .atomic)
         print("\nrecordings: \(callerPath) (the caller), \(heardPath) (what the carrier played); the call drawn: \(drawing)")
     }
 
@@ -148,16 +154,16 @@ struct CallDrawing {
         }
         // Envelope: the peak of each 20 ms, drawn up and down from the lane's centre.
         func envelope(_ x0: [Float], top: Double, colour: String) -> String {
-            var up = "", down = ""
+            var up: [String] = [], down: [String] = []
             let frames = x0.count / 160
             for f in 0..<frames {
                 let peak = Double(x0[(f * 160)..<(f * 160 + 160)].reduce(Float(0)) { max($0, abs($1)) })
                 let h = min(1, peak * 2) * (lane / 2 - 4)
                 let px = x(Double(f) * 20)
-                up += String(format: "%.1f,%.1f ", px, top + lane / 2 - h)
-                down = String(format: "%.1f,%.1f ", px, top + lane / 2 + h) + down
+                up.append(String(format: "%.1f,%.1f", px, top + lane / 2 - h))
+                down.append(String(format: "%.1f,%.1f", px, top + lane / 2 + h))
             }
-            return #"<polygon points="\#(up)\#(down)" fill="\#(colour)" stroke="none"/>"#
+            return #"<polygon points="\#((up + down.reversed()).joined(separator: " "))" fill="\#(colour)" stroke="none"/>"#
         }
         let eventsTop = 20 + 2 * lane + 30
         let height = eventsTop + Double(story.count) * 15 + 40

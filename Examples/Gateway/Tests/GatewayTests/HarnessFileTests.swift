@@ -1,0 +1,27 @@
+import Foundation
+import GatewayHarness
+import Testing
+
+@Suite("Harness files")
+struct HarnessFileTests {
+    /// `gateway-harness demo` writes caller.wav, heard.wav and call.svg into --out, and refuses when one of them is
+    /// its --wav or --reply: the test that decides it.
+    @Test("one file under several names is the same file; two files, or a missing one, are not")
+    func sameFileThroughLinks() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("harness-files-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = dir + "/a.wav", b = dir + "/b.wav"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: a))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: b))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/soft.wav", withDestinationPath: a)
+        try FileManager.default.linkItem(atPath: a, toPath: dir + "/hard.wav")
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: false)
+        #expect(sameFile(a, a))
+        #expect(sameFile(a, dir + "/sub/../a.wav"))
+        #expect(sameFile(a, dir + "/soft.wav"))
+        #expect(sameFile(a, dir + "/hard.wav"))
+        #expect(!sameFile(a, b))
+        #expect(!sameFile(a, dir + "/missing.wav"))
+    }
+}
