@@ -293,6 +293,33 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         }
     }
 
+    /// The name of a `mark` event read without the JSON parser (a gateway sends one with every frame): nil when the
+    /// message is anything else, not in the compact shape looked for, or its name holds an escape (the full parser
+    /// reads it then).
+    private func compactMarkName(_ text: ByteBuffer) -> String? {
+        text.withUnsafeReadableBytes { raw -> String? in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            guard let event = find(Self.markEvent, in: bytes, from: 0),
+                  bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
+                  let key = find(Self.nameKey, in: bytes, from: 0) else { return nil }
+            let start = key + Self.nameKey.count
+            guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+                  bytes[end] == UInt8(ascii: "\"") else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
+    }
+
+    /// A mark to echo once the audio queued before it has played.
+    private func markArrived(_ name: String) {
+        if let (response, sample) = pacerMark(name) {
+            if cleared.contains(response) { result.marksAfterClear += 1 }
+            if result.responseStarts[response] == nil { result.responseStarts[response] = enqueued - sample }
+        }
+        pendingMarks.append((enqueued, name))
+    }
+
+    private static let markEvent = Array(#""event":"mark""#.utf8)
+    private static let nameKey = Array(#""name":""#.utf8)
     private static let mediaEvent = Array(#""event":"media""#.utf8)
     private static let payloadKey = Array(#""payload":""#.utf8)
 
@@ -317,6 +344,7 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             if decoded { mediaArrived(now: now) }
             return
         }
+        if let name = compactMarkName(text) { return markArrived(name) }
         guard let object = try? JSONValue(parsing: String(buffer: text)), case .string(let event)? = object["event"] else { return }
         switch event {
         case "media":
@@ -326,11 +354,7 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             mediaArrived(now: now)
         case "mark":
             guard case .string(let name)? = object["mark"]?["name"] else { return }
-            if let (response, sample) = pacerMark(name) {
-                if cleared.contains(response) { result.marksAfterClear += 1 }
-                if result.responseStarts[response] == nil { result.responseStarts[response] = enqueued - sample }
-            }
-            pendingMarks.append((enqueued, name))
+            markArrived(name)
         case "clear":
             let elapsedMs = Double(now - startedAt.uptimeNanoseconds) / 1e6
             let position = playedCount
