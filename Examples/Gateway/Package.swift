@@ -63,6 +63,9 @@ let package = Package(
             .product(name: "RealtimeSession", package: "swift-realtime-audio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "GatewayTests", dependencies: ["GatewayCore", "GatewayServer", "GatewayHarness"]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "GatewayCore", "GatewayServer", "GatewayHarness", "GatewayNet",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ]
 )

@@ -164,12 +164,16 @@ public struct CallBridge: Sendable {
 
     /// Takes one text frame from the carrier.
     public mutating func carrier(_ text: String, now: UInt64, into out: inout [BridgeAction]) {
-        guard !ended else { return }
         var message = text
-        let decoded: Result<CarrierEvent, CarrierError> = message.withUTF8 { bytes in
-            payload.withUnsafeMutableBufferPointer { buffer in
-                do throws(CarrierError) { return .success(try codec.decode(bytes, payload: buffer)) } catch { return .failure(error) }
-            }
+        message.withUTF8 { carrier(UnsafeRawBufferPointer($0), now: now, into: &out) }
+    }
+
+    /// Takes one text frame from the carrier, as its bytes (read where they lie: no string is made of them).
+    public mutating func carrier(_ text: UnsafeRawBufferPointer, now: UInt64, into out: inout [BridgeAction]) {
+        guard !ended else { return }
+        let bytes = text.bindMemory(to: UInt8.self)
+        let decoded: Result<CarrierEvent, CarrierError> = payload.withUnsafeMutableBufferPointer { buffer in
+            do throws(CarrierError) { return .success(try codec.decode(bytes, payload: buffer)) } catch { return .failure(error) }
         }
         switch decoded {
         case .failure(let error):

@@ -272,9 +272,9 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
     /// compact shape looked for (the full parser reads it then); false when the payload is not base64.
     ///
     /// A raw `"payload":"` can only be a key: inside a JSON string its quotes would be escaped.
-    private func mediaFastPath(_ text: ByteBuffer) -> Bool? {
-        text.withUnsafeReadableBytes { raw -> Bool? in
-            let bytes = raw.bindMemory(to: UInt8.self)
+    private func mediaFastPath(_ text: UnsafeRawBufferPointer) -> Bool? {
+        do {
+            let bytes = text.bindMemory(to: UInt8.self)
             guard let event = find(Self.mediaEvent, in: bytes, from: 0),
                   bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
                   let key = find(Self.payloadKey, in: bytes, from: 0) else { return nil }
@@ -296,9 +296,9 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
     /// The name of a `mark` event read without the JSON parser (a gateway sends one with every frame): nil when the
     /// message is anything else, not in the compact shape looked for, or its name holds an escape (the full parser
     /// reads it then).
-    private func compactMarkName(_ text: ByteBuffer) -> String? {
-        text.withUnsafeReadableBytes { raw -> String? in
-            let bytes = raw.bindMemory(to: UInt8.self)
+    private func compactMarkName(_ text: UnsafeRawBufferPointer) -> String? {
+        do {
+            let bytes = text.bindMemory(to: UInt8.self)
             guard let event = find(Self.markEvent, in: bytes, from: 0),
                   bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
                   let key = find(Self.nameKey, in: bytes, from: 0) else { return nil }
@@ -338,14 +338,14 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         result.marksEchoed += 1
     }
 
-    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+    func webSocket(_ socket: WebSocket, received text: UnsafeRawBufferPointer) {
         let now = NIODeadline.now().uptimeNanoseconds
         if let decoded = mediaFastPath(text) {
             if decoded { mediaArrived(now: now) }
             return
         }
         if let name = compactMarkName(text) { return markArrived(name) }
-        guard let object = try? JSONValue(parsing: String(buffer: text)), case .string(let event)? = object["event"] else { return }
+        guard let object = try? JSONValue(parsing: String(decoding: text, as: UTF8.self)), case .string(let event)? = object["event"] else { return }
         switch event {
         case "media":
             guard case .string(let payload)? = object["media"]?["payload"], let bytes = try? Base64.decode(payload) else { return }

@@ -112,10 +112,10 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
         self.socket = socket
     }
 
-    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+    func webSocket(_ socket: WebSocket, received text: UnsafeRawBufferPointer) {
         defer { socket.flush() }
         if compactAppend(text) { return appended() }
-        guard let value = try? JSONValue(parsing: String(buffer: text)), case .string(let type)? = value["type"] else {
+        guard let value = try? JSONValue(parsing: String(decoding: text, as: UTF8.self)), case .string(let type)? = value["type"] else {
             model.update(id) { $0.invalid += 1 }
             return
         }
@@ -162,8 +162,8 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     /// fake model shares the machine with the gateway it measures, and the tree of each 20 ms append was a third of
     /// its time. False for any other message, and when what stands for the audio is not base64 (another shape: the
     /// alphabet has no quote), which the JSON parser reads then.
-    private func compactAppend(_ text: ByteBuffer) -> Bool {
-        text.withUnsafeReadableBytes { raw -> Bool in
+    private func compactAppend(_ raw: UnsafeRawBufferPointer) -> Bool {
+        do {
             let prefix = Self.appendPrefix, suffix = Self.appendSuffix
             guard raw.count >= prefix.count + suffix.count,
                   prefix.withUnsafeBytes({ memcmp(raw.baseAddress!, $0.baseAddress!, prefix.count) == 0 }),

@@ -67,26 +67,131 @@ final class RawFrameWriter: ChannelOutboundHandler, @unchecked Sendable {
     func flush() { context?.flush() }
 }
 
-/// XORs a buffer's readable bytes with a masking key (RFC 6455 §5.3), eight bytes at a time; masking and unmasking
-/// are the same operation.
-func mask(_ buffer: inout ByteBuffer, key: WebSocketMaskingKey) {
-    let k = Array(key)
-    buffer.withUnsafeMutableReadableBytes { bytes in
-        guard let base = bytes.baseAddress else { return }
-        let n = bytes.count
-        // The key four bytes at a time, twice: the byte at offset i is XORed with k[i % 4].
-        var word: UInt64 = 0
-        for j in 0..<8 { word |= UInt64(k[j & 3]) << UInt64(8 * j) }
-        word = UInt64(littleEndian: word)
-        var i = 0
-        while i + 8 <= n {
-            let x = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            base.storeBytes(of: x ^ word, toByteOffset: i, as: UInt64.self)
-            i += 8
+/// Frames in, parsed straight from the socket's reads (RFC 6455 §5.2), in place of NIO's `WebSocketFrameDecoder`
+/// behind a `ByteToMessageHandler`: a message reaches the socket as the bytes of the read that carried it (unmasked
+/// into the socket's scratch buffer when the peer masks), with no frame value, no buffer slice and no allocation per
+/// frame. Under load the decoder's handler hops and buffers were a tenth of the gateway's time (BENCHMARKS.md).
+///
+/// What it refuses closes the connection with the RFC's code: reserved bits or opcodes (no extension is
+/// negotiated), a control frame that is fragmented or longer than 125 bytes (1002), a frame longer than the
+/// socket's ``WebSocket/maxMessageBytes`` (1009, before its payload is read); a client's unmasked frame at a server,
+/// a server's masked frame at a client (1002). A frame split over reads waits, whole, in one buffer bounded by the
+/// same limit.
+final class RawFrameReader: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let socket: WebSocket
+    /// The start of a frame whose end has not come yet.
+    private var partial: ByteBuffer?
+
+    init(socket: WebSocket) { self.socket = socket }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if var carried = partial {
+            partial = nil
+            carried.writeBuffer(&buffer)
+            buffer = carried
         }
-        while i < n {
-            base.storeBytes(of: base.load(fromByteOffset: i, as: UInt8.self) ^ k[i & 3], toByteOffset: i, as: UInt8.self)
+        while !socket.isClosing, buffer.readableBytes > 0 {
+            let taken = buffer.withUnsafeReadableBytes { socket.takeFrame(from: $0) }
+            guard let taken else { break }
+            buffer.moveReaderIndex(forwardBy: taken)
+        }
+        if !socket.isClosing, buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            partial = buffer
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partial = nil
+        socket.ended(nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // After our close went out, a peer that drops TLS without close_notify (nginx does) is not a failure.
+        socket.ended(socket.isClosing ? nil : error)
+        context.close(promise: nil)
+    }
+}
+
+/// One frame's header (RFC 6455 §5.2).
+struct FrameHeader: Equatable {
+    var fin: Bool
+    var opcode: UInt8
+    /// The masking key as four bytes in order, nil when the frame is not masked.
+    var key: UInt32?
+    var payloadCount: Int
+    /// Bytes of header before the payload.
+    var headerCount: Int
+
+    /// Why a header is refused (the close code to answer with).
+    enum Refusal: Error, Equatable { case protocolError, tooLarge }
+
+    /// Reads the header at the start of `bytes`: nil when more bytes are needed to know it.
+    /// - Throws: ``Refusal`` for reserved bits or opcodes, a bad control frame, or a payload over `maximum`.
+    static func read(_ bytes: UnsafeRawBufferPointer, maximum: Int) throws(Refusal) -> FrameHeader? {
+        guard bytes.count >= 2 else { return nil }
+        let b0 = bytes[0], b1 = bytes[1]
+        guard b0 & 0x70 == 0 else { throw .protocolError }
+        let opcode = b0 & 0x0F
+        let fin = b0 & 0x80 != 0
+        switch opcode {
+        case 0x0, 0x1, 0x2: break
+        case 0x8, 0x9, 0xA:
+            guard fin, b1 & 0x7F <= 125 else { throw .protocolError }
+        default: throw .protocolError
+        }
+        var n = 2
+        var count = Int(b1 & 0x7F)
+        if count == 126 {
+            guard bytes.count >= 4 else { return nil }
+            count = Int(bytes[2]) << 8 | Int(bytes[3])
+            n = 4
+        } else if count == 127 {
+            guard bytes.count >= 10 else { return nil }
+            var length: UInt64 = 0
+            for j in 0..<8 { length = length << 8 | UInt64(bytes[2 + j]) }
+            guard length <= UInt64(maximum) else { throw length >> 63 == 0 ? .tooLarge : .protocolError }
+            count = Int(length)
+            n = 10
+        }
+        guard count <= maximum else { throw .tooLarge }
+        var key: UInt32?
+        if b1 & 0x80 != 0 {
+            guard bytes.count >= n + 4 else { return nil }
+            key = bytes.loadUnaligned(fromByteOffset: n, as: UInt32.self)
+            n += 4
+        }
+        return FrameHeader(fin: fin, opcode: opcode, key: key, payloadCount: count, headerCount: n)
+    }
+}
+
+/// XORs `count` bytes from `source` with a masking key (four bytes in memory order) into `target` (which may be
+/// `source`), eight bytes at a time.
+func unmask(_ source: UnsafeRawPointer, into target: UnsafeMutableRawPointer, count: Int, key: UInt32) {
+    let word = UInt64(key) | UInt64(key) << 32
+    var i = 0
+    while i + 8 <= count {
+        target.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ word, toByteOffset: i, as: UInt64.self)
+        i += 8
+    }
+    withUnsafeBytes(of: key) { k in
+        while i < count {
+            target.storeBytes(of: source.load(fromByteOffset: i, as: UInt8.self) ^ k[i & 3], toByteOffset: i, as: UInt8.self)
             i += 1
         }
+    }
+}
+
+/// XORs a buffer's readable bytes with a masking key (RFC 6455 §5.3); masking and unmasking are the same operation.
+func mask(_ buffer: inout ByteBuffer, key: WebSocketMaskingKey) {
+    var word: UInt32 = 0
+    for (j, byte) in key.enumerated() { word |= UInt32(byte) << UInt32(8 * j) }
+    let memoryOrder = UInt32(littleEndian: word)
+    buffer.withUnsafeMutableReadableBytes { bytes in
+        guard let base = bytes.baseAddress else { return }
+        unmask(base, into: base, count: bytes.count, key: memoryOrder)
     }
 }

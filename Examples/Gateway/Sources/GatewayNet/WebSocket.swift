@@ -4,8 +4,9 @@ import NIOWebSocket
 
 /// What a ``WebSocket`` tells its owner. Every call comes on the socket's event loop, one at a time.
 public protocol WebSocketDelegate: AnyObject {
-    /// A whole text message (fragments joined).
-    func webSocket(_ socket: WebSocket, received text: ByteBuffer)
+    /// A whole text message (fragments joined), as its bytes: valid during the call only (they are the socket's
+    /// read buffer, or its scratch buffer when the peer masks).
+    func webSocket(_ socket: WebSocket, received text: UnsafeRawBufferPointer)
     /// A whole binary message.
     func webSocketReceivedBinary(_ socket: WebSocket)
     /// The connection ended (closed by either side, or failed: `error` says why when it failed).
@@ -34,8 +35,12 @@ public final class WebSocket: @unchecked Sendable {
     }
     /// Bytes a message may have after its fragments are joined; a longer one closes the socket (1009).
     public let maxMessageBytes: Int
-    private var fragments: ByteBuffer?
+    /// A fragmented message's pieces so far (`joining` while one is open).
+    private var fragments: [UInt8] = []
+    private var joining = false
     private var fragmentsAreText = false
+    /// Where a masked payload is unmasked (reused, as large as the largest frame so far).
+    private var unmasked: [UInt8] = []
     private var closing = false
     private var closedReported = false
     private var needsFlush = false
@@ -48,13 +53,19 @@ public final class WebSocket: @unchecked Sendable {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    /// Puts the socket at the end of its upgraded pipeline, and our frame writer below NIO's encoder.
+    /// Replaces NIO's frame decoder with our reader (where the upgrade put it) and puts our frame writer below
+    /// NIO's encoder. The future completes once the decoder is gone: the upgrade hands on the bytes that came with
+    /// it only then, so they all reach the reader.
     func install() -> EventLoopFuture<Void> {
-        channel.eventLoop.makeCompletedFuture {
-            let pipeline = channel.pipeline.syncOperations
+        let pipeline = channel.pipeline.syncOperations
+        do {
             let encoder = try pipeline.context(handlerType: WebSocketFrameEncoder.self)
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<WebSocketFrameDecoder>.self)
             try pipeline.addHandler(writer, position: .before(encoder.handler))
-            try pipeline.addHandler(WebSocketHandler(socket: self))
+            try pipeline.addHandler(RawFrameReader(socket: self), position: .after(decoder.handler))
+            return pipeline.removeHandler(context: decoder)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
         }
     }
 
@@ -113,49 +124,68 @@ public final class WebSocket: @unchecked Sendable {
         sent.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
-    func received(_ frame: WebSocketFrame) {
-        switch frame.opcode {
-        case .text, .binary, .continuation, .ping:
-            var data = frame.data
-            if let key = frame.maskKey { mask(&data, key: key) }
-            receivedData(frame, data)
-        case .connectionClose:
+    /// Takes the frame at the start of `bytes` (from ``RawFrameReader``): the bytes it used, nil while the frame
+    /// is not whole. A refused frame closes the socket (nothing after it is read).
+    func takeFrame(from bytes: UnsafeRawBufferPointer) -> Int? {
+        let header: FrameHeader
+        do {
+            guard let read = try FrameHeader.read(bytes, maximum: maxMessageBytes) else { return nil }
+            header = read
+        } catch {
+            fail(error == .tooLarge ? .messageTooLarge : .protocolError)
+            return 0
+        }
+        // A client masks every frame, a server none (RFC 6455 §5.1).
+        guard (header.key != nil) != isClient else {
+            fail(.protocolError)
+            return 0
+        }
+        let total = header.headerCount + header.payloadCount
+        guard bytes.count >= total else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[header.headerCount..<total])
+        if let key = header.key {
+            if unmasked.count < payload.count { unmasked = [UInt8](repeating: 0, count: payload.count) }
+            unmasked.withUnsafeMutableBytes { target in
+                if let source = payload.baseAddress { unmask(source, into: target.baseAddress!, count: payload.count, key: key) }
+                received(header.opcode, fin: header.fin, UnsafeRawBufferPointer(rebasing: target[..<payload.count]))
+            }
+        } else {
+            received(header.opcode, fin: header.fin, payload)
+        }
+        return total
+    }
+
+    private func received(_ opcode: UInt8, fin: Bool, _ payload: UnsafeRawBufferPointer) {
+        switch opcode {
+        case 0x1, 0x2:
+            if joining { return fail(.protocolError) }  // a new message inside a fragmented one
+            if fin { return deliver(payload, text: opcode == 0x1) }
+            joining = true
+            fragmentsAreText = opcode == 0x1
+            fragments.removeAll(keepingCapacity: true)
+            fragments.append(contentsOf: payload)
+        case 0x0:
+            guard joining else { return fail(.protocolError) }
+            guard fragments.count + payload.count <= maxMessageBytes else { return fail(.messageTooLarge) }
+            fragments.append(contentsOf: payload)
+            guard fin else { return }
+            joining = false
+            fragments.withUnsafeBytes { deliver($0, text: fragmentsAreText) }
+            // A long message's room is not kept for the rest of the call.
+            fragments.removeAll(keepingCapacity: fragments.capacity <= 1 << 16)
+        case 0x8:
             // The peer ends: answer its close (RFC 6455 §5.5.1) and let the socket go.
             if !closing { close(code: .normalClosure) }
-        default:
-            break
-        }
-    }
-
-    private func receivedData(_ frame: WebSocketFrame, _ payload: ByteBuffer) {
-        switch frame.opcode {
-        case .text, .binary:
-            if fragments != nil { return fail(.protocolError) }  // a new message inside a fragmented one
-            if frame.fin { return deliver(payload, text: frame.opcode == .text) }
-            fragments = payload
-            fragmentsAreText = frame.opcode == .text
-        case .continuation:
-            guard var joined = fragments else { return fail(.protocolError) }
-            var data = payload
-            guard joined.readableBytes + data.readableBytes <= maxMessageBytes else { return fail(.messageTooLarge) }
-            joined.writeBuffer(&data)
-            if frame.fin {
-                fragments = nil
-                deliver(joined, text: fragmentsAreText)
-            } else {
-                fragments = joined
-            }
-        case .ping:
+        case 0x9:
             guard !closing else { return }
-            write(.pong, payload)
+            write(.pong, channel.allocator.buffer(bytes: payload))
             flush()
         default:
-            break
+            break  // pong
         }
     }
 
-    private func deliver(_ data: ByteBuffer, text: Bool) {
-        guard data.readableBytes <= maxMessageBytes else { return fail(.messageTooLarge) }
+    private func deliver(_ data: UnsafeRawBufferPointer, text: Bool) {
         if text { delegate?.webSocket(self, received: data) } else { delegate?.webSocketReceivedBinary(self) }
     }
 
@@ -168,30 +198,6 @@ public final class WebSocket: @unchecked Sendable {
         let owner = delegate
         delegate = nil
         owner?.webSocketClosed(self, error: error)
-    }
-}
-
-/// The handler at the end of an upgraded pipeline: frames in, to the socket.
-final class WebSocketHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
-    let socket: WebSocket
-
-    init(socket: WebSocket) { self.socket = socket }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        socket.received(unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        socket.ended(nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // After our close went out, a peer that drops TLS without close_notify (nginx does) is not a failure.
-        socket.ended(socket.isClosing ? nil : error)
-        context.close(promise: nil)
     }
 }
 

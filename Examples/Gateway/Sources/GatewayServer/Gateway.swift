@@ -309,15 +309,15 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
         step(now: Gateway.now())
     }
 
-    func webSocket(_ socket: WebSocket, received text: ByteBuffer) {
+    func webSocket(_ socket: WebSocket, received text: UnsafeRawBufferPointer) {
         guard !ended else { return }
         let now = Gateway.now()
         if socket === carrier {
-            bridge.carrier(String(buffer: text), now: now, into: &out)
+            bridge.carrier(text, now: now, into: &out)
             step(now: now)
             gateway.inboundLatency.recordNanoseconds(Int64(Gateway.now() - now))
         } else {
-            bridge.model(String(buffer: text), now: now, into: &out)
+            bridge.model(String(decoding: text, as: UTF8.self), now: now, into: &out)
             step(now: now)
         }
     }
