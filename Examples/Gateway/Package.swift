@@ -45,6 +45,7 @@ let package = Package(
         // The server: the carrier's WebSocket in, the model's WebSocket out, one bridge per call; metrics.
         .target(name: "GatewayServer", dependencies: [
             "GatewayCore", "GatewayNet",
+            .product(name: "RealtimeCarrier", package: "swift-realtime-audio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "realtime-gateway", dependencies: [

@@ -78,11 +78,26 @@ public struct PacerStatistics: Sendable, Equatable {
     public var clockRegressions = 0
     /// The latest any frame was released after its deadline, in ns.
     public var maximumLatenessNs: UInt64 = 0
-    /// Lateness histogram: bucket k counts frames released k*0.1 ms to (k+1)*0.1 ms late; the last bucket holds
-    /// everything from 10 ms on.
-    public var latenessBuckets = [Int](repeating: 0, count: 101)
+    /// Lateness histogram: buckets 0 to 99 count frames released k*0.1 ms to (k+1)*0.1 ms late, buckets 100 to 189
+    /// frames 10 + (k-100) ms to 11 + (k-100) ms late (a loaded host's stalls are milliseconds, not tenths), and the
+    /// last bucket everything from 100 ms on.
+    public var latenessBuckets = [Int](repeating: 0, count: latenessBucketCount)
 
-    /// The lateness `fraction` (0...1) of frames were released within, in ms (to the histogram's 0.1 ms).
+    /// How many buckets the lateness histogram has.
+    public static let latenessBucketCount = 191
+
+    /// The histogram bucket of a lateness, in ns.
+    public static func latenessBucket(forNs late: UInt64) -> Int {
+        late < 10_000_000 ? Int(late / 100_000) : min(190, 100 + Int((late - 10_000_000) / 1_000_000))
+    }
+
+    /// The upper edge of a histogram bucket, in ms (infinity for the last).
+    public static func latenessUpperEdgeMs(ofBucket k: Int) -> Double {
+        k < 100 ? Double(k + 1) / 10 : (k < 190 ? Double(k - 99 + 10) : .infinity)
+    }
+
+    /// The lateness `fraction` (0...1) of frames were released within, in ms (to the histogram's 0.1 ms below
+    /// 10 ms, its 1 ms below 100 ms; the maximum beyond).
     public func latenessQuantileMs(_ fraction: Double) -> Double {
         let total = latenessBuckets.reduce(0, +)
         guard total > 0 else { return 0 }
@@ -90,7 +105,7 @@ public struct PacerStatistics: Sendable, Equatable {
         var seen = 0
         for (k, n) in latenessBuckets.enumerated() {
             seen += n
-            if seen >= target { return Double(k + 1) / 10 }
+            if seen >= target { return min(Self.latenessUpperEdgeMs(ofBucket: k), Double(maximumLatenessNs) / 1e6) }
         }
         return Double(maximumLatenessNs) / 1e6
     }
@@ -379,7 +394,7 @@ public struct Pacer: Sendable {
         statistics.frames += 1
         let late = UInt64(max(0, lateness))
         statistics.maximumLatenessNs = max(statistics.maximumLatenessNs, late)
-        statistics.latenessBuckets[min(100, Int(late / 100_000))] += 1
+        statistics.latenessBuckets[PacerStatistics.latenessBucket(forNs: late)] += 1
         // An interval mark at the frame boundary that reaches it (not at the response's end: its end mark follows).
         let total = segments[0].releasedSamples
         if total >= segments[0].nextMark, segments[0].end.map({ released < $0 }) ?? true {

@@ -14,10 +14,11 @@ public enum TurnTaking: String, Sendable, CaseIterable {
 
 /// What the gateway must do after the bridge took a message or a tick.
 public enum BridgeAction: Sendable, Equatable {
-    /// A text frame for the carrier (Twilio `media`, `mark`, `clear`).
-    case toCarrier(String)
-    /// A text frame for the model (`session.update`, `input_audio_buffer.append`, ...).
-    case toModel(String)
+    /// A text frame for the carrier (Twilio `media`, `mark`, `clear`), as its UTF-8 bytes (written in place by the
+    /// codecs: 100 messages a second per call each cost one array, not a string and its copies).
+    case toCarrier([UInt8])
+    /// A text frame for the model (`session.update`, `input_audio_buffer.append`, ...), as its UTF-8 bytes.
+    case toModel([UInt8])
     /// Something to log with the call's id (never a secret: the bridge holds none).
     case log(warning: Bool, String)
     /// The call is over (the carrier stopped, or the leg could not be built): close both sockets.
@@ -151,7 +152,7 @@ public struct CallBridge: Sendable {
     }
 
     /// The first frame for the model, as soon as its socket is open: `session.update`.
-    public func open() -> [BridgeAction] { [.toModel(ClientEvent.sessionUpdate(modelSession))] }
+    public func open() -> [BridgeAction] { [.toModel(Array(ClientEvent.sessionUpdate(modelSession).utf8))] }
 
     /// When ``poll(now:into:)`` next has work (ns), nil while nothing is queued. Model audio waiting in the backlog
     /// moves on at the leg's deadlines: only a released frame frees room for it.
@@ -270,8 +271,12 @@ public struct CallBridge: Sendable {
                 out.append(.log(warning: true, "caller audio refused: \(error)"))
                 return
             }
-            let audio = inputPath == .passthrough ? Array(payload[start..<end]) : modelAudio(written)
-            if !audio.isEmpty { out.append(.toModel(ClientEvent.append(base64: Base64.encode(audio)))) }
+            if inputPath == .passthrough {
+                let piece = payload[start..<end]
+                out.append(.toModel(piece.withUnsafeBufferPointer { ClientEvent.append($0) }))
+            } else {
+                appendModelAudio(written, into: &out)
+            }
             if turnTaking == .local { handleTurns(now: now, into: &out) }
             start = end
         }
@@ -286,18 +291,22 @@ public struct CallBridge: Sendable {
                 if interruptsResponse { bargeIn(now: now, into: &out) }
             case .speechStopped:
                 statistics.localTurns += 1
-                out.append(.toModel(ClientEvent.commit))
-                if createsResponse { out.append(.toModel(ClientEvent.responseCreate)) }
+                out.append(.toModel(Array(ClientEvent.commit.utf8)))
+                if createsResponse { out.append(.toModel(Array(ClientEvent.responseCreate.utf8))) }
             case .timeoutTriggered:
                 break
             }
         }
     }
 
-    /// The pipeline's first `written` bytes (pcm16) as the model takes them: pcm16, or G.711 of its law.
-    private func modelAudio(_ written: Int) -> [UInt8] {
-        guard let law = session.inputAudioFormat.g711 else { return Array(modelBytes[..<written]) }
-        return law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
+    /// The pipeline's first `written` bytes (pcm16) for the model, as an `append`: pcm16, or G.711 of its law.
+    private func appendModelAudio(_ written: Int, into out: inout [BridgeAction]) {
+        guard written > 0 else { return }
+        guard let law = session.inputAudioFormat.g711 else {
+            return out.append(.toModel(modelBytes.withUnsafeBufferPointer { ClientEvent.append(UnsafeBufferPointer(rebasing: $0[..<written])) }))
+        }
+        let coded = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
+        out.append(.toModel(coded.withUnsafeBufferPointer { ClientEvent.append($0) }))
     }
 
     /// Lost caller frames: concealed audio for the model, in the same `append` events as the frames around them.
@@ -317,9 +326,8 @@ public struct CallBridge: Sendable {
                     out.append(.log(warning: true, "loss concealment: \(error)"))
                     return
                 }
-                guard written > 0 else { continue }
                 // Passthrough has no carrier bytes for a lost frame: the concealed audio, in the model's law.
-                out.append(.toModel(ClientEvent.append(base64: Base64.encode(modelAudio(written)))))
+                appendModelAudio(written, into: &out)
             }
         }
     }
@@ -329,9 +337,9 @@ public struct CallBridge: Sendable {
     private mutating func bargeIn(now: UInt64, into out: inout [BridgeAction]) {
         if let cut = leg?.interrupt(now: now) {
             statistics.bargeIns += 1
-            if let clear = try? codec.clearMessage() { out.append(.toCarrier(clear)) }
+            if let clear = try? codec.clearMessage() { out.append(.toCarrier(Array(clear.utf8))) }
             if let item = responseItems[cut.response] {
-                out.append(.toModel(ClientEvent.truncate(itemID: item, audioEndMs: cut.audioEndMs)))
+                out.append(.toModel(Array(ClientEvent.truncate(itemID: item, audioEndMs: cut.audioEndMs).utf8)))
                 statistics.lastTruncation = (item, cut.audioEndMs)
             }
         }
@@ -345,7 +353,7 @@ public struct CallBridge: Sendable {
         pendingBytes = 0
         responseItems.removeAll(keepingCapacity: true)
         if turnTaking == .local, responseActive {
-            out.append(.toModel(ClientEvent.responseCancel))
+            out.append(.toModel(Array(ClientEvent.responseCancel.utf8)))
             responseActive = false
         }
     }
@@ -488,10 +496,14 @@ public struct CallBridge: Sendable {
         leg!.poll(now: now) { output in
             switch output {
             case .frame(let bytes, _, _):
-                if let text = try? codec.mediaMessage(Array(bytes)) { out.append(.toCarrier(text)) }
+                let message = try? [UInt8](unsafeUninitializedCapacity: codec.mediaMessageCount(forPayloadBytes: bytes.count)) { room, count in
+                    count = 0
+                    count = try codec.encodeMedia(bytes, into: room)
+                }
+                if let message { out.append(.toCarrier(message)) }
                 frames += 1
             case .mark(let mark):
-                if let text = try? codec.markMessage(mark) { out.append(.toCarrier(text)) }
+                if let text = try? codec.markMessage(mark) { out.append(.toCarrier(Array(text.utf8))) }
             }
         }
         statistics.framesOut += frames

@@ -1,3 +1,4 @@
+import RealtimeAudio
 import RealtimeSession
 
 /// What the model's Realtime endpoint sends, as far as the audio loop needs it; everything else is `.other`.
@@ -78,6 +79,19 @@ public enum ClientEvent {
     /// `input_audio_buffer.append` with base64 audio (the characters are already valid base64).
     public static func append(base64 audio: String) -> String {
         #"{"type":"input_audio_buffer.append","audio":""# + audio + #""}"#
+    }
+
+    /// `input_audio_buffer.append` of `audio` (bytes in the session's input format), as UTF-8 bytes: the audio is
+    /// encoded straight into the message, which is one array.
+    public static func append(_ audio: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        let prefix = #"{"type":"input_audio_buffer.append","audio":""#, suffix = #""}"#
+        let count = prefix.utf8.count + Base64.encodedCount(forByteCount: audio.count) + suffix.utf8.count
+        return [UInt8](unsafeUninitializedCapacity: count) { room, written in
+            var n = UnsafeMutableBufferPointer(rebasing: room[...]).initialize(fromContentsOf: prefix.utf8)
+            n += Base64.encode(audio, into: UnsafeMutableBufferPointer(rebasing: room[n...]))
+            n += UnsafeMutableBufferPointer(rebasing: room[n...]).initialize(fromContentsOf: suffix.utf8)
+            written = n
+        }
     }
 
     public static let commit = #"{"type":"input_audio_buffer.commit"}"#

@@ -86,6 +86,16 @@ public final class WebSocket: @unchecked Sendable {
         send(text: buffer)
     }
 
+    /// Queues a text message given as its UTF-8 bytes (sent at the next ``flush()``).
+    public func send(utf8 bytes: [UInt8]) {
+        let reserve = RawFrameWriter.maximumHeaderBytes
+        var buffer = channel.allocator.buffer(capacity: reserve + bytes.count)
+        buffer.moveWriterIndex(forwardBy: reserve)
+        buffer.moveReaderIndex(forwardBy: reserve)
+        buffer.writeBytes(bytes)
+        send(text: buffer)
+    }
+
     /// Queues a text message already in a buffer.
     public func send(text buffer: ByteBuffer) {
         guard !closing else { return }

@@ -1,5 +1,6 @@
 import GatewayCore
 import GatewayNet
+import RealtimeCarrier
 import Logging
 import Metrics
 import NIOCore
@@ -76,9 +77,9 @@ public final class Gateway: Sendable {
     let truncationMs: Metrics.Recorder
     let stalledPeers: Metrics.Counter
     let modelTarget: WebSocketClient.Target
-    /// Outbound frame lateness over all calls (release after the pacer's deadline), in the pacer's 0.1 ms buckets
-    /// (the last holds 10 ms and more): merged from each call's pacer every 250 ms, not per frame under a lock.
-    private let lateness = Mutex(([Int](repeating: 0, count: 101), UInt64(0)))
+    /// Outbound frame lateness over all calls (release after the pacer's deadline), in the pacer's buckets (0.1 ms
+    /// to 10 ms, 1 ms to 100 ms): merged from each call's pacer every 250 ms, not per frame under a lock.
+    private let lateness = Mutex(([Int](repeating: 0, count: PacerStatistics.latenessBucketCount), UInt64(0)))
 
     /// - Parameter registry: where the metrics go (one per gateway; `/metrics` shows it).
     /// - Throws: ``WebSocketClientError/invalidURL(_:)`` when `realtimeURL` is not a `ws://` or `wss://` URL.
@@ -123,16 +124,16 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// `gateway_frame_lateness_seconds`: a histogram of how late the pacer released each frame (0.5, 1, 2, 5 and
-    /// 10 ms edges), and the latest one.
+    /// `gateway_frame_lateness_seconds`: a histogram of how late the pacer released each frame (0.5, 1, 2, 5, 10,
+    /// 20, 50 and 100 ms edges), and the latest one.
     private func latenessText() -> [UInt8] {
         let (buckets, maximum) = lateness.withLock { $0 }
         var text = "# TYPE gateway_frame_lateness_seconds histogram\n"
         var cumulative = 0
         var k = 0
-        for edge in [5, 10, 20, 50, 100] {  // in 0.1 ms
-            while k < edge { cumulative += buckets[k]; k += 1 }
-            text += "gateway_frame_lateness_seconds_bucket{le=\"\(Double(edge) / 10_000)\"} \(cumulative)\n"
+        for edge in [0.5, 1, 2, 5, 10, 20, 50, 100] {  // ms, each a bucket's upper edge
+            while k < buckets.count, PacerStatistics.latenessUpperEdgeMs(ofBucket: k) <= edge + 1e-9 { cumulative += buckets[k]; k += 1 }
+            text += "gateway_frame_lateness_seconds_bucket{le=\"\(edge / 1000)\"} \(cumulative)\n"
         }
         let total = buckets.reduce(0, +)
         text += "gateway_frame_lateness_seconds_bucket{le=\"+Inf\"} \(total)\ngateway_frame_lateness_seconds_count \(total)\n"
@@ -261,11 +262,11 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
     let carrier: WebSocket
     var model: WebSocket?
     /// What the bridge sent the model before its socket opened (`session.update` first), bounded.
-    var waiting: [String] = []
+    var waiting: [[UInt8]] = []
     var out: [BridgeAction] = []
     var reported = CallStatistics()
     var reportedUnderflows = 0
-    var reportedLateness = [Int](repeating: 0, count: 101)
+    var reportedLateness = [Int](repeating: 0, count: PacerStatistics.latenessBucketCount)
     var nextReport: UInt64 = 0
     /// The loop's shared timer, and the wake-up asked of it (`.max`: none).
     let ticker: LoopTicker
@@ -297,7 +298,7 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
                 guard !ended else { return socket.close() }
                 model = socket
                 socket.delegate = self
-                for text in waiting { socket.send(text) }
+                for text in waiting { socket.send(utf8: text) }
                 waiting.removeAll()
                 socket.flush()
             case .failure(let error):
@@ -370,11 +371,11 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
                 // A carrier that stops reading holds what we send in the socket's buffer: past the high water mark
                 // the call ends rather than the gateway's memory growing.
                 guard carrier.isWritable else { ending = "the carrier stopped reading"; gateway.stalledPeers.increment(); break }
-                carrier.send(text)
+                carrier.send(utf8: text)
             case .toModel(let text):
                 if let model {
                     guard model.isWritable else { ending = "the model stopped reading"; gateway.stalledPeers.increment(); break }
-                    model.send(text)
+                    model.send(utf8: text)
                 } else if waiting.count < 500 {
                     waiting.append(text)
                 } else {

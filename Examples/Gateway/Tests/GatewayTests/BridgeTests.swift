@@ -33,8 +33,8 @@ struct BridgeDriver {
     mutating func take() -> [BridgeAction] { defer { out.removeAll() }; return out }
 }
 
-func modelTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toModel(let t) = $0 { t } else { nil } } }
-func carrierTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toCarrier(let t) = $0 { t } else { nil } } }
+func modelTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toModel(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } }
+func carrierTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toCarrier(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } }
 func delta(_ item: String, _ bytes: [UInt8]) -> String {
     #"{"type":"response.output_audio.delta","response_id":"r","item_id":"\#(item)","delta":"\#(Base64.encode(bytes))"}"#
 }
