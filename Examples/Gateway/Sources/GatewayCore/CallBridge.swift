@@ -503,7 +503,13 @@ public struct CallBridge: Sendable {
                 if let message { out.append(.toCarrier(message)) }
                 frames += 1
             case .mark(let mark):
-                if let text = try? codec.markMessage(mark) { out.append(.toCarrier(Array(text.utf8))) }
+                // Room for the longest name a pacer writes (64 bytes) and the stream id, each escaped six-fold.
+                let room = 128 + 6 * (64 + (streamID?.utf8.count ?? 0))
+                let message = try? [UInt8](unsafeUninitializedCapacity: room) { room, count in
+                    count = 0
+                    count = try codec.encodeMark(mark, into: room)
+                }
+                if let message { out.append(.toCarrier(message)) }
             }
         }
         statistics.framesOut += frames

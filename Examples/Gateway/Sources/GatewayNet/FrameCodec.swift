@@ -18,7 +18,8 @@ final class RawFrameWriter: ChannelOutboundHandler, @unchecked Sendable {
     static let maximumHeaderBytes = 14
 
     /// Writes one whole frame (not flushed).
-    func write(opcode: WebSocketOpcode, payload: ByteBuffer, key: WebSocketMaskingKey?, promise: EventLoopPromise<Void>? = nil) {
+    /// - Parameter key: the masking key as four bytes in memory order (a client's frames), nil for none.
+    func write(opcode: WebSocketOpcode, payload: ByteBuffer, key: UInt32?, promise: EventLoopPromise<Void>? = nil) {
         guard let context else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
@@ -45,7 +46,7 @@ final class RawFrameWriter: ChannelOutboundHandler, @unchecked Sendable {
                 n = 10
             }
             if let key {
-                for j in 0..<4 { h[n + j] = key[key.startIndex + j] }
+                h.storeBytes(of: key, toByteOffset: n, as: UInt32.self)
                 n += 4
             }
             return n
@@ -185,13 +186,11 @@ func unmask(_ source: UnsafeRawPointer, into target: UnsafeMutableRawPointer, co
     }
 }
 
-/// XORs a buffer's readable bytes with a masking key (RFC 6455 §5.3); masking and unmasking are the same operation.
-func mask(_ buffer: inout ByteBuffer, key: WebSocketMaskingKey) {
-    var word: UInt32 = 0
-    for (j, byte) in key.enumerated() { word |= UInt32(byte) << UInt32(8 * j) }
-    let memoryOrder = UInt32(littleEndian: word)
+/// XORs a buffer's readable bytes with a masking key (four bytes in memory order; RFC 6455 §5.3): masking and
+/// unmasking are the same operation.
+func mask(_ buffer: inout ByteBuffer, key: UInt32) {
     buffer.withUnsafeMutableReadableBytes { bytes in
         guard let base = bytes.baseAddress else { return }
-        unmask(base, into: base, count: bytes.count, key: memoryOrder)
+        unmask(base, into: base, count: bytes.count, key: key)
     }
 }

@@ -218,12 +218,13 @@ struct MaskingKeys {
     private var pool = [UInt8](repeating: 0, count: 4096)
     private var used = 4096
 
-    mutating func next() -> WebSocketMaskingKey {
+    /// The next key, as four bytes in memory order.
+    mutating func next() -> UInt32 {
         if used == pool.count {
             pool.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
             used = 0
         }
         defer { used += 4 }
-        return WebSocketMaskingKey(pool[used..<(used + 4)])!
+        return pool.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: used, as: UInt32.self) }
     }
 }
