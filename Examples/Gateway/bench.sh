@@ -31,7 +31,7 @@ echo "| calls | frame lateness p99 at the gateway (ms) | arrival gap at the carr
 echo "|---:|---:|---|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" &
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-20}" &
     gateway=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")

@@ -93,6 +93,8 @@ public struct CallBridge: Sendable {
 
     /// The most model audio held beyond the pacer's queue, in bytes (a model far ahead of real time).
     public let backlogLimitBytes: Int
+    /// The length of the frames sent to the carrier, in ms; a mark follows each.
+    public let outboundFrameMs: Int
     private var codec = MediaStreamCodec(carrier: .twilio)
     private var payload: [UInt8]
     private var inbound: InboundAudio?
@@ -130,9 +132,13 @@ public struct CallBridge: Sendable {
     /// The largest piece of model audio the outbound leg takes at once (100 ms at 24 kHz pcm16).
     static let outboundPieceBytes = 4800
 
-    public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60) throws(BridgeError) {
+    /// - Parameter outboundFrameMs: the length of each `media` frame sent to the carrier, with a mark after each
+    ///   (20...60 ms; clamped). Twilio plays frames of any length; longer ones halve the messages of the outbound
+    ///   path, each mark still placing the playhead.
+    public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60, outboundFrameMs: Int = 40) throws(BridgeError) {
         self.session = session
         self.turnTaking = turnTaking
+        self.outboundFrameMs = min(max(outboundFrameMs, 20), 60)
         switch session.turnDetection {
         case .serverVAD(let s)?: (createsResponse, interruptsResponse) = (s.createResponse, s.interruptResponse)
         case .semanticVAD(_, let create, let interrupt, _)?: (createsResponse, interruptsResponse) = (create, interrupt)
@@ -244,7 +250,7 @@ public struct CallBridge: Sendable {
         // in the backlog (bounded by `backlogLimitBytes`), which holds only what came, where the queue's ring is
         // allocated whole for every call.
         leg = try OutboundLeg(format: format, speed: session.speed, acknowledged: true,
-                              pacer: PacerConfiguration(markIntervalMs: 20, capacityMs: 5_000),
+                              pacer: PacerConfiguration(frameMs: outboundFrameMs, markIntervalMs: outboundFrameMs, capacityMs: 5_000),
                               maximumChunkBytes: Self.outboundPieceBytes, modelRate: outRate)
     }
 

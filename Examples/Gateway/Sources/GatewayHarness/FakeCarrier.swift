@@ -147,6 +147,8 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
     var result = FakeCarrier.Result()
     var cleared: Set<Int> = []
     var lastArrival: UInt64?
+    /// The length of the last media frame that came, in samples (its successor is due that much later).
+    var lastArrivalSamples = 160
     var senderDone = false
     /// The loop's shared timer (one wake-up per frame).
     let ticker: LoopTicker
@@ -262,9 +264,14 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
 
     func tick(now: UInt64) { tick() }
 
-    private func mediaArrived(now: UInt64) {
-        if let last = lastArrival { result.arrivalGapsMs.append(Double(now - last) / 1e6 * configuration.speedup) }
+    /// A media frame of `samples` came at `now`: its gap to the previous one, less that frame's length beyond
+    /// 20 ms (a gateway may send longer frames: 20 is on time whatever their length).
+    private func mediaArrived(now: UInt64, samples: Int) {
+        if let last = lastArrival {
+            result.arrivalGapsMs.append(Double(now - last) / 1e6 * configuration.speedup - Double(lastArrivalSamples - 160) / 8)
+        }
         lastArrival = now
+        lastArrivalSamples = samples
     }
 
     /// A `media` event read without the JSON parser (most of what a gateway sends, 50 a second per call): its
@@ -273,40 +280,36 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
     ///
     /// A raw `"payload":"` can only be a key: inside a JSON string its quotes would be escaped.
     private func mediaFastPath(_ text: UnsafeRawBufferPointer) -> Bool? {
-        do {
-            let bytes = text.bindMemory(to: UInt8.self)
-            guard let event = find(Self.mediaEvent, in: bytes, from: 0),
-                  bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
-                  let key = find(Self.payloadKey, in: bytes, from: 0) else { return nil }
-            let start = key + Self.payloadKey.count
-            guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-            let characters = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            let old = queue.count
-            queue.append(contentsOf: repeatElement(0, count: Base64.decodedCapacity(forCharacterCount: characters.count)))
-            let written = queue.withUnsafeMutableBufferPointer { q in
-                try? Base64.decode(characters, into: UnsafeMutableBufferPointer(rebasing: q[old...]))
-            }
-            queue.removeLast(queue.count - old - (written ?? 0))
-            guard let written else { return false }
-            enqueued += written
-            return true
+        let bytes = text.bindMemory(to: UInt8.self)
+        guard let event = find(Self.mediaEvent, in: bytes, from: 0),
+              bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
+              let key = find(Self.payloadKey, in: bytes, from: 0) else { return nil }
+        let start = key + Self.payloadKey.count
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        let characters = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        let old = queue.count
+        queue.append(contentsOf: repeatElement(0, count: Base64.decodedCapacity(forCharacterCount: characters.count)))
+        let written = queue.withUnsafeMutableBufferPointer { q in
+            try? Base64.decode(characters, into: UnsafeMutableBufferPointer(rebasing: q[old...]))
         }
+        queue.removeLast(queue.count - old - (written ?? 0))
+        guard let written else { return false }
+        enqueued += written
+        return true
     }
 
     /// The name of a `mark` event read without the JSON parser (a gateway sends one with every frame): nil when the
     /// message is anything else, not in the compact shape looked for, or its name holds an escape (the full parser
     /// reads it then).
     private func compactMarkName(_ text: UnsafeRawBufferPointer) -> String? {
-        do {
-            let bytes = text.bindMemory(to: UInt8.self)
-            guard let event = find(Self.markEvent, in: bytes, from: 0),
-                  bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
-                  let key = find(Self.nameKey, in: bytes, from: 0) else { return nil }
-            let start = key + Self.nameKey.count
-            guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
-                  bytes[end] == UInt8(ascii: "\"") else { return nil }
-            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-        }
+        let bytes = text.bindMemory(to: UInt8.self)
+        guard let event = find(Self.markEvent, in: bytes, from: 0),
+              bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
+              let key = find(Self.nameKey, in: bytes, from: 0) else { return nil }
+        let start = key + Self.nameKey.count
+        guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+              bytes[end] == UInt8(ascii: "\"") else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 
     /// A mark to echo once the audio queued before it has played.
@@ -340,8 +343,9 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
 
     func webSocket(_ socket: WebSocket, received text: UnsafeRawBufferPointer) {
         let now = NIODeadline.now().uptimeNanoseconds
+        let before = enqueued
         if let decoded = mediaFastPath(text) {
-            if decoded { mediaArrived(now: now) }
+            if decoded { mediaArrived(now: now, samples: enqueued - before) }
             return
         }
         if let name = compactMarkName(text) { return markArrived(name) }
@@ -351,7 +355,7 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             guard case .string(let payload)? = object["media"]?["payload"], let bytes = try? Base64.decode(payload) else { return }
             queue += bytes
             enqueued += bytes.count
-            mediaArrived(now: now)
+            mediaArrived(now: now, samples: bytes.count)
         case "mark":
             guard case .string(let name)? = object["mark"]?["name"] else { return }
             markArrived(name)

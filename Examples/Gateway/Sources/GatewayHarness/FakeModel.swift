@@ -163,19 +163,17 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     /// its time. False for any other message, and when what stands for the audio is not base64 (another shape: the
     /// alphabet has no quote), which the JSON parser reads then.
     private func compactAppend(_ raw: UnsafeRawBufferPointer) -> Bool {
-        do {
-            let prefix = Self.appendPrefix, suffix = Self.appendSuffix
-            guard raw.count >= prefix.count + suffix.count,
-                  prefix.withUnsafeBytes({ memcmp(raw.baseAddress!, $0.baseAddress!, prefix.count) == 0 }),
-                  suffix.withUnsafeBytes({ memcmp(raw.baseAddress! + raw.count - suffix.count, $0.baseAddress!, suffix.count) == 0 })
-            else { return false }
-            let characters = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[prefix.count..<(raw.count - suffix.count)])
-            let capacity = Base64.decodedCapacity(forCharacterCount: characters.count)
-            if audio.count < capacity { audio = [UInt8](repeating: 0, count: capacity) }
-            guard let written = audio.withUnsafeMutableBufferPointer({ try? Base64.decode(characters, into: $0) }) else { return false }
-            audioCount = written
-            return true
-        }
+        let prefix = Self.appendPrefix, suffix = Self.appendSuffix
+        guard raw.count >= prefix.count + suffix.count,
+              prefix.withUnsafeBytes({ memcmp(raw.baseAddress!, $0.baseAddress!, prefix.count) == 0 }),
+              suffix.withUnsafeBytes({ memcmp(raw.baseAddress! + raw.count - suffix.count, $0.baseAddress!, suffix.count) == 0 })
+        else { return false }
+        let characters = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[prefix.count..<(raw.count - suffix.count)])
+        let capacity = Base64.decodedCapacity(forCharacterCount: characters.count)
+        if audio.count < capacity { audio = [UInt8](repeating: 0, count: capacity) }
+        guard let written = audio.withUnsafeMutableBufferPointer({ try? Base64.decode(characters, into: $0) }) else { return false }
+        audioCount = written
+        return true
     }
 
     private static let appendPrefix = Array(#"{"type":"input_audio_buffer.append","audio":""#.utf8)

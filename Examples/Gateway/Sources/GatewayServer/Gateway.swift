@@ -31,6 +31,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxCalls = 1000
     /// How long SIGTERM waits for calls to end before ending them, in seconds.
     public var drainSeconds = 30
+    /// The length of each `media` frame sent to the carrier, in ms (20...60), with a mark after each.
+    public var outboundFrameMs = 40
 
     public init(realtimeURL: String, session: Session) {
         self.realtimeURL = realtimeURL
@@ -235,7 +237,10 @@ public final class Gateway: Sendable {
         callsTotal.increment()
         callsActive.record(activeCalls)
         let bridge: CallBridge
-        do { bridge = try CallBridge(session: configuration.session, turnTaking: configuration.turnTaking) } catch {
+        do {
+            bridge = try CallBridge(session: configuration.session, turnTaking: configuration.turnTaking,
+                                    outboundFrameMs: configuration.outboundFrameMs)
+        } catch {
             log.error("call refused: \(error)")
             carrier.close(code: .unexpectedServerError)
             callEnded()

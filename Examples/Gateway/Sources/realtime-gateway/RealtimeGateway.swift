@@ -53,6 +53,9 @@ struct RealtimeGateway: AsyncParsableCommand {
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM, how long calls in progress may go on.")
     var drainSeconds = 30
 
+    @Option(name: .customLong("frame-ms"), help: "Length of each media frame sent to the carrier, 20 to 60 ms, a mark after each (longer: fewer messages per call).")
+    var frameMs = 40
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -61,6 +64,7 @@ struct RealtimeGateway: AsyncParsableCommand {
         guard let turnTaking = TurnTaking(rawValue: turnDetection) else { throw ValidationError("--turn-detection must be server or local, not '\(turnDetection)'") }
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port \(port) is outside 0...65535") }
         guard maxCalls >= 1 else { throw ValidationError("--max-calls must be at least 1") }
+        guard (20...60).contains(frameMs) else { throw ValidationError("--frame-ms \(frameMs) is outside 20...60") }
         guard realtimeURL.hasPrefix("ws://") || realtimeURL.hasPrefix("wss://") else {
             throw ValidationError("--realtime-url must start with ws:// or wss://")
         }
@@ -81,6 +85,7 @@ struct RealtimeGateway: AsyncParsableCommand {
         configuration.publicURL = publicURL
         configuration.maxCalls = maxCalls
         configuration.drainSeconds = drainSeconds
+        configuration.outboundFrameMs = frameMs
         guard configuration.twilioAuthToken != nil || configuration.sharedSecret != nil else {
             throw ValidationError("set TWILIO_AUTH_TOKEN (Twilio signatures) or GATEWAY_SHARED_SECRET: the gateway lets no one in unchecked")
         }

@@ -1,6 +1,6 @@
 import Foundation
 @testable import GatewayCore
-import GatewayHarness
+@testable import GatewayHarness
 import RealtimeAudio
 import RealtimeCarrier
 import RealtimeSession
@@ -13,8 +13,8 @@ struct BridgeDriver {
     var out: [BridgeAction] = []
     let sid = "MZ00000000000000000000000000000001"
 
-    init(turnTaking: TurnTaking, session: String = #"{"type":"realtime"}"#) throws {
-        bridge = try CallBridge(session: try Session(json: session), turnTaking: turnTaking)
+    init(turnTaking: TurnTaking, session: String = #"{"type":"realtime"}"#, outboundFrameMs: Int = 40) throws {
+        bridge = try CallBridge(session: try Session(json: session), turnTaking: turnTaking, outboundFrameMs: outboundFrameMs)
         out = bridge.open()
         carrier(#"{"event":"start","start":{"streamSid":"\#(sid)","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"\#(sid)"}"#)
     }
@@ -35,6 +35,14 @@ struct BridgeDriver {
 
 func modelTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toModel(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } }
 func carrierTexts(_ actions: [BridgeAction]) -> [String] { actions.compactMap { if case .toCarrier(let t) = $0 { String(decoding: t, as: UTF8.self) } else { nil } } }
+/// The audio of the `media` messages among `texts`, in ms (µ-law at 8 kHz).
+func mediaMs(_ texts: [String]) throws -> Int {
+    try texts.filter { $0.hasPrefix(#"{"event":"media""#) }.map { text -> Int in
+        let payload = try #require(text.range(of: #""payload":""#).map { text[$0.upperBound...].prefix { $0 != "\"" } })
+        return try Base64.decode(String(payload)).count
+    }.reduce(0, +) / 8
+}
+
 func delta(_ item: String, _ bytes: [UInt8]) -> String {
     #"{"type":"response.output_audio.delta","response_id":"r","item_id":"\#(item)","delta":"\#(Base64.encode(bytes))"}"#
 }
@@ -54,22 +62,23 @@ struct BridgeTests {
         #expect(d.bridge.statistics.localTurns == 1)
     }
 
-    @Test("server turn taking: the model's speech_started clears the carrier, truncates the item, drops its late deltas")
-    func serverBargeIn() throws {
-        var d = try BridgeDriver(turnTaking: .server)
+    @Test("server turn taking: the model's speech_started clears the carrier, truncates the item, drops its late deltas",
+          arguments: [20, 40, 60])
+    func serverBargeIn(frameMs: Int) throws {
+        var d = try BridgeDriver(turnTaking: .server, outboundFrameMs: frameMs)
         _ = d.take()
         // 2 s of reply; play 1 s of it.
         let reply = [UInt8](repeating: 0x10, count: 96_000)
         d.model(delta("item_1", reply))
         for _ in 0..<50 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
         let played = carrierTexts(d.take())
-        let media = played.filter { $0.hasPrefix(#"{"event":"media""#) }.count
-        #expect(media >= 50 && media <= 60)
-        // Twilio echoes the marks up to what it played (about 1 s minus its lead).
+        let media = try mediaMs(played)
+        #expect(media >= 1000 && media <= 1200, "\(media) ms released in 1 s, frames of \(frameMs) ms")
+        // Twilio echoes the marks up to what it played (800 ms: about 1 s minus its lead).
         for name in played.compactMap({ text -> String? in
             guard let r = text.range(of: #""name":""#) else { return nil }
             return String(text[r.upperBound...].prefix { $0 != "\"" })
-        }).prefix(40) {
+        }) where (pacerMark(name)?.1 ?? 0) <= 6400 {
             d.carrier(#"{"event":"mark","mark":{"name":"\#(name)"},"streamSid":"\#(d.sid)"}"#)
         }
         d.model(#"{"type":"input_audio_buffer.speech_started","audio_start_ms":1000,"item_id":"in_1"}"#)
@@ -157,8 +166,8 @@ struct BridgeTests {
         #expect(try Base64.decode(String(payload)).count <= 640)
         d.model(delta("a", [UInt8](repeating: 0, count: 32_000)))   // 1 s at 16 kHz
         for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
-        let media = carrierTexts(d.take()).filter { $0.hasPrefix(#"{"event":"media""#) }.count
-        #expect(media >= 45 && media <= 50, "\(media) frames for 1 s at 16 kHz")
+        let media = try mediaMs(carrierTexts(d.take()))
+        #expect(media >= 900 && media <= 1000, "\(media) ms released of 1 s at 16 kHz")
     }
 
     @Test("lost caller frames (gaps in media.chunk) are concealed: the model's stream keeps the caller's timeline")
@@ -197,6 +206,6 @@ struct BridgeTests {
         #expect(append == ClientEvent.append(base64: Base64.encode(G711.muLaw.encode(frame))))
         d.model(delta("a", [UInt8](repeating: 0xFF, count: 8000)))
         for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
-        #expect(carrierTexts(d.take()).filter { $0.hasPrefix(#"{"event":"media""#) }.count == 50)
+        #expect(try mediaMs(carrierTexts(d.take())) == 1000)
     }
 }
