@@ -7,7 +7,8 @@
 # deltas instead of the API's bursts; FORMAT=g711_ulaw runs the session in µ-law both ways (Twilio's samples' choice:
 # the caller's bytes pass through, nothing is resampled); STEADY=1 gives each call three turns of the caller, 9 s
 # apart, and starts the calls over 16 s instead of 5, so replies play at every phase (about half the calls at a time)
-# instead of all at once. A fresh gateway for each load, so its RSS growth is that load's.
+# instead of all at once; FRAME_MS=20 has the gateway send 20 ms frames (a mark after each) instead of its default
+# 40. A fresh gateway for each load, so its RSS growth is that load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -31,7 +32,7 @@ echo "| calls | frame lateness p99 at the gateway (ms) | arrival gap at the carr
 echo "|---:|---:|---|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-20}" &
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" &
     gateway=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
