@@ -28,8 +28,8 @@ fi
 model=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
-echo "| calls | frame lateness p99 at the gateway (ms) | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
-echo "|---:|---:|---|---:|---:|---:|---:|---:|"
+echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
+echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
         --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" &
@@ -57,16 +57,18 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
               printf "%s", (best == "inf" ? ">max" : "<=" best * 1000) }' "$work/before" "$work/after"; }
     p99=$(p99 gateway_inbound_latency_seconds)
     late=$(p99 gateway_frame_lateness_seconds)
+    # The pacer's underflows (a response's audio ran out while it played) over this run.
+    underflows=$(awk '/^gateway_underflows_total / { v[FILENAME] = $2 } END { printf "%d", v[ARGV[2]] - v[ARGV[1]] }' "$work/before" "$work/after")
     echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late = sys.argv[1:]
+n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / n * 100
 rss = (int(peak) - int(rss0)) / n
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %s | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, late, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
-' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late"
+print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
+' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows"
     kill "$gateway"
     wait "$gateway" 2>/dev/null || true
     gateway=
