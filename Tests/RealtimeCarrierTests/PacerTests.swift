@@ -85,6 +85,30 @@ struct PacerTests {
         #expect(abs(span - (6000 - 100 - 20)) <= 45, "release span \(span) ms")
         #expect(frames.map(\.bytes.count).reduce(0, +) == 48000)
         #expect(sim.leg.pacer.statistics.maximumLatenessNs >= 40 * UInt64(ms))
+        // The stalls show in the histogram's millisecond buckets: the latest frames, 30 to 50 ms late.
+        let stats = sim.leg.pacer.statistics
+        #expect(stats.latenessBuckets[120...].reduce(0, +) > 0 && stats.latenessBuckets[190] == 0)
+        #expect((30...50).contains(stats.latenessQuantileMs(1)), "latest \(stats.latenessQuantileMs(1)) ms")
+    }
+
+    /// Lateness buckets: 0.1 ms wide below 10 ms, 1 ms wide to 100 ms, then one for everything later; a
+    /// quantile is its bucket's upper edge, never past the latest frame.
+    @Test func latenessBuckets() {
+        typealias S = PacerStatistics
+        #expect(S.latenessBucket(forNs: 0) == 0 && S.latenessBucket(forNs: 99_999) == 0 && S.latenessBucket(forNs: 100_000) == 1)
+        #expect(S.latenessBucket(forNs: 9_999_999) == 99 && S.latenessBucket(forNs: 10_000_000) == 100)
+        #expect(S.latenessBucket(forNs: 15_500_000) == 105 && S.latenessBucket(forNs: 99_999_999) == 189)
+        #expect(S.latenessBucket(forNs: 100_000_000) == 190 && S.latenessBucket(forNs: .max) == 190)
+        for k in 0..<(S.latenessBucketCount - 1) {
+            // Each bucket's upper edge is the next bucket's start.
+            let edgeNs = UInt64((S.latenessUpperEdgeMs(ofBucket: k) * 1e6).rounded())
+            #expect(S.latenessBucket(forNs: edgeNs) == k + 1 && S.latenessBucket(forNs: edgeNs - 1) == k)
+        }
+        var stats = S()
+        stats.latenessBuckets[S.latenessBucket(forNs: 3_000_000)] = 98
+        stats.latenessBuckets[S.latenessBucket(forNs: 15_500_000)] = 2
+        stats.maximumLatenessNs = 15_500_000
+        #expect(stats.latenessQuantileMs(0.98) == 3.1 && stats.latenessQuantileMs(0.99) == 15.5)
     }
 
     /// After a barge-in not one frame of the interrupted reply goes out, its marks echoed by the `clear` are stale,

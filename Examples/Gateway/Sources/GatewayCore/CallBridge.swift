@@ -124,17 +124,19 @@ public struct CallBridge: Sendable {
     private let createsResponse: Bool
     private let interruptsResponse: Bool
 
-    /// Builds a call's bridge for a validated session.
-    ///
-    /// - Throws: ``BridgeError/unsupportedFormat(_:)`` for G.711 model formats with a 16 kHz rate, never otherwise.
     /// The largest caller payload the inbound pipeline takes at once (a carrier's frame is 160 to 640 bytes).
     static let inboundPieceBytes = 2048
     /// The largest piece of model audio the outbound leg takes at once (100 ms at 24 kHz pcm16).
     static let outboundPieceBytes = 4800
 
-    /// - Parameter outboundFrameMs: the length of each `media` frame sent to the carrier, with a mark after each
-    ///   (20...60 ms; clamped). Twilio plays frames of any length; longer ones halve the messages of the outbound
-    ///   path, each mark still placing the playhead.
+    /// Builds a call's bridge for a validated session.
+    ///
+    /// - Parameters:
+    ///   - backlogLimitSeconds: the most model audio held beyond the pacer's queue, in seconds of the model's rate.
+    ///   - outboundFrameMs: the length of each `media` frame sent to the carrier, with a mark after each (20...60 ms;
+    ///     clamped). Twilio plays frames of any length; 40 ms ones halve the messages of the outbound path against
+    ///     20 ms, each mark still placing the playhead.
+    /// - Throws: ``BridgeError/unsupportedFormat(_:)`` for G.711 model formats with a 16 kHz rate, never otherwise.
     public init(session: Session, turnTaking: TurnTaking, backlogLimitSeconds: Int = 60, outboundFrameMs: Int = 40) throws(BridgeError) {
         self.session = session
         self.turnTaking = turnTaking

@@ -274,19 +274,27 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         lastArrivalSamples = samples
     }
 
-    /// A `media` event read without the JSON parser (most of what a gateway sends, 50 a second per call): its
-    /// payload is decoded straight into the play queue. nil when the message is anything else or not in the
-    /// compact shape looked for (the full parser reads it then); false when the payload is not base64.
-    ///
-    /// A raw `"payload":"` can only be a key: inside a JSON string its quotes would be escaped.
+    /// The string value of `key` in a message of event `event` in the compact shape a gateway writes (the event
+    /// first, the value without escapes), found without the JSON parser: the range of its characters, nil for any
+    /// other message (the full parser reads it then). A raw `"key":"` can only be a key: inside a JSON string its
+    /// quotes would be escaped.
+    private func compactValue(event: [UInt8], key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        guard let at = find(event, in: bytes, from: 0),
+              bytes[..<at].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
+              let found = find(key, in: bytes, from: 0) else { return nil }
+        let start = found + key.count
+        guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+              bytes[end] == UInt8(ascii: "\"") else { return nil }
+        return start..<end
+    }
+
+    /// A `media` event read without the JSON parser (most of what a gateway sends): its payload is decoded straight
+    /// into the play queue. nil when the message is anything else or not in the compact shape; false when the
+    /// payload is not base64.
     private func mediaFastPath(_ text: UnsafeRawBufferPointer) -> Bool? {
         let bytes = text.bindMemory(to: UInt8.self)
-        guard let event = find(Self.mediaEvent, in: bytes, from: 0),
-              bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
-              let key = find(Self.payloadKey, in: bytes, from: 0) else { return nil }
-        let start = key + Self.payloadKey.count
-        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        let characters = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        guard let range = compactValue(event: Self.mediaEvent, key: Self.payloadKey, in: bytes) else { return nil }
+        let characters = UnsafeBufferPointer(rebasing: bytes[range])
         let old = queue.count
         queue.append(contentsOf: repeatElement(0, count: Base64.decodedCapacity(forCharacterCount: characters.count)))
         let written = queue.withUnsafeMutableBufferPointer { q in
@@ -298,18 +306,12 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         return true
     }
 
-    /// The name of a `mark` event read without the JSON parser (a gateway sends one with every frame): nil when the
-    /// message is anything else, not in the compact shape looked for, or its name holds an escape (the full parser
-    /// reads it then).
+    /// The name of a `mark` event read without the JSON parser (a gateway sends one with every frame); nil when the
+    /// message is anything else or not in the compact shape.
     private func compactMarkName(_ text: UnsafeRawBufferPointer) -> String? {
         let bytes = text.bindMemory(to: UInt8.self)
-        guard let event = find(Self.markEvent, in: bytes, from: 0),
-              bytes[..<event].allSatisfy({ $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: " ") }),
-              let key = find(Self.nameKey, in: bytes, from: 0) else { return nil }
-        let start = key + Self.nameKey.count
-        guard let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
-              bytes[end] == UInt8(ascii: "\"") else { return nil }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        guard let range = compactValue(event: Self.markEvent, key: Self.nameKey, in: bytes) else { return nil }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     /// A mark to echo once the audio queued before it has played.

@@ -158,10 +158,10 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     }
 
     /// An `input_audio_buffer.append` in the compact shape a gateway sends (`{"type":"input_audio_buffer.append",
-    /// "audio":"..."}`, nothing else), its audio decoded into ``audio`` without building a JSON tree: under load the
-    /// fake model shares the machine with the gateway it measures, and the tree of each 20 ms append was a third of
-    /// its time. False for any other message, and when what stands for the audio is not base64 (another shape: the
-    /// alphabet has no quote), which the JSON parser reads then.
+    /// "audio":"..."}`, nothing else), its audio decoded into ``audio`` without a string or a JSON tree of each
+    /// 20 ms append: under load the fake model shares the machine with the gateway it measures. False for any
+    /// other message, and when what stands for the audio is not base64 (another shape: the alphabet has no quote),
+    /// which the JSON parser reads then.
     private func compactAppend(_ raw: UnsafeRawBufferPointer) -> Bool {
         let prefix = Self.appendPrefix, suffix = Self.appendSuffix
         guard raw.count >= prefix.count + suffix.count,
@@ -179,7 +179,8 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     private static let appendPrefix = Array(#"{"type":"input_audio_buffer.append","audio":""#.utf8)
     private static let appendSuffix = Array(#""}"#.utf8)
 
-    /// The caller's audio in ``audio`` (its first `audioCount` bytes): recorded (when records are kept), and heard by the detector.
+    /// The caller's audio in ``audio`` (its first `audioCount` bytes): recorded (when records are kept), and heard
+    /// by the detector.
     private func appended() {
         appends += 1
         if model.configuration.recordsAudio {
