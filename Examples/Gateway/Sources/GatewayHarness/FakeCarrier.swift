@@ -236,11 +236,11 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             // a visible share of the fake carrier's time.
             var message = socket.channel.allocator.buffer(capacity: payload.count + 160 + sid.utf8.count)
             message.writeStaticString(#"{"event":"media","sequenceNumber":""#)
-            message.writeString(String(k + 2))
+            message.writeDecimal(k + 2)
             message.writeStaticString(#"","media":{"track":"inbound","chunk":""#)
-            message.writeString(String(k + 1))
+            message.writeDecimal(k + 1)
             message.writeStaticString(#"","timestamp":""#)
-            message.writeString(String(k * 20))
+            message.writeDecimal(k * 20)
             message.writeStaticString(#"","payload":""#)
             message.writeBytes(payload)
             message.writeStaticString(#""},"streamSid":""#)
@@ -391,7 +391,38 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
 
 /// The response and sample of a pacer mark (`rtaudio:<response>:<sample>`), nil for any other name.
 func pacerMark(_ name: String) -> (Int, Int)? {
-    let parts = name.split(separator: ":")
-    guard parts.count == 3, parts[0] == "rtaudio", let r = Int(parts[1]), let s = Int(parts[2]) else { return nil }
+    // Read in place: a gateway sends one with every frame, and splitting each made an array of strings.
+    var utf8 = name.utf8[...]
+    guard utf8.starts(with: "rtaudio:".utf8) else { return nil }
+    utf8 = utf8.dropFirst(8)
+    func number() -> Int? {
+        var value = 0, digits = 0
+        while let c = utf8.first, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9"), digits < 18 {
+            value = value * 10 + Int(c - UInt8(ascii: "0"))
+            digits += 1
+            utf8 = utf8.dropFirst()
+        }
+        return digits > 0 ? value : nil
+    }
+    guard let r = number(), utf8.first == UInt8(ascii: ":") else { return nil }
+    utf8 = utf8.dropFirst()
+    guard let s = number(), utf8.isEmpty else { return nil }
     return (r, s)
+}
+
+extension ByteBuffer {
+    /// Writes a non-negative integer in decimal ASCII (no string made of it).
+    mutating func writeDecimal(_ value: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits
+        let count = withUnsafeMutableBytes(of: &digits) { d -> Int in
+            var v = max(0, value), n = 0
+            repeat {
+                d[23 - n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            return n
+        }
+        withUnsafeBytes(of: &digits) { _ = writeBytes(UnsafeRawBufferPointer(rebasing: $0[(24 - count)...])) }
+    }
 }

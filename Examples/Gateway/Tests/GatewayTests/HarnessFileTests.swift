@@ -1,5 +1,6 @@
 import Foundation
-import GatewayHarness
+@testable import GatewayHarness
+import NIOCore
 import Testing
 
 @Suite("Harness files")
@@ -23,5 +24,25 @@ struct HarnessFileTests {
         #expect(sameFile(a, dir + "/hard.wav"))
         #expect(!sameFile(a, b))
         #expect(!sameFile(a, dir + "/missing.wav"))
+    }
+}
+
+@Suite("The fake carrier's readers and writers")
+struct CarrierTextTests {
+    @Test("a pacer mark's name gives its response and sample; any other name none")
+    func pacerMarks() {
+        #expect(pacerMark("rtaudio:3:4800")! == (3, 4800) && pacerMark("rtaudio:0:0")! == (0, 0))
+        for name in ["rtaudio:3", "rtaudio:3:", "rtaudio::5", "x:1:2", "rtaudio:1:2:3", "rtaudio:a:2", "rtaudio:1:2 ", "", "rtaudio:-1:2"] {
+            #expect(pacerMark(name) == nil, "\(name)")
+        }
+    }
+
+    @Test("integers are written in decimal, whatever their size")
+    func decimals() {
+        for value in [0, 7, 10, 99, 100, 123_456_789, Int.max] {
+            var buffer = ByteBuffer()
+            buffer.writeDecimal(value)
+            #expect(buffer.readString(length: buffer.readableBytes) == String(value))
+        }
     }
 }
