@@ -240,14 +240,21 @@ public struct OutboundLeg: Sendable {
         return levelCount
     }
 
+    /// The square of each G.711 code's linear value.
+    private static let muLawSquares: [Float] = (0..<256).map { let x = Float(G711.muLaw.decode(UInt8($0))); return x * x }
+    private static let aLawSquares: [Float] = (0..<256).map { let x = Float(G711.aLaw.decode(UInt8($0))); return x * x }
+
     /// A frame's level in dBFS (10 log10 of its mean square, full scale 1.0).
     private static func level(of bytes: UnsafeBufferPointer<UInt8>, _ encoding: CarrierMediaFormat.Encoding) -> Float {
         var sum: Float = 0
         var n = 0
         switch encoding {
         case .muLaw, .aLaw:
-            let codec = encoding == .muLaw ? G711.muLaw : G711.aLaw
-            for code in bytes { let x = Float(codec.decode(code)); sum += x * x }
+            // Each code's square from a table: the same sums, without decoding every frame's codes again.
+            let squares = encoding == .muLaw ? Self.muLawSquares : Self.aLawSquares
+            squares.withUnsafeBufferPointer { table in
+                for code in bytes { sum += table[Int(code)] }
+            }
             n = bytes.count
         case .linear16LittleEndian, .linear16BigEndian:
             var i = 0

@@ -370,16 +370,20 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
     private func perform() {
         guard !out.isEmpty else { return }
         var ending: String?
+        // Each socket's writability once per batch (a peer past its high water mark does not come back within one).
+        var carrierWritable: Bool?, modelWritable: Bool?
         for action in out {
             switch action {
             case .toCarrier(let text):
                 // A carrier that stops reading holds what we send in the socket's buffer: past the high water mark
                 // the call ends rather than the gateway's memory growing.
-                guard carrier.isWritable else { ending = "the carrier stopped reading"; gateway.stalledPeers.increment(); break }
+                if carrierWritable == nil { carrierWritable = carrier.isWritable }
+                guard carrierWritable! else { ending = "the carrier stopped reading"; break }
                 carrier.send(utf8: text)
             case .toModel(let text):
                 if let model {
-                    guard model.isWritable else { ending = "the model stopped reading"; gateway.stalledPeers.increment(); break }
+                    if modelWritable == nil { modelWritable = model.isWritable }
+                    guard modelWritable! else { ending = "the model stopped reading"; break }
                     model.send(utf8: text)
                 } else if waiting.count < 500 {
                     waiting.append(text)
@@ -395,6 +399,7 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
         out.removeAll(keepingCapacity: true)
         carrier.flush()
         model?.flush()
+        if carrierWritable == false || modelWritable == false { gateway.stalledPeers.increment() }
         if let ending { end(ending) }
     }
 
