@@ -39,7 +39,7 @@ public final class WebSocket: @unchecked Sendable {
     private var fragments: [UInt8] = []
     private var joining = false
     private var fragmentsAreText = false
-    /// Where a masked payload is unmasked (reused, as large as the largest frame so far).
+    /// Where a masked payload is unmasked (reused, as large as the largest frame so far: at most `maxMessageBytes`).
     private var unmasked: [UInt8] = []
     private var closing = false
     private var closedReported = false
@@ -156,7 +156,10 @@ public final class WebSocket: @unchecked Sendable {
         if let key = header.key {
             if unmasked.count < payload.count { unmasked = [UInt8](repeating: 0, count: payload.count) }
             unmasked.withUnsafeMutableBytes { target in
-                if let source = payload.baseAddress { unmask(source, into: target.baseAddress!, count: payload.count, key: key) }
+                // An empty payload (a bare ping, an empty message) has nothing to unmask, and maybe no buffer yet.
+                if payload.count > 0, let source = payload.baseAddress, let into = target.baseAddress {
+                    unmask(source, into: into, count: payload.count, key: key)
+                }
                 received(header.opcode, fin: header.fin, UnsafeRawBufferPointer(rebasing: target[..<payload.count]))
             }
         } else {

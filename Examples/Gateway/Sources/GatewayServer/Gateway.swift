@@ -370,7 +370,8 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
     private func perform() {
         guard !out.isEmpty else { return }
         var ending: String?
-        // Each socket's writability once per batch (a peer past its high water mark does not come back within one).
+        // Each socket's writability once per batch: a batch is what one message or tick produced (a few frames), so
+        // a peer that stops reading is still held to its high water mark within one batch.
         var carrierWritable: Bool?, modelWritable: Bool?
         for action in out {
             switch action {

@@ -129,6 +129,16 @@ struct FrameTests {
         }
     }
 
+    @Test("empty frames first: a masked empty ping, message and close reach a fresh server socket whole")
+    func emptyFramesFirst() throws {
+        let (server, socket, collector) = try embeddedSocket(isClient: false)
+        try server.writeInbound(server.allocator.buffer(bytes: wireFrame(0x9, [], key: [1, 2, 3, 4])))
+        try server.writeInbound(server.allocator.buffer(bytes: wireFrame(0x1, [], key: [5, 6, 7, 8])))
+        #expect(collector.texts == [[]] && !socket.isClosing)
+        try server.writeInbound(server.allocator.buffer(bytes: wireFrame(0x8, [], key: [9, 9, 9, 9])))
+        #expect(try writtenFrames(server).map(\.opcode) == [0xA, 0x8] && socket.isClosing)
+    }
+
     @Test("a client reads a server's unmasked frames and masks its own; a server's masked frame is refused")
     func masking() throws {
         let (client, socket, collector) = try embeddedSocket(isClient: true)
