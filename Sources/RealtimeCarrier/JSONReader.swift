@@ -5,19 +5,22 @@
 /// values it knows and leaves the rest to be skipped (checked all the same). Strings are returned as byte ranges
 /// of the message, so a `media` message's payload reaches the base64 decoder without a copy unless it holds an
 /// escape (`\/`).
-struct JSONReader {
-    let bytes: UnsafeBufferPointer<UInt8>
+///
+/// Open to the gateway example as SPI (`@_spi(JSONReading) import RealtimeCarrier`), to read a model's audio deltas
+/// the same way; not part of the public API.
+@_spi(JSONReading) public struct JSONReader {
+    public let bytes: UnsafeBufferPointer<UInt8>
     private(set) var position = 0
     private var depth = 0
     /// Deeper nesting is refused: it is never a carrier's message, and it bounds the reader's stack.
     static let maximumDepth = 32
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    public init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     // MARK: Structure
 
     /// Reads an object, offering each key to `body`; `body` returns true when it read the value itself.
-    mutating func readObject(_ body: (inout JSONReader, JSONString) throws(JSONError) -> Bool) throws(JSONError) {
+    public mutating func readObject(_ body: (inout JSONReader, JSONString) throws(JSONError) -> Bool) throws(JSONError) {
         try enter()
         try expect(UInt8(ascii: "{"))
         skipWhitespace()
@@ -61,7 +64,7 @@ struct JSONReader {
     }
 
     /// Reads and checks any value.
-    mutating func skipValue() throws(JSONError) {
+    public mutating func skipValue() throws(JSONError) {
         skipWhitespace()
         guard let c = peek() else { throw error(.truncated) }
         switch c {
@@ -77,7 +80,7 @@ struct JSONReader {
     }
 
     /// Checks that only whitespace follows the document.
-    mutating func finish() throws(JSONError) {
+    public mutating func finish() throws(JSONError) {
         skipWhitespace()
         guard position == bytes.count else { throw error(.expected("the end of the message")) }
     }
@@ -85,7 +88,7 @@ struct JSONReader {
     // MARK: Scalars
 
     /// Reads a string; the returned range excludes the quotes.
-    mutating func readString() throws(JSONError) -> JSONString {
+    public mutating func readString() throws(JSONError) -> JSONString {
         try expect(UInt8(ascii: "\""))
         let start = position
         var escaped = false
@@ -150,9 +153,9 @@ struct JSONReader {
     /// Moves to `offset` (a position this reader reported), to read a value again.
     mutating func seek(to offset: Int) { position = min(max(0, offset), bytes.count) }
 
-    func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
+    public func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
 
-    mutating func skipWhitespace() {
+    public mutating func skipWhitespace() {
         while position < bytes.count {
             switch bytes[position] {
             case 0x20, 0x09, 0x0A, 0x0D: position += 1
@@ -277,20 +280,20 @@ private func hexValue(_ c: UInt8) -> UInt32? {
 }
 
 /// A string value of a message: its bytes between the quotes (escapes not yet resolved).
-struct JSONString {
+@_spi(JSONReading) public struct JSONString {
     let start: Int
     let end: Int
-    let hasEscapes: Bool
+    public let hasEscapes: Bool
 
     var count: Int { end - start }
 
     /// The raw bytes (valid while the message is).
-    func raw(in bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+    public func raw(in bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(rebasing: bytes[start..<end])
     }
 
     /// Whether the string equals `literal` (an ASCII key), escapes resolved.
-    func equals(_ literal: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    public func equals(_ literal: StaticString, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = literal.utf8CodeUnitCount
         if !hasEscapes {
             guard count == n else { return false }
@@ -338,7 +341,7 @@ struct JSONString {
     }
 
     /// The resolved string (allocates: for the rare fields, never the media path).
-    func string(in bytes: UnsafeBufferPointer<UInt8>) -> String {
+    public func string(in bytes: UnsafeBufferPointer<UInt8>) -> String {
         if !hasEscapes { return String(decoding: raw(in: bytes), as: UTF8.self) }
         return String(unsafeUninitializedCapacity: count) { unescape(in: bytes, into: $0) }
     }

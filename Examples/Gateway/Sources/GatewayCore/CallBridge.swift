@@ -1,5 +1,5 @@
 import RealtimeAudio
-import RealtimeCarrier
+@_spi(JSONReading) import RealtimeCarrier
 import RealtimeSession
 
 /// Who decides that the caller has finished a turn, or started one over the assistant.
@@ -368,6 +368,89 @@ public struct CallBridge: Sendable {
 
     // MARK: - The model's side
 
+    /// Takes one text frame from the model, as its bytes: an audio delta (most of what a model sends, 4 to 60 KB
+    /// each) is read in place with the carrier's strict JSON reader and its base64 decoded straight from the
+    /// message; any other event, and a delta this reader does not take whole (escapes in it, invalid JSON), goes
+    /// through ``ModelEvent``, which reports what is wrong.
+    public mutating func model(_ text: UnsafeRawBufferPointer, now: UInt64, into out: inout [BridgeAction]) {
+        guard !ended else { return }
+        let bytes = text.bindMemory(to: UInt8.self)
+        if let delta = Self.audioDelta(in: bytes) {
+            return takeAudioDelta(itemID: delta.itemID, base64: delta.characters, now: now, into: &out)
+        }
+        model(String(decoding: text, as: UTF8.self), now: now, into: &out)
+    }
+
+    /// The item and base64 characters of an audio delta (`response.output_audio.delta`, beta `response.audio.delta`)
+    /// when `bytes` is one, valid, with an escape-free `delta`; nil otherwise.
+    static func audioDelta(in bytes: UnsafeBufferPointer<UInt8>) -> (itemID: String?, characters: UnsafeBufferPointer<UInt8>)? {
+        var reader = JSONReader(bytes)
+        var isDelta = false
+        var itemID: String?
+        var delta: JSONString?
+        do {
+            reader.skipWhitespace()
+            try reader.readObject { (r, key) throws(JSONError) -> Bool in
+                if key.equals("type", in: bytes) {
+                    guard r.peek() == UInt8(ascii: "\"") else { return false }
+                    let type = try r.readString()
+                    isDelta = type.equals("response.output_audio.delta", in: bytes) || type.equals("response.audio.delta", in: bytes)
+                    return true
+                }
+                if key.equals("item_id", in: bytes), r.peek() == UInt8(ascii: "\"") {
+                    itemID = try r.readString().string(in: bytes)
+                    return true
+                }
+                if key.equals("delta", in: bytes), r.peek() == UInt8(ascii: "\"") {
+                    delta = try r.readString()
+                    return true
+                }
+                return false
+            }
+            try reader.finish()
+        } catch {
+            return nil
+        }
+        guard isDelta, let delta, !delta.hasEscapes else { return nil }
+        return (itemID, delta.raw(in: bytes))
+    }
+
+    /// A delta of the model's audio for item `itemID`: decoded, queued for the leg in order (a new item ends the
+    /// last), dropped when its item was interrupted or the backlog is full.
+    private mutating func takeAudioDelta(itemID: String?, base64 characters: UnsafeBufferPointer<UInt8>, now: UInt64,
+                                         into out: inout [BridgeAction]) {
+        let item = itemID ?? ""
+        guard !cancelledItems.contains(item) else { statistics.lateDeltas += 1; return }
+        statistics.modelDeltas += 1
+        var bytes: [UInt8]
+        do {
+            bytes = try [UInt8](unsafeUninitializedCapacity: Base64.decodedCapacity(forCharacterCount: characters.count)) {
+                (room, count) throws(Base64Error) in
+                count = 0
+                count = try Base64.decode(characters, into: room)
+            }
+        } catch {
+            statistics.modelErrors += 1
+            out.append(.log(warning: true, "model audio delta refused: \(error)"))
+            return
+        }
+        if let law = modelOutputLaw {
+            bytes = law.decodeInt16(bytes).flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        }
+        if currentItem != item {
+            if currentItem != nil { pending.append(.end) }
+            currentItem = item
+        }
+        guard pendingBytes + bytes.count <= backlogLimitBytes else {
+            statistics.droppedModelBytes += bytes.count
+            out.append(.log(warning: true, "model audio beyond the call's \(backlogLimitBytes)-byte backlog: \(bytes.count) bytes dropped"))
+            return
+        }
+        pending.append(.audio(item: item, bytes: bytes))
+        pendingBytes += bytes.count
+        drain(now: now, into: &out)
+    }
+
     /// Takes one text frame from the model.
     public mutating func model(_ text: String, now: UInt64, into out: inout [BridgeAction]) {
         guard !ended else { return }
@@ -379,30 +462,8 @@ public struct CallBridge: Sendable {
         }
         switch event {
         case .audioDelta(_, let itemID, let delta):
-            let item = itemID ?? ""
-            guard !cancelledItems.contains(item) else { statistics.lateDeltas += 1; return }
-            statistics.modelDeltas += 1
-            var bytes: [UInt8]
-            do { bytes = try Base64.decode(delta) } catch {
-                statistics.modelErrors += 1
-                out.append(.log(warning: true, "model audio delta refused: \(error)"))
-                return
-            }
-            if let law = modelOutputLaw {
-                bytes = law.decodeInt16(bytes).flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
-            }
-            if currentItem != item {
-                if currentItem != nil { pending.append(.end) }
-                currentItem = item
-            }
-            guard pendingBytes + bytes.count <= backlogLimitBytes else {
-                statistics.droppedModelBytes += bytes.count
-                out.append(.log(warning: true, "model audio beyond the call's \(backlogLimitBytes)-byte backlog: \(bytes.count) bytes dropped"))
-                return
-            }
-            pending.append(.audio(item: item, bytes: bytes))
-            pendingBytes += bytes.count
-            drain(now: now, into: &out)
+            var characters = delta
+            characters.withUTF8 { takeAudioDelta(itemID: itemID, base64: $0, now: now, into: &out) }
         case .audioDone(let itemID):
             if let itemID, itemID == currentItem {
                 pending.append(.end)

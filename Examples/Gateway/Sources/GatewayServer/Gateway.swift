@@ -323,7 +323,7 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
             step(now: now)
             gateway.inboundLatency.recordNanoseconds(Int64(Gateway.now() - now))
         } else {
-            bridge.model(String(decoding: text, as: UTF8.self), now: now, into: &out)
+            bridge.model(text, now: now, into: &out)
             step(now: now)
         }
     }

@@ -21,6 +21,11 @@ struct BridgeDriver {
 
     mutating func carrier(_ text: String) { bridge.carrier(text, now: now, into: &out) }
     mutating func model(_ text: String) { bridge.model(text, now: now, into: &out) }
+    /// The model's frame as the gateway hands it over: bytes.
+    mutating func modelBytes(_ text: String) {
+        var text = text
+        text.withUTF8 { bridge.model(UnsafeRawBufferPointer($0), now: now, into: &out) }
+    }
 
     /// One 20 ms caller frame (with its chunk number, when given), then the clock moves 20 ms and the leg is polled.
     mutating func frame(_ samples: ArraySlice<Float>, chunk: Int? = nil) {
@@ -207,5 +212,50 @@ struct BridgeTests {
         d.model(delta("a", [UInt8](repeating: 0xFF, count: 8000)))
         for _ in 0..<60 { d.frame(CallSignals.silence(seconds: 0.02)[...]) }
         #expect(try mediaMs(carrierTexts(d.take())) == 1000)
+    }
+
+    @Test("an audio delta is read in place, in any field order, GA or beta; anything it does not take whole goes to the event parser")
+    func audioDeltaInPlace() {
+        func read(_ text: String) -> (String?, String)? {
+            var text = text
+            return text.withUTF8 { bytes in
+                CallBridge.audioDelta(in: bytes).map { ($0.itemID, String(decoding: $0.characters, as: UTF8.self)) }
+            }
+        }
+        let ga = read(#"{"type":"response.output_audio.delta","event_id":"e1","response_id":"r","item_id":"i1","output_index":0,"content_index":0,"delta":"AAEC"}"#)
+        #expect(ga?.0 == "i1" && ga?.1 == "AAEC")
+        let beta = read(#" {"delta":"AQID", "item_id":"i\u0032", "type":"response.audio.delta"} "#)
+        #expect(beta?.0 == "i2" && beta?.1 == "AQID")
+        #expect(read(#"{"type":"response.output_audio.delta","delta":"AAEC"}"#)?.0 == nil)
+        for text in [#"{"type":"response.output_audio.delta","delta":"AA\/C"}"#, #"{"type":"response.output_audio.delta","delta":"AAEC""#,
+                     #"{"type":"response.done","delta":"AAEC"}"#, #"{"type":"response.output_audio.delta","delta":7}"#,
+                     #"{"type":"response.output_audio.delta"}"#, #"{"type":1,"delta":"AAEC"}"#, "", "[]"] {
+            #expect(read(text) == nil, "\(text)")
+        }
+    }
+
+    @Test("the model's frames as bytes do what the same frames as text do: deltas, escapes, bad base64, a cancelled item")
+    func modelBytesMatchText() throws {
+        let reply = (0..<9600).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let escaped = Base64.encode(reply).replacingOccurrences(of: "/", with: "\\/")
+        let frames = [
+            delta("item_1", Array(reply[..<4800])),
+            #"{"type":"response.output_audio.delta","item_id":"item_1","delta":"\#(escaped)"}"#,
+            #"{"type":"response.output_audio.delta","item_id":"item_1","delta":"***"}"#,
+            "{not json",
+            delta("item_2", Array(reply[4800...])),
+            #"{"type":"input_audio_buffer.speech_started","audio_start_ms":900,"item_id":"in_1"}"#,
+            delta("item_2", Array(reply[..<960])),
+        ]
+        var asText = try BridgeDriver(turnTaking: .server)
+        var asBytes = try BridgeDriver(turnTaking: .server)
+        for frame in frames {
+            asText.model(frame)
+            asBytes.modelBytes(frame)
+            for _ in 0..<5 { asText.frame(CallSignals.silence(seconds: 0.02)[...]); asBytes.frame(CallSignals.silence(seconds: 0.02)[...]) }
+        }
+        #expect(carrierTexts(asText.take()) == carrierTexts(asBytes.take()))
+        #expect(asText.bridge.statistics == asBytes.bridge.statistics)
+        #expect(asBytes.bridge.statistics.modelDeltas == 4 && asBytes.bridge.statistics.modelErrors == 2 && asBytes.bridge.statistics.lateDeltas == 1)
     }
 }
