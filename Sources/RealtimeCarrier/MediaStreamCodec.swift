@@ -489,25 +489,42 @@ extension MediaStreamCodec {
 
     /// The `media` message carrying `audio`, as text.
     public mutating func mediaMessage(_ audio: [UInt8]) throws(CarrierError) -> String {
-        var out = [UInt8](repeating: 0, count: mediaMessageCount(forPayloadBytes: audio.count))
-        let n = try audio.withUnsafeBufferPointer { (a) throws(CarrierError) -> Int in
-            try out.withUnsafeMutableBufferPointer { (o) throws(CarrierError) -> Int in try encodeMedia(a, into: o) }
+        String(decoding: try audio.withUnsafeBufferPointer { (a) throws(CarrierError) -> [UInt8] in try mediaMessageBytes(a) }, as: UTF8.self)
+    }
+
+    /// The `media` message carrying `audio`, as its UTF-8 bytes: one array, sized by ``mediaMessageCount(forPayloadBytes:)``.
+    public mutating func mediaMessageBytes(_ audio: UnsafeBufferPointer<UInt8>) throws(CarrierError) -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: mediaMessageCount(forPayloadBytes: audio.count)) { (room, count) throws(CarrierError) in
+            count = 0
+            count = try encodeMedia(audio, into: room)
         }
-        return String(decoding: out[..<n], as: UTF8.self)
     }
 
     /// The `mark` message, as text.
     public func markMessage(_ mark: CarrierMark) throws(CarrierError) -> String {
-        var out = [UInt8](repeating: 0, count: 96 + 6 * (mark.description.utf8.count + streamIDEscaped.count))
-        let n = try out.withUnsafeMutableBufferPointer { (o) throws(CarrierError) -> Int in try encodeMark(mark, into: o) }
-        return String(decoding: out[..<n], as: UTF8.self)
+        String(decoding: try markMessageBytes(mark), as: UTF8.self)
+    }
+
+    /// The `mark` message, as its UTF-8 bytes.
+    public func markMessageBytes(_ mark: CarrierMark) throws(CarrierError) -> [UInt8] {
+        // A name is at most its description's length once escaped six-fold; the rest is the event's fixed text.
+        try [UInt8](unsafeUninitializedCapacity: 96 + 6 * (mark.description.utf8.count + streamIDEscaped.count)) { (room, count) throws(CarrierError) in
+            count = 0
+            count = try encodeMark(mark, into: room)
+        }
     }
 
     /// The `clear` message, as text.
     public func clearMessage() throws(CarrierError) -> String {
-        var out = [UInt8](repeating: 0, count: 64 + streamIDEscaped.count)
-        let n = try out.withUnsafeMutableBufferPointer { (o) throws(CarrierError) -> Int in try encodeClear(into: o) }
-        return String(decoding: out[..<n], as: UTF8.self)
+        String(decoding: try clearMessageBytes(), as: UTF8.self)
+    }
+
+    /// The `clear` message, as its UTF-8 bytes.
+    public func clearMessageBytes() throws(CarrierError) -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: 64 + streamIDEscaped.count) { (room, count) throws(CarrierError) in
+            count = 0
+            count = try encodeClear(into: room)
+        }
     }
 }
 

@@ -197,6 +197,10 @@ struct TwilioCodecTests {
         #expect(try codec.mediaMessage(Documented.payloadBytes) == Documented.twilioOutboundMedia)
         #expect(try codec.markMessage(.named("my label")) == Documented.twilioOutboundMark)
         #expect(try codec.clearMessage() == Documented.twilioOutboundClear)
+        // The byte forms are the same messages.
+        #expect(try Documented.payloadBytes.withUnsafeBufferPointer { try codec.mediaMessageBytes($0) } == Array(Documented.twilioOutboundMedia.utf8))
+        #expect(try codec.markMessageBytes(.named("my label")) == Array(Documented.twilioOutboundMark.utf8))
+        #expect(try codec.clearMessageBytes() == Array(Documented.twilioOutboundClear.utf8))
         #expect(try codec.markMessage(.pacer(response: 12, sample: 3200))
                 == #"{"event":"mark","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","mark":{"name":"rtaudio:12:3200"}}"#)
     }

@@ -345,7 +345,7 @@ public struct CallBridge: Sendable {
     private mutating func bargeIn(now: UInt64, into out: inout [BridgeAction]) {
         if let cut = leg?.interrupt(now: now) {
             statistics.bargeIns += 1
-            if let clear = try? codec.clearMessage() { out.append(.toCarrier(Array(clear.utf8))) }
+            if let clear = try? codec.clearMessageBytes() { out.append(.toCarrier(clear)) }
             if let item = responseItems[cut.response] {
                 out.append(.toModel(Array(ClientEvent.truncate(itemID: item, audioEndMs: cut.audioEndMs).utf8)))
                 statistics.lastTruncation = (item, cut.audioEndMs)
@@ -565,20 +565,10 @@ public struct CallBridge: Sendable {
         leg.poll(now: now) { output in
             switch output {
             case .frame(let bytes, _, _):
-                let message = try? [UInt8](unsafeUninitializedCapacity: codec.mediaMessageCount(forPayloadBytes: bytes.count)) { room, count in
-                    count = 0
-                    count = try codec.encodeMedia(bytes, into: room)
-                }
-                if let message { out.append(.toCarrier(message)) }
+                if let message = try? codec.mediaMessageBytes(bytes) { out.append(.toCarrier(message)) }
                 frames += 1
             case .mark(let mark):
-                // Room for the longest name a pacer writes (64 bytes) and the stream id, each escaped six-fold.
-                let room = 128 + 6 * (64 + (streamID?.utf8.count ?? 0))
-                let message = try? [UInt8](unsafeUninitializedCapacity: room) { room, count in
-                    count = 0
-                    count = try codec.encodeMark(mark, into: room)
-                }
-                if let message { out.append(.toCarrier(message)) }
+                if let message = try? codec.markMessageBytes(mark) { out.append(.toCarrier(message)) }
             }
         }
         statistics.framesOut += frames
