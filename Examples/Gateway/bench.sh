@@ -8,7 +8,8 @@
 # the caller's bytes pass through, nothing is resampled); STEADY=1 gives each call three turns of the caller, 9 s
 # apart, and starts the calls over 16 s instead of 5, so replies play at every phase (about half the calls at a time)
 # instead of all at once; FRAME_MS=20 has the gateway send 20 ms frames (a mark after each) instead of its default
-# 40. A fresh gateway for each load, so its RSS growth is that load's.
+# 40; APPEND_MS=20 has it send every caller frame to the model as it comes even while it runs behind (by default it
+# then gathers up to 100 ms per append). A fresh gateway for each load, so its RSS growth is that load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -28,11 +29,11 @@ fi
 model=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
-echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | gateway CPU per call (% of a core) | RSS per call (KiB) |"
-echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | caller frames per append | gateway CPU per call (% of a core) | RSS per call (KiB) |"
+echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" &
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" --append-ms "${APPEND_MS:-100}" &
     gateway=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
@@ -59,16 +60,19 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     late=$(p99 gateway_frame_lateness_seconds)
     # The pacer's underflows (a response's audio ran out while it played) over this run.
     underflows=$(awk '/^gateway_underflows_total / { v[FILENAME] = $2 } END { printf "%d", v[ARGV[2]] - v[ARGV[1]] }' "$work/before" "$work/after")
+    # Caller frames per `append` to the model (1 while the gateway keeps up; more while it gathers them).
+    gather=$(awk '/^gateway_caller_frames_total / { f[FILENAME] = $2 } /^gateway_model_appends_total / { a[FILENAME] = $2 }
+        END { d = a[ARGV[2]] - a[ARGV[1]]; printf "%.2f", (d > 0 ? (f[ARGV[2]] - f[ARGV[1]]) / d : 0) }' "$work/before" "$work/after")
     echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows = sys.argv[1:]
+n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows, gather = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / n * 100
 rss = (int(peak) - int(rss0)) / n
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %.2f | %.0f |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, cpu, rss))
-' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows"
+print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss))
+' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows" "$gather"
     kill "$gateway"
     wait "$gateway" 2>/dev/null || true
     gateway=

@@ -27,8 +27,11 @@ public enum BridgeAction: Sendable, Equatable {
 
 /// Counters of one call.
 public struct CallStatistics: Sendable, Equatable {
-    /// Caller `media` frames taken, and `input_audio_buffer.append` events sent for them.
+    /// Caller `media` frames taken.
     public var callerFrames = 0
+    /// `input_audio_buffer.append` events sent: one per caller frame, fewer while appends gather several
+    /// (``CallBridge/appendMs``).
+    public var appends = 0
     /// Model audio deltas taken.
     public var modelDeltas = 0
     /// Frames sent to the carrier.
@@ -57,7 +60,7 @@ public struct CallStatistics: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         a.callerFrames == b.callerFrames && a.modelDeltas == b.modelDeltas && a.framesOut == b.framesOut && a.bargeIns == b.bargeIns
             && a.localTurns == b.localTurns && a.carrierErrors == b.carrierErrors && a.modelErrors == b.modelErrors
-            && a.droppedModelBytes == b.droppedModelBytes && a.lateDeltas == b.lateDeltas
+            && a.droppedModelBytes == b.droppedModelBytes && a.lateDeltas == b.lateDeltas && a.appends == b.appends
             && a.lastTruncation?.itemID == b.lastTruncation?.itemID && a.lastTruncation?.audioEndMs == b.lastTruncation?.audioEndMs
     }
 }
@@ -100,6 +103,11 @@ public struct CallBridge: Sendable {
     private var inbound: InboundAudio?
     private var events = InboundEvents()
     private var modelBytes: [UInt8] = []
+    /// The caller's audio gathered for the next `append`, in the model's format, and when its first byte came.
+    private var held: [UInt8] = []
+    private var heldSince: UInt64 = 0
+    /// Bytes of the model's input format per ms (pcm16 at its rate, or G.711 at 8 kHz).
+    private var modelBytesPerMs = 48
     /// How the caller's audio reaches the model: our pipeline's pcm16, the carrier's G.711 bytes as they came, or
     /// G.711 of the other law.
     private enum InputPath: Equatable { case pcm, passthrough, transcode }
@@ -123,6 +131,17 @@ public struct CallBridge: Sendable {
     /// whether the caller's speech interrupts one.
     private let createsResponse: Bool
     private let interruptsResponse: Bool
+
+    /// How much of the caller's audio one `input_audio_buffer.append` gathers, in ms (20...200; clamped). At 20, the
+    /// default, each caller frame goes to the model as it comes. Longer appends cost the model's turn detection up
+    /// to that much minus 20 ms of delay, and cut the messages to the model, their system calls and the model's
+    /// parsing by as many times (LiveKit's agents send 100 ms appends): the gateway raises it while its event loop
+    /// runs late (``GatewayConfiguration/appendMs``). Audio gathered never waits longer than this for a frame that
+    /// does not come (``poll(now:into:)``), and always goes out before a commit and at the stream's `stop`.
+    public var appendMs = 20 {
+        didSet { appendMs = min(max(appendMs, 20), Self.maximumAppendMs) }
+    }
+    public static let maximumAppendMs = 200
 
     /// The largest caller payload the inbound pipeline takes at once (a carrier's frame is 160 to 640 bytes).
     static let inboundPieceBytes = 2048
@@ -163,8 +182,12 @@ public struct CallBridge: Sendable {
     public func open() -> [BridgeAction] { [.toModel(Array(ClientEvent.sessionUpdate(modelSession).utf8))] }
 
     /// When ``poll(now:into:)`` next has work (ns), nil while nothing is queued. Model audio waiting in the backlog
-    /// moves on at the leg's deadlines: only a released frame frees room for it.
-    public var nextDeadline: UInt64? { leg?.nextDeadline }
+    /// moves on at the leg's deadlines: only a released frame frees room for it. Caller audio gathered for an
+    /// `append` is due ``appendMs`` after its first byte came.
+    public var nextDeadline: UInt64? {
+        guard !held.isEmpty else { return leg?.nextDeadline }
+        return min(leg?.nextDeadline ?? .max, heldSince + UInt64(appendMs) * 1_000_000)
+    }
 
     /// Whether the call has ended (the carrier's `stop`, or a leg that could not be built).
     public var isEnded: Bool { ended }
@@ -223,6 +246,7 @@ public struct CallBridge: Sendable {
         case .mark(let mark):
             leg?.acknowledge(mark, now: now)
         case .stop:
+            flushAppend(into: &out)
             ended = true
             out.append(.end(reason: "the carrier stopped the stream"))
         case .carrierError(let code, let title, let detail):
@@ -247,6 +271,9 @@ public struct CallBridge: Sendable {
                                    maximumChunkBytes: Self.inboundPieceBytes, concealment: true, modelRate: modelRate,
                                    noiseReduction: session.inputAudioNoiseReduction)
         modelBytes = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes)
+        modelBytesPerMs = modelIn == .pcm16 ? 2 * modelRate.hertz / 1000 : 8
+        // Room for the longest append and one more piece: gathering never reallocates.
+        held.reserveCapacity(Self.maximumAppendMs * modelBytesPerMs + inbound!.maximumOutputBytes)
         let outRate: SampleRate = modelOutputLaw == nil ? session.modelOutputRate : .hz8000
         // A mark every frame (the playhead from the fastest echo) and a queue of 5 s: a model further ahead waits
         // in the backlog (bounded by `backlogLimitBytes`), which holds only what came, where the queue's ring is
@@ -280,10 +307,9 @@ public struct CallBridge: Sendable {
                 return
             }
             if inputPath == .passthrough {
-                let piece = payload[start..<end]
-                out.append(.toModel(piece.withUnsafeBufferPointer { ClientEvent.append($0) }))
+                payload.withUnsafeBufferPointer { hold(UnsafeBufferPointer(rebasing: $0[start..<end]), now: now, into: &out) }
             } else {
-                appendModelAudio(written, into: &out)
+                appendModelAudio(written, now: now, into: &out)
             }
             if turnTaking == .local { handleTurns(now: now, into: &out) }
             start = end
@@ -299,6 +325,8 @@ public struct CallBridge: Sendable {
                 if interruptsResponse { bargeIn(now: now, into: &out) }
             case .speechStopped:
                 statistics.localTurns += 1
+                // The turn's last audio is in the buffer the commit closes.
+                flushAppend(into: &out)
                 out.append(.toModel(Array(ClientEvent.commit.utf8)))
                 if createsResponse { out.append(.toModel(Array(ClientEvent.responseCreate.utf8))) }
             case .timeoutTriggered:
@@ -307,14 +335,47 @@ public struct CallBridge: Sendable {
         }
     }
 
-    /// The pipeline's first `written` bytes (pcm16) for the model, as an `append`: pcm16, or G.711 of its law.
-    private func appendModelAudio(_ written: Int, into out: inout [BridgeAction]) {
+    /// The pipeline's first `written` bytes (pcm16) for the model, towards an `append`: pcm16, or G.711 of its law.
+    private mutating func appendModelAudio(_ written: Int, now: UInt64, into out: inout [BridgeAction]) {
         guard written > 0 else { return }
         guard let law = session.inputAudioFormat.g711 else {
-            return out.append(.toModel(modelBytes.withUnsafeBufferPointer { ClientEvent.append(UnsafeBufferPointer(rebasing: $0[..<written])) }))
+            // Out of `self` while `hold` mutates it (moved, not copied).
+            var bytes: [UInt8] = []
+            swap(&bytes, &modelBytes)
+            defer { swap(&bytes, &modelBytes) }
+            return bytes.withUnsafeBufferPointer { hold(UnsafeBufferPointer(rebasing: $0[..<written]), now: now, into: &out) }
         }
         let coded = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
-        out.append(.toModel(coded.withUnsafeBufferPointer { ClientEvent.append($0) }))
+        coded.withUnsafeBufferPointer { hold($0, now: now, into: &out) }
+    }
+
+    /// Adds audio in the model's format to the next `append`, and sends it once it holds ``appendMs`` (less half a
+    /// frame: a resampler's output per frame varies by a few samples) or its first audio has waited that long.
+    private mutating func hold(_ bytes: UnsafeBufferPointer<UInt8>, now: UInt64, into out: inout [BridgeAction]) {
+        guard !bytes.isEmpty else { return }
+        if appendMs <= 20, held.isEmpty {
+            statistics.appends += 1
+            return out.append(.toModel(ClientEvent.append(bytes)))
+        }
+        if held.isEmpty { heldSince = now }
+        held.append(contentsOf: bytes)
+        if held.count >= (appendMs - 10) * modelBytesPerMs || now >= heldSince + UInt64(appendMs) * 1_000_000 {
+            flushAppend(into: &out)
+        }
+    }
+
+    /// The call is ending (the carrier hung up without a `stop`, the gateway shuts down): the caller's audio
+    /// gathered for an `append` goes to the model now rather than nowhere.
+    public mutating func finish(into out: inout [BridgeAction]) {
+        flushAppend(into: &out)
+    }
+
+    /// Sends the audio gathered so far as one `append`.
+    private mutating func flushAppend(into out: inout [BridgeAction]) {
+        guard !held.isEmpty else { return }
+        statistics.appends += 1
+        out.append(.toModel(held.withUnsafeBufferPointer { ClientEvent.append($0) }))
+        held.removeAll(keepingCapacity: true)
     }
 
     /// Lost caller frames: concealed audio for the model, in the same `append` events as the frames around them.
@@ -335,7 +396,7 @@ public struct CallBridge: Sendable {
                     return
                 }
                 // Passthrough has no carrier bytes for a lost frame: the concealed audio, in the model's law.
-                appendModelAudio(written, into: &out)
+                appendModelAudio(written, now: now, into: &out)
             }
         }
     }
@@ -555,6 +616,8 @@ public struct CallBridge: Sendable {
     /// Releases the frames and marks due at `now` to the carrier, and feeds waiting model audio to the leg.
     public mutating func poll(now: UInt64, into out: inout [BridgeAction]) {
         guard !ended, leg != nil else { return }
+        // Gathered audio whose next frame has not come in time goes as it is.
+        if !held.isEmpty, now >= heldSince + UInt64(appendMs) * 1_000_000 { flushAppend(into: &out) }
         drain(now: now, into: &out)
         guard let due = leg!.nextDeadline, due <= now else { return }
         // The leg leaves `self` for the poll (moved out of its optional, not copied) so the closure may use the

@@ -60,7 +60,15 @@ public final class FakeModel: Sendable {
     private let records = Mutex<[Int: Record]>([:])
     private let connections = Mutex(0)
 
-    public init(configuration: Configuration) { self.configuration = configuration }
+    /// The reply's deltas, base64 as UTF-8, encoded once: every call sends the same reply, and under load encoding
+    /// it again for each one was a twentieth of this process's time, on the cores the gateway it measures shares.
+    let replyDeltas: [[UInt8]]
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        let audio = configuration.reply, step = max(1, configuration.deltaBytes)
+        replyDeltas = stride(from: 0, to: audio.count, by: step).map { Array(Base64.encode(Array(audio[$0..<min(audio.count, $0 + step)])).utf8) }
+    }
 
     /// Every connection's record, by connection number (from 1).
     public var allRecords: [Int: Record] { records.withLock { $0 } }
@@ -104,7 +112,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     var appends = 0
     var itemCounter = 0
     /// The reply being sent: its response and item ids, the next byte, and the timer of its next delta.
-    var reply: (response: String, item: String, offset: Int, timer: Scheduled<Void>?)?
+    var reply: (response: String, item: String, delta: Int, timer: Scheduled<Void>?)?
 
     init(model: FakeModel, id: Int, socket: WebSocket) {
         self.model = model
@@ -252,12 +260,12 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     /// One delta, then the next after the configured pause; the end of the reply after the last.
     private func sendDelta() {
         guard var r = reply else { return }
-        let audio = model.configuration.reply
-        if r.offset < audio.count {
-            let end = min(audio.count, r.offset + model.configuration.deltaBytes)
-            let delta = Base64.encode(Array(audio[r.offset..<end]))
-            socket.send(#"{"type":"response.output_audio.delta","response_id":"\#(r.response)","item_id":"\#(r.item)","output_index":0,"content_index":0,"delta":"\#(delta)"}"#)
-            r.offset = end
+        if r.delta < model.replyDeltas.count {
+            var message = Array(#"{"type":"response.output_audio.delta","response_id":"\#(r.response)","item_id":"\#(r.item)","output_index":0,"content_index":0,"delta":""#.utf8)
+            message.append(contentsOf: model.replyDeltas[r.delta])
+            message.append(contentsOf: #""}"#.utf8)
+            socket.send(utf8: message)
+            r.delta += 1
             let interval = max(0, model.configuration.deltaIntervalMs)
             r.timer = socket.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(interval))) { [self] in
                 sendDelta()

@@ -51,6 +51,19 @@ public final class LoopTicker: @unchecked Sendable {
     private var turning = false
     /// Turns of the wheel so far (each one wake-up of the loop), for tests and diagnostics.
     public private(set) var turns = 0
+    /// Until when the loop counts as behind (uptime ns): a turn ran ``behindLatenessNs`` or more past its time.
+    private var behindUntil: UInt64 = 0
+
+    /// A turn this late (ns) means the loop has more to do than it keeps up with: its reads, writes and other
+    /// tasks ran first. 5 ms is a quarter of a caller frame, where the pacer's lead (100 ms) is still far.
+    public static let behindLatenessNs: UInt64 = 5_000_000
+    /// How long the loop counts as behind after its latest late turn (ns): long enough that a loop at its limit
+    /// does not switch back and forth at every turn.
+    public static let behindHoldNs: UInt64 = 2_000_000_000
+
+    /// Whether the loop ran a turn late (by ``behindLatenessNs`` or more) within the last ``behindHoldNs``: the
+    /// gateway then gathers the caller's audio into longer appends, so a loaded loop does less per call.
+    public func isBehind(now: UInt64) -> Bool { now < behindUntil }
 
     private init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -90,10 +103,12 @@ public final class LoopTicker: @unchecked Sendable {
     private func schedule(at time: UInt64) {
         task?.cancel()
         taskTime = time
+        // A deadline already past is due now: its lateness is the client's, not the loop's.
+        let due = max(time, NIODeadline.now().uptimeNanoseconds)
         task = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(time)) { [self] in
             task = nil
             taskTime = .max
-            turn()
+            turn(due: due)
         }
     }
 
@@ -116,12 +131,13 @@ public final class LoopTicker: @unchecked Sendable {
         client.tickerGeneration = 0
     }
 
-    /// Runs every slot up to now.
-    private func turn() {
+    /// Runs every slot up to now; the turn was due at `due`.
+    private func turn(due: UInt64) {
         turning = true
         defer { turning = false }
         turns += 1
         let now = NIODeadline.now().uptimeNanoseconds
+        if now >= due + Self.behindLatenessNs { behindUntil = now + Self.behindHoldNs }
         let last = now / Self.slotNs
         let slots = UInt64(Self.slots)
         // Behind by more than a revolution (the loop was blocked): one revolution visits every entry.

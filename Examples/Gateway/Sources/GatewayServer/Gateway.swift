@@ -33,6 +33,10 @@ public struct GatewayConfiguration: Sendable {
     public var drainSeconds = 30
     /// The length of each `media` frame sent to the carrier, in ms (20...60), with a mark after each.
     public var outboundFrameMs = 40
+    /// The most caller audio one `append` to the model gathers while the call's event loop runs behind, in ms
+    /// (20...200; ``CallBridge/appendMs``). While the loop keeps up, each caller frame goes as it comes; at 20 it
+    /// always does.
+    public var appendMs = 100
 
     public init(realtimeURL: String, session: Session) {
         self.realtimeURL = realtimeURL
@@ -65,6 +69,7 @@ public final class Gateway: Sendable {
     let refusedUnauthorized: Metrics.Counter
     let refusedFull: Metrics.Counter
     let callerFrames: Metrics.Counter
+    let appends: Metrics.Counter
     let framesOut: Metrics.Counter
     let underflows: Metrics.Counter
     let bargeIns: Metrics.Counter
@@ -101,6 +106,7 @@ public final class Gateway: Sendable {
         refusedUnauthorized = Metrics.Counter(label: "gateway_upgrades_refused_total", dimensions: [("reason", "unauthorized")], factory: factory)
         refusedFull = Metrics.Counter(label: "gateway_upgrades_refused_total", dimensions: [("reason", "full")], factory: factory)
         callerFrames = Metrics.Counter(label: "gateway_caller_frames_total", factory: factory)
+        appends = Metrics.Counter(label: "gateway_model_appends_total", factory: factory)
         framesOut = Metrics.Counter(label: "gateway_frames_out_total", factory: factory)
         underflows = Metrics.Counter(label: "gateway_underflows_total", factory: factory)
         bargeIns = Metrics.Counter(label: "gateway_barge_ins_total", factory: factory)
@@ -319,6 +325,8 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
         guard !ended else { return }
         let now = Gateway.now()
         if socket === carrier {
+            // A loop behind its timers gathers the caller's audio: fewer, longer appends for every call on it.
+            bridge.appendMs = ticker.isBehind(now: now) ? gateway.configuration.appendMs : 20
             bridge.carrier(text, now: now, into: &out)
             step(now: now)
             gateway.inboundLatency.recordNanoseconds(Int64(Gateway.now() - now))
@@ -411,6 +419,7 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
         let s = bridge.statistics
         func add(_ counter: Metrics.Counter, _ delta: Int) { if delta > 0 { counter.increment(by: delta) } }
         add(gateway.callerFrames, s.callerFrames - reported.callerFrames)
+        add(gateway.appends, s.appends - reported.appends)
         add(gateway.framesOut, s.framesOut - reported.framesOut)
         add(gateway.bargeIns, s.bargeIns - reported.bargeIns)
         add(gateway.carrierErrors, s.carrierErrors - reported.carrierErrors)
@@ -434,6 +443,7 @@ final class Call: WebSocketDelegate, Ticking, @unchecked Sendable {
         guard !ended else { return }
         // Ended first: what is still queued goes out, and an `.end` among it cannot end the call a second time.
         ended = true
+        bridge.finish(into: &out)
         perform()
         publish(now: Gateway.now())
         ticker.cancel(self)

@@ -56,6 +56,9 @@ struct RealtimeGateway: AsyncParsableCommand {
     @Option(name: .customLong("frame-ms"), help: "Length of each media frame sent to the carrier, 20 to 60 ms, a mark after each (longer: fewer messages per call).")
     var frameMs = 40
 
+    @Option(name: .customLong("append-ms"), help: "The most caller audio, 20 to 200 ms, one append to the model gathers while the gateway runs behind (20: every frame as it comes, always).")
+    var appendMs = 100
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -65,6 +68,9 @@ struct RealtimeGateway: AsyncParsableCommand {
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port \(port) is outside 0...65535") }
         guard maxCalls >= 1 else { throw ValidationError("--max-calls must be at least 1") }
         guard (20...60).contains(frameMs) else { throw ValidationError("--frame-ms \(frameMs) is outside 20...60") }
+        guard (20...CallBridge.maximumAppendMs).contains(appendMs) else {
+            throw ValidationError("--append-ms \(appendMs) is outside 20...\(CallBridge.maximumAppendMs)")
+        }
         guard realtimeURL.hasPrefix("ws://") || realtimeURL.hasPrefix("wss://") else {
             throw ValidationError("--realtime-url must start with ws:// or wss://")
         }
@@ -86,6 +92,7 @@ struct RealtimeGateway: AsyncParsableCommand {
         configuration.maxCalls = maxCalls
         configuration.drainSeconds = drainSeconds
         configuration.outboundFrameMs = frameMs
+        configuration.appendMs = appendMs
         guard configuration.twilioAuthToken != nil || configuration.sharedSecret != nil else {
             throw ValidationError("set TWILIO_AUTH_TOKEN (Twilio signatures) or GATEWAY_SHARED_SECRET: the gateway lets no one in unchecked")
         }

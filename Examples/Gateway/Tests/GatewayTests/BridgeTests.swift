@@ -258,4 +258,71 @@ struct BridgeTests {
         #expect(asText.bridge.statistics == asBytes.bridge.statistics)
         #expect(asBytes.bridge.statistics.modelDeltas == 4 && asBytes.bridge.statistics.modelErrors == 2 && asBytes.bridge.statistics.lateDeltas == 1)
     }
+
+    /// The audio of the `append` events among `texts`, decoded, in order.
+    static func appendedAudio(_ texts: [String]) throws -> (audio: [UInt8], appends: Int) {
+        let appends = texts.filter { $0.hasPrefix(#"{"type":"input_audio_buffer.append""#) }
+        let audio = try appends.flatMap { text -> [UInt8] in try Base64.decode(String(text.split(separator: "\"")[7])) }
+        return (audio, appends.count)
+    }
+
+    @Test("gathered appends: the model hears the same audio, in fewer appends, at every length and format; held audio goes when frames stop and at stop",
+          arguments: [40, 100, 200], ["pcm", "pcmu"])
+    func gatheredAppends(appendMs: Int, format: String) throws {
+        let session = format == "pcm" ? #"{"type":"realtime"}"#
+            : #"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcmu"}},"output":{"format":{"type":"audio/pcmu"}}}}"#
+        let caller = CallSignals.speech(seconds: 2)
+        func run(appendMs: Int) throws -> (audio: [UInt8], appends: Int, statistics: CallStatistics) {
+            var d = try BridgeDriver(turnTaking: .server, session: session)
+            _ = d.take()
+            d.bridge.appendMs = appendMs
+            // The gateway switches between frames: every length meets audio already held.
+            for k in 0..<100 {
+                if k == 50 { d.bridge.appendMs = 20 }
+                if k == 53 { d.bridge.appendMs = appendMs }
+                d.frame(caller[(k * 160)..<(k * 160 + 160)])
+            }
+            let sent = try Self.appendedAudio(modelTexts(d.take()))
+            // The last held audio goes at the stream's stop.
+            d.carrier(#"{"event":"stop","stop":{"callSid":"CA1"},"streamSid":"\#(d.sid)"}"#)
+            let last = try Self.appendedAudio(modelTexts(d.take()))
+            return (sent.audio + last.audio, sent.appends + last.appends, d.bridge.statistics)
+        }
+        let each = try run(appendMs: 20)
+        let gathered = try run(appendMs: appendMs)
+        #expect(gathered.audio == each.audio)
+        #expect(each.appends == 100 && each.statistics.appends == 100 && gathered.statistics.appends == gathered.appends)
+        // About one append per `appendMs` of audio (the three frames sent one by one aside).
+        let expected = 3 + 97 * 20 / appendMs
+        #expect(abs(gathered.appends - expected) <= 3, "\(gathered.appends) appends, about \(expected) expected")
+
+        // Frames that stop coming: what is held goes out `appendMs` after it came, when the bridge is polled.
+        var d = try BridgeDriver(turnTaking: .server, session: session)
+        _ = d.take()
+        d.bridge.appendMs = appendMs
+        d.frame(caller[0..<160])
+        #expect(try Self.appendedAudio(modelTexts(d.take())).appends == 0)
+        let due = try #require(d.bridge.nextDeadline)
+        #expect(due <= d.now - 20_000_000 + UInt64(appendMs) * 1_000_000)
+        d.bridge.poll(now: due, into: &d.out)
+        #expect(try Self.appendedAudio(modelTexts(d.take())).appends == 1)
+    }
+
+    @Test("gathered appends with our detector: a turn's audio is all in the buffer its commit closes")
+    func gatheredAppendsBeforeCommit() throws {
+        let caller = CallSignals.speech(seconds: 1.2) + CallSignals.silence(seconds: 1.2)
+        func beforeCommit(appendMs: Int) throws -> [UInt8] {
+            var d = try BridgeDriver(turnTaking: .local)
+            _ = d.take()
+            d.bridge.appendMs = appendMs
+            for k in stride(from: 0, to: caller.count, by: 160) { d.frame(caller[k..<(k + 160)]) }
+            let sent = modelTexts(d.take())
+            let commit = try #require(sent.firstIndex(of: ClientEvent.commit))
+            return try Self.appendedAudio(Array(sent[..<commit])).audio
+        }
+        // The commit comes after the same frame either way, and the same audio precedes it.
+        let each = try beforeCommit(appendMs: 20)
+        #expect(!each.isEmpty)
+        #expect(try beforeCommit(appendMs: 200) == each)
+    }
 }

@@ -130,7 +130,10 @@ struct CallTests {
             // What the model received is our inbound pipeline's output for the same audio (and the quiet line
             // after it), byte for byte.
             #expect(record.audio == (try expectedModelAudio(caller + CallSignals.silence(seconds: 3))))
-            #expect(record.appends == result.sentFrames)
+            // One append per caller frame, or fewer gathering several while the gateway's loop ran behind (a busy
+            // test machine): the model took every append the gateway counted.
+            #expect(record.appends <= result.sentFrames && Double(record.appends) == metric(loop.metrics, "gateway_model_appends_total"))
+            #expect(metric(loop.metrics, "gateway_caller_frames_total") == Double(result.sentFrames))
             // One reply, played whole: the outbound pipeline's bytes, no gap, no repeat.
             #expect(record.items.count == 1)
             #expect(result.played == (try expectedPlayed(reply)))
@@ -290,7 +293,7 @@ struct CallTests {
             let whole = try expectedModelAudio(caller + CallSignals.silence(seconds: 0.4))
             // (the last frame, lost at the very end, leaves no gap behind it to see: 119 of 120 reach the model).
             #expect(record.audio.count == whole.count - 960)
-            #expect(record.appends == 119)
+            #expect(record.appends <= 119 && Double(record.appends) == metric(loop.metrics, "gateway_model_appends_total"))
         }
     }
 
@@ -303,10 +306,10 @@ struct CallTests {
             let result = try await FakeCarrier.run(c)
             #expect(result.sentFrames == 120)
             let record = try #require(try await loop.record(1))
-            // The stream keeps the caller's timeline: one append per 20 ms, the swapped frames' slots concealed.
+            // The stream keeps the caller's timeline: 20 ms for each slot, the swapped frames' slots concealed.
             let whole = try expectedModelAudio(caller + CallSignals.silence(seconds: 0.4))
             #expect(record.audio.count == whole.count)
-            #expect(record.appends == 120)
+            #expect(record.appends <= 120 && Double(record.appends) == metric(loop.metrics, "gateway_model_appends_total"))
             // 17 frames came after their successors: each is stale (dropped, counted) and its slot was a loss.
             let m = loop.metrics
             #expect(metric(m, "gateway_caller_frames_stale_total") == 17)

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayNet
 import NIOCore
 import NIOPosix
@@ -17,6 +18,39 @@ private final class Recorder: Ticking, @unchecked Sendable {
 
 @Suite("One timer per event loop")
 struct TickerTests {
+    @Test("a loop blocked past a wake-up counts as behind for the hold that follows; a loop that keeps up does not")
+    func behind() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let client = Recorder()
+        let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+        // On time: woken within a slot, not behind.
+        try await loop.submit {
+            client.deadline = NIODeadline.now().uptimeNanoseconds + 2_000_000
+            ticker.wake(client, at: client.deadline)
+        }.get()
+        try await Task.sleep(for: .milliseconds(50))
+        try await loop.submit {
+            #expect(client.woken.count == 1)
+            // (Unless the machine, busy with other tests, delayed this loop too.)
+            if client.woken[0].at - client.woken[0].deadline < LoopTicker.behindLatenessNs {
+                #expect(!ticker.isBehind(now: NIODeadline.now().uptimeNanoseconds))
+            }
+            // A task that holds the loop 30 ms past the next wake-up, as a loop with more reads than it keeps up with.
+            client.deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
+            ticker.wake(client, at: client.deadline)
+        }.get()
+        try await loop.submit { usleep(30_000) }.get()
+        try await Task.sleep(for: .milliseconds(20))
+        try await loop.submit {
+            let now = NIODeadline.now().uptimeNanoseconds
+            #expect(client.woken.count == 2 && client.woken[1].at - client.woken[1].deadline >= LoopTicker.behindLatenessNs)
+            #expect(ticker.isBehind(now: now))
+            #expect(!ticker.isBehind(now: now + LoopTicker.behindHoldNs))
+        }.get()
+        try await group.shutdownGracefully()
+    }
+
     @Test("many clients, repeating, replaced and cancelled: each wake-up on time, once, never early; cancelled never")
     func wheel() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
