@@ -9,11 +9,12 @@
 # apart, and starts the calls over 16 s instead of 5, so replies play at every phase (about half the calls at a time)
 # instead of all at once; FRAME_MS=20 has the gateway send 20 ms frames (a mark after each) instead of its default
 # 40; APPEND_MS=20 has it send every caller frame to the model as it comes even while it runs behind (by default it
-# then gathers up to 100 ms per append). A fresh gateway for each load, so its RSS growth is that load's.
+# then gathers up to 100 ms per append); BIN=DIR runs the binaries in DIR (another build, for a comparison back
+# to back). A fresh gateway for each load, so its RSS growth is that load's.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
-bin=$(swift build -c release --show-bin-path)
+bin=${BIN:-$(swift build -c release --show-bin-path)}
 work=$(mktemp -d)
 model_port=${MODEL_PORT:-9310}
 gateway_port=${GATEWAY_PORT:-9311}
@@ -33,7 +34,7 @@ echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival ga
 echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" --append-ms "${APPEND_MS:-100}" &
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" ${APPEND_MS:+--append-ms "$APPEND_MS"} &
     gateway=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
