@@ -111,7 +111,7 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
     var audioCount = 0
     var appends = 0
     var itemCounter = 0
-    /// The reply being sent: its response and item ids, the next byte, and the timer of its next delta.
+    /// The reply being sent: its response and item ids, the next of `replyDeltas` to send, and the timer for it.
     var reply: (response: String, item: String, delta: Int, timer: Scheduled<Void>?)?
 
     init(model: FakeModel, id: Int, socket: WebSocket) {
