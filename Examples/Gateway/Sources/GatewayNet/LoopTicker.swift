@@ -51,18 +51,26 @@ public final class LoopTicker: @unchecked Sendable {
     private var turning = false
     /// Turns of the wheel so far (each one wake-up of the loop), for tests and diagnostics.
     public private(set) var turns = 0
-    /// Until when the loop counts as behind (uptime ns): a turn ran ``behindLatenessNs`` or more past its time.
+    /// Until when the loop counts as behind (uptime ns).
     private var behindUntil: UInt64 = 0
+    /// Late turns counted in the window that began at `lateWindowStart`.
+    private var lateTurns = 0
+    private var lateWindowStart: UInt64 = 0
 
     /// A turn this late (ns) means the loop has more to do than it keeps up with: its reads, writes and other
     /// tasks ran first. 5 ms is a quarter of a caller frame, where the pacer's lead (100 ms) is still far.
     public static let behindLatenessNs: UInt64 = 5_000_000
-    /// How long the loop counts as behind after its latest late turn (ns): long enough that a loop at its limit
-    /// does not switch back and forth at every turn.
+    /// Late turns within ``behindWindowNs`` that make the loop behind: one is a hiccup (the process descheduled
+    /// once, as a busy machine does to a single call), several in a second are a loop that does not keep up.
+    public static let behindTurns = 4
+    public static let behindWindowNs: UInt64 = 1_000_000_000
+    /// How long the loop counts as behind after it was found so (ns): long enough that a loop at its limit does
+    /// not switch back and forth at every turn.
     public static let behindHoldNs: UInt64 = 2_000_000_000
 
-    /// Whether the loop ran a turn late (by ``behindLatenessNs`` or more) within the last ``behindHoldNs``: the
-    /// gateway then gathers the caller's audio into longer appends, so a loaded loop does less per call.
+    /// Whether the loop ran ``behindTurns`` turns late (by ``behindLatenessNs`` or more) within a window of
+    /// ``behindWindowNs``, the last of them less than ``behindHoldNs`` ago: the gateway then gathers the caller's
+    /// audio into longer appends, so a loaded loop does less per call.
     public func isBehind(now: UInt64) -> Bool { now < behindUntil }
 
     private init(eventLoop: any EventLoop) {
@@ -137,7 +145,14 @@ public final class LoopTicker: @unchecked Sendable {
         defer { turning = false }
         turns += 1
         let now = NIODeadline.now().uptimeNanoseconds
-        if now >= due + Self.behindLatenessNs { behindUntil = now + Self.behindHoldNs }
+        if now >= due + Self.behindLatenessNs {
+            if now - lateWindowStart > Self.behindWindowNs {
+                lateWindowStart = now
+                lateTurns = 0
+            }
+            lateTurns += 1
+            if lateTurns >= Self.behindTurns { behindUntil = now + Self.behindHoldNs }
+        }
         let last = now / Self.slotNs
         let slots = UInt64(Self.slots)
         // Behind by more than a revolution (the loop was blocked): one revolution visits every entry.
