@@ -63,6 +63,7 @@ public final class LoopTicker: @unchecked Sendable {
     /// Late turns within ``behindWindowNs`` that make the loop behind: one is a hiccup (the process descheduled
     /// once, as a busy machine does to a single call), several in a second are a loop that does not keep up.
     public static let behindTurns = 4
+    /// The window the late turns are counted in (ns): a fresh one starts at the first late turn after it ends.
     public static let behindWindowNs: UInt64 = 1_000_000_000
     /// How long the loop counts as behind after it was found so (ns): long enough that a loop at its limit does
     /// not switch back and forth at every turn.
