@@ -24,14 +24,14 @@ struct TickerTests {
         let loop = group.next()
         let client = Recorder()
         let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
-        /// A wake-up 1 ms ahead, then a task that holds the loop 30 ms past it (a loop with more to do than it
-        /// keeps up with); true when the wake-up came at least `behindLatenessNs` late.
+        /// A wake-up 1 ms ahead, and the loop held 30 ms past it by the same task (a loop with more to do than it
+        /// keeps up with), so the turn cannot run in between; true when the wake-up came `behindLatenessNs` late.
         func blockedTurn() async throws -> Bool {
             try await loop.submit {
                 client.deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
                 ticker.wake(client, at: client.deadline)
+                usleep(30_000)
             }.get()
-            try await loop.submit { usleep(30_000) }.get()
             try await Task.sleep(for: .milliseconds(5))
             return try await loop.submit {
                 let w = client.woken.last!
