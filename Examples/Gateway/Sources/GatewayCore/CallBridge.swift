@@ -106,6 +106,8 @@ public struct CallBridge: Sendable {
     /// The caller's audio gathered for the next `append`, in the model's format, and when its first byte came.
     private var held: [UInt8] = []
     private var heldSince: UInt64 = 0
+    /// G.711 codes of the other law (or of concealed audio), re-encoded from the pipeline's pcm16 for each frame.
+    private var transcoded: [UInt8] = []
     /// Bytes of the model's input format per ms (pcm16 at its rate, or G.711 at 8 kHz).
     private var modelBytesPerMs = 48
     /// How the caller's audio reaches the model: our pipeline's pcm16, the carrier's G.711 bytes as they came, or
@@ -187,7 +189,7 @@ public struct CallBridge: Sendable {
     /// `append` is due ``appendMs`` after its first byte came.
     public var nextDeadline: UInt64? {
         guard !held.isEmpty else { return leg?.nextDeadline }
-        return min(leg?.nextDeadline ?? .max, heldSince + UInt64(appendMs) * 1_000_000)
+        return min(leg?.nextDeadline ?? .max, heldDeadline)
     }
 
     /// Whether the call has ended (the carrier's `stop`, or a leg that could not be built).
@@ -273,6 +275,7 @@ public struct CallBridge: Sendable {
                                    noiseReduction: session.inputAudioNoiseReduction)
         modelBytes = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes)
         modelBytesPerMs = modelIn == .pcm16 ? 2 * modelRate.hertz / 1000 : 8
+        if modelIn.g711 != nil { transcoded = [UInt8](repeating: 0, count: inbound!.maximumOutputBytes / 2) }
         // Room for the longest append and one more piece: gathering never reallocates.
         held.reserveCapacity(Self.maximumAppendMs * modelBytesPerMs + inbound!.maximumOutputBytes)
         let outRate: SampleRate = modelOutputLaw == nil ? session.modelOutputRate : .hz8000
@@ -346,9 +349,21 @@ public struct CallBridge: Sendable {
             defer { swap(&bytes, &modelBytes) }
             return bytes.withUnsafeBufferPointer { hold(UnsafeBufferPointer(rebasing: $0[..<written]), now: now, into: &out) }
         }
-        let coded = law.encode(stride(from: 0, to: written - 1, by: 2).map { Int16(bitPattern: UInt16(modelBytes[$0]) | UInt16(modelBytes[$0 + 1]) << 8) })
-        coded.withUnsafeBufferPointer { hold($0, now: now, into: &out) }
+        // Re-encoded into a buffer made once per call (this runs for every frame of a transcoded call).
+        let n = written / 2
+        var codes: [UInt8] = []
+        swap(&codes, &transcoded)
+        defer { swap(&codes, &transcoded) }
+        modelBytes.withUnsafeBufferPointer { pcm in
+            codes.withUnsafeMutableBufferPointer { dst in
+                for k in 0..<n { dst[k] = law.encode(Int16(bitPattern: UInt16(pcm[2 * k]) | UInt16(pcm[2 * k + 1]) << 8)) }
+            }
+        }
+        codes.withUnsafeBufferPointer { hold(UnsafeBufferPointer(rebasing: $0[..<n]), now: now, into: &out) }
     }
+
+    /// When the audio gathered for an `append` must go even if no frame adds to it (ns); `.max` with none held.
+    private var heldDeadline: UInt64 { held.isEmpty ? .max : heldSince + UInt64(appendMs) * 1_000_000 }
 
     /// Adds audio in the model's format to the next `append`, and sends it once it holds ``appendMs`` (less half a
     /// frame: a resampler's output per frame varies by a few samples) or its first audio has waited that long.
@@ -360,7 +375,7 @@ public struct CallBridge: Sendable {
         }
         if held.isEmpty { heldSince = now }
         held.append(contentsOf: bytes)
-        if held.count >= (appendMs - 10) * modelBytesPerMs || now >= heldSince + UInt64(appendMs) * 1_000_000 {
+        if held.count >= (appendMs - 10) * modelBytesPerMs || now >= heldDeadline {
             flushAppend(into: &out)
         }
     }
@@ -618,7 +633,7 @@ public struct CallBridge: Sendable {
     public mutating func poll(now: UInt64, into out: inout [BridgeAction]) {
         guard !ended, leg != nil else { return }
         // Gathered audio whose next frame has not come in time goes as it is.
-        if !held.isEmpty, now >= heldSince + UInt64(appendMs) * 1_000_000 { flushAppend(into: &out) }
+        if now >= heldDeadline { flushAppend(into: &out) }
         drain(now: now, into: &out)
         guard let due = leg!.nextDeadline, due <= now else { return }
         // The leg leaves `self` for the poll (moved out of its optional, not copied) so the closure may use the

@@ -325,4 +325,31 @@ struct BridgeTests {
         #expect(!each.isEmpty)
         #expect(try beforeCommit(appendMs: 200) == each)
     }
+
+    @Test("a G.711 model of the other law: the caller's µ-law reaches it re-encoded code for code, lost frames concealed in its law, gathered or not",
+          arguments: [20, 100])
+    func transcoded(appendMs: Int) throws {
+        var d = try BridgeDriver(turnTaking: .server, session: #"{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcma"}},"output":{"format":{"type":"audio/pcma"}}}}"#)
+        _ = d.take()
+        d.bridge.appendMs = appendMs
+        let caller = CallSignals.speech(seconds: 1)
+        for k in 0..<50 where k != 20 { d.frame(caller[(k * 160)..<(k * 160 + 160)], chunk: k + 1) }
+        d.carrier(#"{"event":"stop","stop":{"callSid":"CA1"},"streamSid":"\#(d.sid)"}"#)
+        let sent = try Self.appendedAudio(modelTexts(d.take())).audio
+        // One code per 8 kHz sample, the lost frame's slot included: the caller's timeline kept.
+        #expect(sent.count == 50 * 160)
+        // The caller's µ-law decoded and A-law encoded, code for code (8 kHz both ways), behind the concealer's
+        // 30-sample history (3.75 ms, G.711 Appendix I; silence before it): exact up to that history's last quarter
+        // pitch period before the lost frame (overlap-added into the concealment), and again once the fade back into
+        // the real audio after it is over.
+        let mu = G711.muLaw.encode(Array(caller[..<(50 * 160)]))
+        let expected = G711.aLaw.encode(G711.muLaw.decodeInt16(mu))
+        let delay = 30
+        #expect(sent[..<delay].allSatisfy { $0 == G711.aLaw.encode(Int16(0)) })
+        let first = (0..<(20 * 160)).first { sent[delay + $0] != expected[$0] }
+        #expect(first == nil || first! >= 20 * 160 - delay, "first difference at \(first ?? -1)")
+        #expect(Array(sent[(delay + 23 * 160)...]) == Array(expected[(23 * 160)..<(50 * 160 - delay)]))
+        #expect(d.bridge.statistics.lostFrames == 1)
+    }
 }
+
