@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "SoundFile", package: "swift-realtime-audio"),
         ]),
         .executableTarget(name: "gateway-harness", dependencies: [
-            "GatewayHarness", "GatewayCore", "GatewayServer",
+            "GatewayHarness", "GatewayCore", "GatewayServer", "GatewayNet",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "RealtimeSession", package: "swift-realtime-audio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

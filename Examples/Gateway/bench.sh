@@ -10,7 +10,10 @@
 # instead of all at once; FRAME_MS=20 has the gateway send 20 ms frames (a mark after each) instead of its default
 # 40; APPEND_MS=20 has it send every caller frame to the model as it comes even while it runs behind (by default it
 # then gathers up to 100 ms per append); BIN=DIR runs the binaries in DIR (another build, for a comparison back
-# to back). A fresh gateway for each load, so its RSS growth is that load's.
+# to back); SHED=1 runs the gateway with --refuse-when-overloaded (calls past what the machine keeps on time are
+# refused with 503 and counted, instead of every call getting late). A fresh gateway for each load, so its RSS
+# growth is that load's. The first line says how fast the machine runs at the time (this VM's speed swings up to
+# 2x between quarter hours: compare figures only within one run or back to back).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -30,11 +33,13 @@ fi
 model=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
-echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | caller frames per append | gateway CPU per call (% of a core) | RSS per call (KiB) |"
-echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+probe=$(for _ in 1 2 3; do { TIMEFORMAT=%R; time awk 'BEGIN { for (i = 0; i < 2e7; i++) s += i * 0.5 }'; } 2>&1; done | sort -n | head -1)
+echo "machine speed probe: $probe s for a fixed awk loop, the best of three (lower is faster)"
+echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | caller frames per append | gateway CPU per call (% of a core) | RSS per call (KiB) | refused |"
+echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
-        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" ${APPEND_MS:+--append-ms "$APPEND_MS"} &
+        --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" ${APPEND_MS:+--append-ms "$APPEND_MS"} ${SHED:+--refuse-when-overloaded} &
     gateway=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$gateway_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
@@ -69,10 +74,11 @@ import json, sys
 r = json.load(sys.stdin)
 n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows, gather = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
-cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / n * 100
-rss = (int(peak) - int(rss0)) / n
+admitted = max(1, n - r["refused"])  # per call: per call the gateway took
+cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / admitted * 100
+rss = (int(peak) - int(rss0)) / admitted
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss))
+print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f | %d |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss, r["refused"]))
 ' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows" "$gather"
     kill "$gateway"
     wait "$gateway" 2>/dev/null || true

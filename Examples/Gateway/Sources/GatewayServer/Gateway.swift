@@ -37,6 +37,12 @@ public struct GatewayConfiguration: Sendable {
     /// (20...200; ``CallBridge/appendMs``). While the loop keeps up, each caller frame goes as it comes; at 20 it
     /// always does.
     public var appendMs = 100
+    /// Refuse new calls (503, before any model connection) on an event loop whose timers run late
+    /// (``LoopTicker/isOverloaded(now:)``: four turns 10 ms late within a second, and for 2 s after): the calls
+    /// in progress keep their timing instead of every call on the loop getting worse; a load balancer in front
+    /// (the shipped nginx configuration retries on 503) sends the call to another instance. Off by default:
+    /// `maxCalls` is then the only bound.
+    public var refuseWhenOverloaded = false
 
     public init(realtimeURL: String, session: Session) {
         self.realtimeURL = realtimeURL
@@ -46,7 +52,7 @@ public struct GatewayConfiguration: Sendable {
 
 /// Why an upgrade was refused (counted in `gateway_upgrades_refused_total{reason}`).
 enum Refusal: String {
-    case unauthorized, full
+    case unauthorized, full, overloaded
 }
 
 /// The reference gateway: Twilio Media Streams WebSocket connections at `/media`, one Realtime WebSocket per call,
@@ -68,6 +74,7 @@ public final class Gateway: Sendable {
     let callsActive: Metrics.Gauge
     let refusedUnauthorized: Metrics.Counter
     let refusedFull: Metrics.Counter
+    let refusedOverloaded: Metrics.Counter
     let callerFrames: Metrics.Counter
     let appends: Metrics.Counter
     let framesOut: Metrics.Counter
@@ -103,8 +110,12 @@ public final class Gateway: Sendable {
         ]
         callsTotal = Metrics.Counter(label: "gateway_calls_total", factory: factory)
         callsActive = Metrics.Gauge(label: "gateway_calls_active", factory: factory)
-        refusedUnauthorized = Metrics.Counter(label: "gateway_upgrades_refused_total", dimensions: [("reason", "unauthorized")], factory: factory)
-        refusedFull = Metrics.Counter(label: "gateway_upgrades_refused_total", dimensions: [("reason", "full")], factory: factory)
+        func refused(_ reason: Refusal) -> Metrics.Counter {
+            Metrics.Counter(label: "gateway_upgrades_refused_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        refusedUnauthorized = refused(.unauthorized)
+        refusedFull = refused(.full)
+        refusedOverloaded = refused(.overloaded)
         callerFrames = Metrics.Counter(label: "gateway_caller_frames_total", factory: factory)
         appends = Metrics.Counter(label: "gateway_model_appends_total", factory: factory)
         framesOut = Metrics.Counter(label: "gateway_frames_out_total", factory: factory)
@@ -185,6 +196,13 @@ public final class Gateway: Sendable {
 
     private var isFull: Bool { activeCalls >= configuration.maxCalls || draining.withLock { $0 } != nil }
 
+    /// Whether calls are refused when overloaded and the event loop this runs on (the new connection's, where its
+    /// call would live) is. False off an event loop.
+    private var isOverloaded: Bool {
+        guard configuration.refuseWhenOverloaded, let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return false }
+        return LoopTicker.of(loop).isOverloaded(now: Self.now())
+    }
+
     private static func isMedia(_ head: HTTPRequestHead) -> Bool {
         head.uri == "/media" || head.uri.hasPrefix("/media?")
     }
@@ -203,6 +221,11 @@ public final class Gateway: Sendable {
             logger.warning("upgrade refused: \(configuration.maxCalls) calls in progress or shutting down")
             return false
         }
+        guard !isOverloaded else {
+            refusedOverloaded.increment()
+            logger.warning("upgrade refused: overloaded (this event loop's timers run 10 ms or more late)")
+            return false
+        }
         return true
     }
 
@@ -211,7 +234,7 @@ public final class Gateway: Sendable {
         switch head.uri.prefix(while: { $0 != "?" }) {
         case "/health": return HTTPAnswer(status: .ok, body: Array("ok".utf8))
         case "/metrics": return HTTPAnswer(status: .ok, contentType: "text/plain; version=0.0.4", body: registryText)
-        case "/media": return HTTPAnswer(status: isAuthorized(head) ? (isFull ? .serviceUnavailable : .upgradeRequired) : .forbidden)
+        case "/media": return HTTPAnswer(status: isAuthorized(head) ? (isFull || isOverloaded ? .serviceUnavailable : .upgradeRequired) : .forbidden)
         default: return HTTPAnswer(status: .notFound)
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import GatewayHarness
+import GatewayNet
 import RealtimeAudio
 import SoundFile
 
@@ -101,22 +102,25 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             var base = try carrier.configuration()
             // Every call sends the same caller: its frames are encoded once, not once per call.
             if base.echo == nil { base.encodedCaller = FakeCarrier.EncodedCaller(base.caller) }
-            let results = try await withThrowingTaskGroup(of: FakeCarrier.Result.self) { group in
+            // A call the gateway refuses with 503 (full, draining or overloaded) is counted, not an error: a load
+            // past a gateway's limit is what this measures.
+            let outcomes = try await withThrowingTaskGroup(of: FakeCarrier.Result?.self) { group in
                 for k in 0..<calls {
                     var c = base
                     c.streamSid = "MZ\(String(format: "%032d", k))"
                     group.addTask {
                         try await Task.sleep(nanoseconds: UInt64(Double(k) * ramp * 1e9))
-                        return try await FakeCarrier.run(c)
+                        do { return try await FakeCarrier.run(c) } catch WebSocketClientError.refused(status: 503) { return nil }
                     }
                 }
-                var all: [FakeCarrier.Result] = []
+                var all: [FakeCarrier.Result?] = []
                 for try await r in group { all.append(r) }
                 return all
             }
+            let results = outcomes.compactMap { $0 }
             let gaps = results.flatMap(\.arrivalGapsMs).sorted()
             func q(_ p: Double) -> Double { gaps.isEmpty ? 0 : gaps[min(gaps.count - 1, Int(p * Double(gaps.count)))] }
-            print(#"{"calls":\#(calls),"frames_played":\#(results.map { $0.played.count / 160 }.reduce(0, +)),"starved_ticks":\#(results.map(\.starvedTicks).reduce(0, +)),"closed_early":\#(results.filter(\.closedEarly).count),"arrival_gap_ms_p50":\#(q(0.5)),"arrival_gap_ms_p99":\#(q(0.99)),"arrival_gap_ms_max":\#(gaps.last ?? 0)}"#)
+            print(#"{"calls":\#(calls),"refused":\#(outcomes.count - results.count),"frames_played":\#(results.map { $0.played.count / 160 }.reduce(0, +)),"starved_ticks":\#(results.map(\.starvedTicks).reduce(0, +)),"closed_early":\#(results.filter(\.closedEarly).count),"arrival_gap_ms_p50":\#(q(0.5)),"arrival_gap_ms_p99":\#(q(0.99)),"arrival_gap_ms_max":\#(gaps.last ?? 0)}"#)
         }
     }
 }

@@ -59,6 +59,9 @@ struct RealtimeGateway: AsyncParsableCommand {
     @Option(name: .customLong("append-ms"), help: "The most caller audio, 20 to 200 ms, one append to the model gathers while the gateway runs behind (20: every frame as it comes, always).")
     var appendMs = 100
 
+    @Flag(name: .customLong("refuse-when-overloaded"), help: "Refuse new calls (503) on an event loop whose timers run 10 ms or more late, several times a second: the calls in progress keep their timing, and a load balancer in front sends the call elsewhere.")
+    var refuseWhenOverloaded = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -93,6 +96,7 @@ struct RealtimeGateway: AsyncParsableCommand {
         configuration.drainSeconds = drainSeconds
         configuration.outboundFrameMs = frameMs
         configuration.appendMs = appendMs
+        configuration.refuseWhenOverloaded = refuseWhenOverloaded
         guard configuration.twilioAuthToken != nil || configuration.sharedSecret != nil else {
             throw ValidationError("set TWILIO_AUTH_TOKEN (Twilio signatures) or GATEWAY_SHARED_SECRET: the gateway lets no one in unchecked")
         }

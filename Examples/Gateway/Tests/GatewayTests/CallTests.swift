@@ -1,12 +1,20 @@
 import Foundation
 import GatewayCore
 import GatewayHarness
+import GatewayNet
 import GatewayServer
 import Logging
 import NIOCore
+import NIOPosix
 import RealtimeAudio
 import RealtimeSession
 import Testing
+
+/// A ticker client that does nothing when woken (its wake-ups only make a loop's turns late).
+final class LateClient: Ticking, @unchecked Sendable {
+    var tickerGeneration: UInt64 = 0
+    func tick(now: UInt64) {}
+}
 
 /// A gateway and a fake model on loopback ports, for the duration of `body`.
 struct Loopback {
@@ -18,6 +26,7 @@ struct Loopback {
 
     static func run<T: Sendable>(session json: String = #"{"type":"realtime"}"#, turnTaking: TurnTaking, reply: [UInt8],
                                  maxCalls: Int = 100, realtimeURL: String? = nil, faultyModels: Set<Int> = [],
+                                 refuseWhenOverloaded: Bool = false, group: (any EventLoopGroup)? = nil,
                                  _ body: @Sendable (Loopback) async throws -> T) async throws -> T {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
@@ -32,8 +41,10 @@ struct Loopback {
         configuration.twilioAuthToken = "twilio-token"
         configuration.turnTaking = turnTaking
         configuration.maxCalls = maxCalls
+        configuration.refuseWhenOverloaded = refuseWhenOverloaded
         let gateway = try Gateway(configuration: configuration, logger: quiet)
-        let gatewayChannel = try await gateway.bind()
+        let gatewayChannel: any Channel
+        if let group { gatewayChannel = try await gateway.bind(group: group) } else { gatewayChannel = try await gateway.bind() }
         let gport = gatewayChannel.localAddress?.port ?? 0
         defer {
             gatewayChannel.close(promise: nil)
@@ -249,6 +260,40 @@ struct CallTests {
             let r = try await first.value
             #expect(!r.closedEarly && r.sentFrames == 85)
             #expect(metric(loop.metrics, "gateway_upgrades_refused_total", "full") == 1)
+        }
+    }
+
+    @Test("--refuse-when-overloaded: a loop whose timers run late refuses new calls (503, counted), and takes them again once it keeps up; without it, calls are taken")
+    func overloaded() async throws {
+        for refusing in [true, false] {
+            // One loop, so the call lands on the loop made late.
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let loop = group.next()
+            try await Loopback.run(turnTaking: .server, reply: [], refuseWhenOverloaded: refusing, group: group) { gateway in
+                // Wake-ups the loop serves 30 ms late, four within a second: a loop with more calls than time.
+                let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+                let client = LateClient()
+                for _ in 0..<LoopTicker.behindTurns {
+                    try await loop.submit {
+                        ticker.wake(client, at: NIODeadline.now().uptimeNanoseconds + 1_000_000)
+                        usleep(30_000)
+                    }.get()
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                #expect(try await loop.submit { ticker.isOverloaded(now: NIODeadline.now().uptimeNanoseconds) }.get())
+                let call = gateway.carrier(CallSignals.silence(seconds: 0.2), tail: 0.1)
+                if refusing {
+                    await #expect(throws: WebSocketClientError.self) { try await FakeCarrier.run(call) }
+                    #expect(metric(gateway.metrics, "gateway_upgrades_refused_total", "overloaded") == 1)
+                    #expect(gateway.model.allRecords.isEmpty)
+                    // The hold over and the loop idle since: taken.
+                    try await Task.sleep(nanoseconds: LoopTicker.behindHoldNs + 200_000_000)
+                }
+                let result = try await FakeCarrier.run(call)
+                #expect(!result.closedEarly && result.sentFrames == 15)
+                #expect(metric(gateway.metrics, "gateway_upgrades_refused_total", "overloaded") == (refusing ? 1 : 0))
+            }
+            try await group.shutdownGracefully()
         }
     }
 

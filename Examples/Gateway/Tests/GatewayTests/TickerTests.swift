@@ -48,6 +48,34 @@ struct TickerTests {
             #expect(client.woken.count == LoopTicker.behindTurns)
             #expect(ticker.isBehind(now: now))
             #expect(!ticker.isBehind(now: now + LoopTicker.behindHoldNs))
+            // 30 ms late is overloaded too, for the same hold.
+            #expect(ticker.isOverloaded(now: now))
+            #expect(!ticker.isOverloaded(now: now + LoopTicker.behindHoldNs))
+        }.get()
+        try await group.shutdownGracefully()
+    }
+
+    @Test("turns a few ms late: the loop is behind, and overloaded only if four of them came 10 ms late or more")
+    func behindNotOverloaded() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let client = Recorder()
+        let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+        for _ in 0..<LoopTicker.behindTurns {
+            try await loop.submit {
+                client.deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
+                ticker.wake(client, at: client.deadline)
+                usleep(7_000)
+            }.get()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try await loop.submit {
+            let now = NIODeadline.now().uptimeNanoseconds
+            // A busy machine may hold the loop longer than asked: what counts is how late each turn was.
+            let lateness = client.woken.map { $0.at - $0.deadline }
+            #expect(lateness.count == LoopTicker.behindTurns)
+            #expect(ticker.isBehind(now: now) == (lateness.filter { $0 >= LoopTicker.behindLatenessNs }.count >= LoopTicker.behindTurns))
+            #expect(ticker.isOverloaded(now: now) == (lateness.filter { $0 >= LoopTicker.overloadLatenessNs }.count >= LoopTicker.behindTurns))
         }.get()
         try await group.shutdownGracefully()
     }
