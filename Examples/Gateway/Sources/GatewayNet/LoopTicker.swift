@@ -52,8 +52,8 @@ public final class LoopTicker: @unchecked Sendable {
     /// Turns of the wheel so far (each one wake-up of the loop), for tests and diagnostics.
     public private(set) var turns = 0
     /// Turns 5 ms late (the loop behind) and 20 ms late (overloaded), each counted in its own window.
-    private var behind = LateTurns(thresholdNs: LoopTicker.behindLatenessNs)
-    private var overloaded = LateTurns(thresholdNs: LoopTicker.overloadLatenessNs)
+    private var behind = LateTurns(thresholdNs: LoopTicker.behindLatenessNs, holdNs: LoopTicker.behindHoldNs)
+    private var overloaded = LateTurns(thresholdNs: LoopTicker.overloadLatenessNs, holdNs: LoopTicker.overloadHoldNs)
 
     /// A turn this late (ns) means the loop has more to do than it keeps up with: its reads, writes and other
     /// tasks ran first. 5 ms is a quarter of a caller frame, where the pacer's lead (100 ms) is still far.
@@ -70,8 +70,13 @@ public final class LoopTicker: @unchecked Sendable {
     /// A turn this late (ns) is half the lateness a caller's frames are held to (20 ms at p99): several in a second
     /// mean the loop has more calls than the machine gives it time for, and its frames are about to leave late
     /// enough to hear. (At 20 ms the refusals came after the frames were already late: 500 calls in replies at
-    /// every phase kept 383 with p99 <= 20 ms at 10, and 365 with p99 <= 50 ms at 20.)
+    /// every phase kept 383 with p99 <= 20 ms at 10, and 365 with p99 <= 50 ms at 20, both with a 2 s hold.)
     public static let overloadLatenessNs: UInt64 = 10_000_000
+    /// How long the loop counts as overloaded after it was found so (ns): longer than being behind, since what
+    /// overloads a loop comes seconds after the calls that bring it were taken (a call's first reply, after the
+    /// caller's first turn). 500 calls in replies at every phase: with 2 s the calls kept had frames 50 ms late at
+    /// p99, with 5 s 20 ms.
+    public static let overloadHoldNs: UInt64 = 5_000_000_000
 
     /// Whether the loop ran ``behindTurns`` turns late (by ``behindLatenessNs`` or more) within a window of
     /// ``behindWindowNs``, the last of them less than ``behindHoldNs`` ago: the gateway then gathers the caller's
@@ -79,14 +84,15 @@ public final class LoopTicker: @unchecked Sendable {
     public func isBehind(now: UInt64) -> Bool { behind.isSet(now: now) }
 
     /// Whether the loop ran ``behindTurns`` turns ``overloadLatenessNs`` late or more within a window of
-    /// ``behindWindowNs``, the last of them less than ``behindHoldNs`` ago: a gateway that refuses calls when
+    /// ``behindWindowNs``, the last of them less than ``overloadHoldNs`` ago: a gateway that refuses calls when
     /// overloaded takes no new one on this loop.
     public func isOverloaded(now: UInt64) -> Bool { overloaded.isSet(now: now) }
 
     /// Late turns counted in a window: ``LoopTicker/behindTurns`` of them at least `thresholdNs` late within
-    /// ``LoopTicker/behindWindowNs`` set the state for ``LoopTicker/behindHoldNs``.
+    /// ``LoopTicker/behindWindowNs`` set the state for `holdNs`.
     private struct LateTurns {
         let thresholdNs: UInt64
+        let holdNs: UInt64
         var count = 0
         var windowStart: UInt64 = 0
         var until: UInt64 = 0
@@ -99,7 +105,7 @@ public final class LoopTicker: @unchecked Sendable {
                 count = 0
             }
             count += 1
-            if count >= LoopTicker.behindTurns { until = now + LoopTicker.behindHoldNs }
+            if count >= LoopTicker.behindTurns { until = now + holdNs }
         }
 
         func isSet(now: UInt64) -> Bool { now < until }

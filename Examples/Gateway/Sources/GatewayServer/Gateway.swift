@@ -38,7 +38,7 @@ public struct GatewayConfiguration: Sendable {
     /// always does.
     public var appendMs = 100
     /// Refuse new calls (503, before any model connection) on an event loop whose timers run late
-    /// (``LoopTicker/isOverloaded(now:)``: four turns 10 ms late within a second, and for 2 s after): the calls
+    /// (``LoopTicker/isOverloaded(now:)``: four turns 10 ms late within a second, and for 5 s after): the calls
     /// in progress keep their timing instead of every call on the loop getting worse; a load balancer in front
     /// (the shipped nginx configuration retries on 503) sends the call to another instance. Off by default:
     /// `maxCalls` is then the only bound.

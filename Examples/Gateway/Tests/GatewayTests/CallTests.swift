@@ -287,7 +287,7 @@ struct CallTests {
                     #expect(metric(gateway.metrics, "gateway_upgrades_refused_total", "overloaded") == 1)
                     #expect(gateway.model.allRecords.isEmpty)
                     // The hold over and the loop idle since: taken.
-                    try await Task.sleep(nanoseconds: LoopTicker.behindHoldNs + 200_000_000)
+                    try await Task.sleep(nanoseconds: LoopTicker.overloadHoldNs + 200_000_000)
                 }
                 let result = try await FakeCarrier.run(call)
                 #expect(!result.closedEarly && result.sentFrames == 15)

@@ -48,9 +48,10 @@ struct TickerTests {
             #expect(client.woken.count == LoopTicker.behindTurns)
             #expect(ticker.isBehind(now: now))
             #expect(!ticker.isBehind(now: now + LoopTicker.behindHoldNs))
-            // 30 ms late is overloaded too, for the same hold.
+            // 30 ms late is overloaded too, for a longer hold.
             #expect(ticker.isOverloaded(now: now))
-            #expect(!ticker.isOverloaded(now: now + LoopTicker.behindHoldNs))
+            #expect(ticker.isOverloaded(now: now + LoopTicker.behindHoldNs))
+            #expect(!ticker.isOverloaded(now: now + LoopTicker.overloadHoldNs))
         }.get()
         try await group.shutdownGracefully()
     }
