@@ -35,8 +35,8 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null &
 hz=$(getconf CLK_TCK)
 probe=$(for _ in 1 2 3; do { TIMEFORMAT=%R; time awk 'BEGIN { for (i = 0; i < 2e7; i++) s += i * 0.5 }'; } 2>&1; done | sort -n | head -1)
 echo "machine speed probe: $probe s for a fixed awk loop, the best of three (lower is faster)"
-echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | caller frames per append | gateway CPU per call (% of a core) | RSS per call (KiB) | refused |"
-echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| calls | frame lateness p99 at the gateway (ms) | underflows | arrival gap at the carrier p50 / p99 / max (ms) | starved ticks | closed early | inbound latency p99 (ms) | caller frames per append | gateway CPU per call (% of a core) | RSS per call (KiB) | refused | fake carrier / fake model CPU per call (% of a core) |"
+echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for n in ${CALLS:-1 50 100 200 300 500}; do
     GATEWAY_SHARED_SECRET=bench "$bin/realtime-gateway" --port "$gateway_port" --realtime-url "ws://127.0.0.1:$model_port/v1/realtime" \
         --session "$work/session.json" --max-calls 100000 --log-level error --turn-detection "${TURNS:-server}" --frame-ms "${FRAME_MS:-40}" ${APPEND_MS:+--append-ms "$APPEND_MS"} ${SHED:+--refuse-when-overloaded} &
@@ -50,10 +50,15 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
           r=$(awk '/VmRSS/ {print $2}' "/proc/$gateway/status"); [ "$r" -gt "$(cat "$work/peak")" ] && echo "$r" > "$work/peak"; sleep 0.25
       done ) &
     sampler=$!
+    m0=$(awk '{print $14 + $15}' "/proc/$model/stat")
     t0=$(date +%s.%N)
-    out=$("$bin/gateway-harness" load --gateway "ws://127.0.0.1:$gateway_port/media" --wav "$root/samples/call-8k-ulaw.wav" \
-        --secret bench --calls "$n" --tail 9 ${STEADY:+--turns 3 --turn-gap 9} --ramp "$(if [ -n "${STEADY:-}" ]; then echo 0.032; else echo 0.01; fi)")
+    # `times` after the load: its second line is the CPU the fake carriers used (user and system).
+    out=$( ("$bin/gateway-harness" load --gateway "ws://127.0.0.1:$gateway_port/media" --wav "$root/samples/call-8k-ulaw.wav" \
+        --secret bench --calls "$n" --tail 9 ${STEADY:+--turns 3 --turn-gap 9} --ramp "$(if [ -n "${STEADY:-}" ]; then echo 0.032; else echo 0.01; fi)"
+        times > "$work/times") )
     t1=$(date +%s.%N)
+    m1=$(awk '{print $14 + $15}' "/proc/$model/stat")
+    carrier_cpu=$(awk 'NR == 2 { n = split($0, t, " "); s = 0; for (i = 1; i <= n; i++) { split(t[i], p, "m"); s += p[1] * 60 + p[2] } print s }' "$work/times")
     kill "$sampler" 2>/dev/null || true
     cpu1=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
     curl -sf "http://127.0.0.1:$gateway_port/metrics" > "$work/after"
@@ -72,14 +77,15 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     echo "$out" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows, gather = sys.argv[1:]
+n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows, gather, carrier, m0, m1 = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
 admitted = max(1, n - r["refused"])  # per call: per call the gateway took
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / admitted * 100
 rss = (int(peak) - int(rss0)) / admitted
+fakes = (float(carrier) / seconds / admitted * 100, (float(m1) - float(m0)) / float(hz) / seconds / admitted * 100)
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f | %d |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss, r["refused"]))
-' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows" "$gather"
+print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f | %d | %.2f / %.2f |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss, r["refused"], *fakes))
+' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows" "$gather" "$carrier_cpu" "$m0" "$m1"
     kill "$gateway"
     wait "$gateway" 2>/dev/null || true
     gateway=
