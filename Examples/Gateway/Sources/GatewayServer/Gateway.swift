@@ -69,6 +69,8 @@ public final class Gateway: Sendable {
     /// Set by ``drain()``: when calls in progress must end (monotonic ns); new calls are refused from then on.
     private let draining = Mutex<UInt64?>(nil)
     private let nextCall = Mutex(0)
+    /// When an overloaded refusal was last logged (monotonic ns), and the refusals counted since.
+    private let overloadLog = Mutex((last: UInt64(0), count: 0))
 
     let callsTotal: Metrics.Counter
     let callsActive: Metrics.Gauge
@@ -223,7 +225,18 @@ public final class Gateway: Sendable {
         }
         guard !isOverloaded else {
             refusedOverloaded.increment()
-            logger.warning("upgrade refused: overloaded (this event loop's timers run 10 ms or more late)")
+            // At most one line a second: an overloaded gateway offered a flood of calls must not spend its time
+            // logging them (the counter has every one).
+            let now = Self.now()
+            let unlogged = overloadLog.withLock { log -> Int? in
+                log.count += 1
+                guard now >= log.last + 1_000_000_000 else { return nil }
+                defer { log = (now, 0) }
+                return log.count
+            }
+            if let unlogged {
+                logger.warning("upgrade refused: overloaded (this event loop's timers run 10 ms or more late); \(unlogged) refused since the last such line")
+            }
             return false
         }
         return true
