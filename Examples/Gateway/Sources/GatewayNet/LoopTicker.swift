@@ -51,7 +51,7 @@ public final class LoopTicker: @unchecked Sendable {
     private var turning = false
     /// Turns of the wheel so far (each one wake-up of the loop), for tests and diagnostics.
     public private(set) var turns = 0
-    /// Turns 5 ms late (the loop behind) and 20 ms late (overloaded), each counted in its own window.
+    /// Turns 5 ms late (the loop behind) and 10 ms late (overloaded), each counted in its own window.
     private var behind = LateTurns(thresholdNs: LoopTicker.behindLatenessNs, holdNs: LoopTicker.behindHoldNs)
     private var overloaded = LateTurns(thresholdNs: LoopTicker.overloadLatenessNs, holdNs: LoopTicker.overloadHoldNs)
 

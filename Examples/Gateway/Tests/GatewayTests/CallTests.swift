@@ -273,13 +273,7 @@ struct CallTests {
                 // Wake-ups the loop serves 30 ms late, four within a second: a loop with more calls than time.
                 let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
                 let client = LateClient()
-                for _ in 0..<LoopTicker.behindTurns {
-                    try await loop.submit {
-                        ticker.wake(client, at: NIODeadline.now().uptimeNanoseconds + 1_000_000)
-                        usleep(30_000)
-                    }.get()
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                for _ in 0..<LoopTicker.behindTurns { try await lateTurn(loop, ticker, client, holdingFor: 30_000) }
                 #expect(try await loop.submit { ticker.isOverloaded(now: NIODeadline.now().uptimeNanoseconds) }.get())
                 let call = gateway.carrier(CallSignals.silence(seconds: 0.2), tail: 0.1)
                 if refusing {

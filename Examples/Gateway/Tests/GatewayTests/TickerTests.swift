@@ -16,6 +16,20 @@ private final class Recorder: Ticking, @unchecked Sendable {
     }
 }
 
+/// One of `loop`'s timer turns made late: `client` asks to be woken 1 ms ahead (`prepare` sees the deadline first),
+/// and the same task then holds the loop `microseconds`, so the turn cannot run in between (as it could if another
+/// task held the loop); returns once the turn has run.
+func lateTurn(_ loop: any EventLoop, _ ticker: LoopTicker, _ client: some Ticking & Sendable, holdingFor microseconds: UInt32,
+              prepare: @escaping @Sendable (UInt64) -> Void = { _ in }) async throws {
+    try await loop.submit {
+        let deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
+        prepare(deadline)
+        ticker.wake(client, at: deadline)
+        usleep(microseconds)
+    }.get()
+    try await Task.sleep(for: .milliseconds(5))
+}
+
 @Suite("One timer per event loop")
 struct TickerTests {
     @Test("a loop blocked past its wake-ups, again and again, counts as behind for the hold that follows; one hiccup does not")
@@ -24,15 +38,9 @@ struct TickerTests {
         let loop = group.next()
         let client = Recorder()
         let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
-        /// A wake-up 1 ms ahead, and the loop held 30 ms past it by the same task (a loop with more to do than it
-        /// keeps up with), so the turn cannot run in between; true when the wake-up came `behindLatenessNs` late.
+        /// A turn held 30 ms (a loop with more to do than it keeps up with); true when it came `behindLatenessNs` late.
         func blockedTurn() async throws -> Bool {
-            try await loop.submit {
-                client.deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
-                ticker.wake(client, at: client.deadline)
-                usleep(30_000)
-            }.get()
-            try await Task.sleep(for: .milliseconds(5))
+            try await lateTurn(loop, ticker, client, holdingFor: 30_000) { client.deadline = $0 }
             return try await loop.submit {
                 let w = client.woken.last!
                 return w.at - w.deadline >= LoopTicker.behindLatenessNs
@@ -63,12 +71,7 @@ struct TickerTests {
         let client = Recorder()
         let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
         for _ in 0..<LoopTicker.behindTurns {
-            try await loop.submit {
-                client.deadline = NIODeadline.now().uptimeNanoseconds + 1_000_000
-                ticker.wake(client, at: client.deadline)
-                usleep(7_000)
-            }.get()
-            try await Task.sleep(for: .milliseconds(5))
+            try await lateTurn(loop, ticker, client, holdingFor: 7_000) { client.deadline = $0 }
         }
         try await loop.submit {
             let now = NIODeadline.now().uptimeNanoseconds
