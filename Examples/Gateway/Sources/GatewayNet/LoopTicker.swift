@@ -79,21 +79,27 @@ public final class LoopTicker: @unchecked Sendable {
     public static let overloadHoldNs: UInt64 = 5_000_000_000
 
     /// Whether the loop ran ``behindTurns`` turns late (by ``behindLatenessNs`` or more) within a window of
-    /// ``behindWindowNs``, the last of them less than ``behindHoldNs`` ago: the gateway then gathers the caller's
-    /// audio into longer appends, so a loaded loop does less per call.
+    /// ``behindWindowNs``, or two or more whose lateness adds up to 2 x ``behindTurns`` x ``behindLatenessNs`` (a
+    /// loop that turns only a few times a second, each far late), the last of them less than ``behindHoldNs`` ago:
+    /// the gateway then gathers the caller's audio into longer appends, so a loaded loop does less per call.
     public func isBehind(now: UInt64) -> Bool { behind.isSet(now: now) }
 
     /// Whether the loop ran ``behindTurns`` turns ``overloadLatenessNs`` late or more within a window of
-    /// ``behindWindowNs``, the last of them less than ``overloadHoldNs`` ago: a gateway that refuses calls when
-    /// overloaded takes no new one on this loop.
+    /// ``behindWindowNs`` (or two or more adding up to twice as many), the last of them less than
+    /// ``overloadHoldNs`` ago: a gateway that refuses calls when overloaded takes no new one on this loop.
     public func isOverloaded(now: UInt64) -> Bool { overloaded.isSet(now: now) }
 
     /// Late turns counted in a window: ``LoopTicker/behindTurns`` of them at least `thresholdNs` late within
-    /// ``LoopTicker/behindWindowNs`` set the state for `holdNs`.
+    /// ``LoopTicker/behindWindowNs``, or two whose lateness adds up to twice as many thresholds, set the state for
+    /// `holdNs`. The second rule is for a loop so far behind that it turns only a few times a second (each
+    /// iteration hundreds of milliseconds of reads): counting turns alone, the most overloaded loop was never
+    /// found behind, and stopped gathering appends just when it needed it most.
     private struct LateTurns {
         let thresholdNs: UInt64
         let holdNs: UInt64
         var count = 0
+        /// The lateness of the window's late turns, added up (ns).
+        var lateness: UInt64 = 0
         var windowStart: UInt64 = 0
         var until: UInt64 = 0
 
@@ -103,9 +109,13 @@ public final class LoopTicker: @unchecked Sendable {
             if now - windowStart > LoopTicker.behindWindowNs {
                 windowStart = now
                 count = 0
+                lateness = 0
             }
             count += 1
-            if count >= LoopTicker.behindTurns { until = now + holdNs }
+            lateness += now - due
+            if count >= LoopTicker.behindTurns || (count >= 2 && lateness >= 2 * UInt64(LoopTicker.behindTurns) * thresholdNs) {
+                until = now + holdNs
+            }
         }
 
         func isSet(now: UInt64) -> Bool { now < until }
