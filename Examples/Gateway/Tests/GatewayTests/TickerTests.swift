@@ -30,14 +30,18 @@ func lateTurn(_ loop: any EventLoop, _ ticker: LoopTicker, _ client: some Tickin
     try await Task.sleep(for: .milliseconds(5))
 }
 
+/// An event loop of its own (so only the test's turns are late on it), its ticker and a recording client.
+private func lateTestLoop() async throws -> (MultiThreadedEventLoopGroup, any EventLoop, LoopTicker, Recorder) {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let loop = group.next()
+    return (group, loop, try await loop.submit { LoopTicker.of(loop) }.get(), Recorder())
+}
+
 @Suite("One timer per event loop")
 struct TickerTests {
     @Test("a loop blocked past its wake-ups, again and again, counts as behind for the hold that follows; one hiccup does not")
     func behind() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let client = Recorder()
-        let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+        let (group, loop, ticker, client) = try await lateTestLoop()
         /// A turn held 30 ms (a loop with more to do than it keeps up with); true when it came `behindLatenessNs` late.
         func blockedTurn() async throws -> Bool {
             try await lateTurn(loop, ticker, client, holdingFor: 30_000) { client.deadline = $0 }
@@ -66,10 +70,7 @@ struct TickerTests {
 
     @Test("a loop so far behind that it turns a few times a second: two turns far late make it behind and overloaded; one is a hiccup")
     func farBehind() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let client = Recorder()
-        let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+        let (group, loop, ticker, client) = try await lateTestLoop()
         // Each turn 100 ms late: what a loop spending 100 ms on its reads between two turns does.
         try await lateTurn(loop, ticker, client, holdingFor: 101_000) { client.deadline = $0 }
         try await loop.submit {
@@ -90,10 +91,7 @@ struct TickerTests {
 
     @Test("turns a few ms late: the loop is behind, and overloaded only if enough of them came 10 ms late or more")
     func behindNotOverloaded() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let client = Recorder()
-        let ticker = try await loop.submit { LoopTicker.of(loop) }.get()
+        let (group, loop, ticker, client) = try await lateTestLoop()
         for _ in 0..<LoopTicker.behindTurns {
             try await lateTurn(loop, ticker, client, holdingFor: 7_000) { client.deadline = $0 }
         }
