@@ -79,7 +79,7 @@ import json, sys
 r = json.load(sys.stdin)
 n, cpu0, cpu1, t0, t1, hz, rss0, peak, p99, late, underflows, gather, carrier, m0, m1 = sys.argv[1:]
 n = int(n); seconds = float(t1) - float(t0)
-admitted = max(1, n - r["refused"])  # per call: per call the gateway took
+admitted = max(1, n - r["refused"])  # the per-call figures are over the calls the gateway took
 cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / admitted * 100
 rss = (int(peak) - int(rss0)) / admitted
 fakes = (float(carrier) / seconds / admitted * 100, (float(m1) - float(m0)) / float(hz) / seconds / admitted * 100)

@@ -69,8 +69,8 @@ public final class Gateway: Sendable {
     /// Set by ``drain()``: when calls in progress must end (monotonic ns); new calls are refused from then on.
     private let draining = Mutex<UInt64?>(nil)
     private let nextCall = Mutex(0)
-    /// When an overloaded refusal was last logged (monotonic ns), and the refusals counted since.
-    private let overloadLog = Mutex((last: UInt64(0), count: 0))
+    /// For each reason, when a refusal was last logged (monotonic ns) and the refusals counted since.
+    private let refusalLog = Mutex<[Refusal: (last: UInt64, count: Int)]>([:])
 
     let callsTotal: Metrics.Counter
     let callsActive: Metrics.Gauge
@@ -214,32 +214,32 @@ public final class Gateway: Sendable {
     func shouldUpgrade(_ head: HTTPRequestHead) -> Bool {
         guard Self.isMedia(head) else { return false }
         guard isAuthorized(head) else {
-            refusedUnauthorized.increment()
-            logger.warning("upgrade refused: no valid signature", metadata: ["path": "\(head.uri.prefix { $0 != "?" })"])
-            return false
+            return refuse(.unauthorized, "no valid signature", metadata: ["path": "\(head.uri.prefix { $0 != "?" })"])
         }
-        guard !isFull else {
-            refusedFull.increment()
-            logger.warning("upgrade refused: \(configuration.maxCalls) calls in progress or shutting down")
-            return false
-        }
-        guard !isOverloaded else {
-            refusedOverloaded.increment()
-            // At most one line a second: an overloaded gateway offered a flood of calls must not spend its time
-            // logging them (the counter has every one).
-            let now = Self.now()
-            let unlogged = overloadLog.withLock { log -> Int? in
-                log.count += 1
-                guard now >= log.last + 1_000_000_000 else { return nil }
-                defer { log = (now, 0) }
-                return log.count
-            }
-            if let unlogged {
-                logger.warning("upgrade refused: overloaded (this event loop's timers run 10 ms or more late); \(unlogged) refused since the last such line")
-            }
-            return false
-        }
+        guard !isFull else { return refuse(.full, "\(configuration.maxCalls) calls in progress or shutting down") }
+        guard !isOverloaded else { return refuse(.overloaded, "overloaded (this event loop's timers run 10 ms or more late)") }
         return true
+    }
+
+    /// Counts a refused upgrade and logs it, at most one line a second for each reason with the number refused
+    /// since the last: a flood of upgrades (unsigned, or offered to a full or overloaded gateway) must cost no log
+    /// line per upgrade; the counter has every one. Returns false (the upgrade's answer).
+    private func refuse(_ reason: Refusal, _ why: String, metadata: Logger.Metadata? = nil) -> Bool {
+        switch reason {
+        case .unauthorized: refusedUnauthorized.increment()
+        case .full: refusedFull.increment()
+        case .overloaded: refusedOverloaded.increment()
+        }
+        let now = Self.now()
+        let count = refusalLog.withLock { log -> Int? in
+            var entry = log[reason] ?? (last: 0, count: 0)
+            entry.count += 1
+            let due = now >= entry.last + 1_000_000_000
+            log[reason] = due ? (last: now, count: 0) : entry
+            return due ? entry.count : nil
+        }
+        if let count { logger.warning("upgrade refused: \(why) (\(count) refused for this reason since the last such line)", metadata: metadata) }
+        return false
     }
 
     /// Plain HTTP: `/health`, `/metrics`, and the answer to a `/media` request that did not upgrade.

@@ -10,6 +10,34 @@ import RealtimeAudio
 import RealtimeSession
 import Testing
 
+/// The messages a logger wrote, kept for a test to read.
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var kept: [String] = []
+    var all: [String] { lock.withLock { kept } }
+    func add(_ line: String) { lock.withLock { kept.append(line) } }
+
+    /// A logger at `level` that keeps its messages here.
+    func logger(level: Logger.Level = .warning) -> Logger {
+        var logger = Logger(label: "test") { _ in Handler(lines: self) }
+        logger.logLevel = level
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let lines: LogLines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            lines.add(message.description)
+        }
+    }
+}
+
 /// A ticker client that does nothing when woken (its wake-ups only make a loop's turns late).
 final class LateClient: Ticking, @unchecked Sendable {
     var tickerGeneration: UInt64 = 0
@@ -26,7 +54,7 @@ struct Loopback {
 
     static func run<T: Sendable>(session json: String = #"{"type":"realtime"}"#, turnTaking: TurnTaking, reply: [UInt8],
                                  maxCalls: Int = 100, realtimeURL: String? = nil, faultyModels: Set<Int> = [],
-                                 refuseWhenOverloaded: Bool = false, group: (any EventLoopGroup)? = nil,
+                                 refuseWhenOverloaded: Bool = false, group: (any EventLoopGroup)? = nil, logger: Logger? = nil,
                                  _ body: @Sendable (Loopback) async throws -> T) async throws -> T {
         var quiet = Logger(label: "test")
         quiet.logLevel = .critical
@@ -42,7 +70,7 @@ struct Loopback {
         configuration.turnTaking = turnTaking
         configuration.maxCalls = maxCalls
         configuration.refuseWhenOverloaded = refuseWhenOverloaded
-        let gateway = try Gateway(configuration: configuration, logger: quiet)
+        let gateway = try Gateway(configuration: configuration, logger: logger ?? quiet)
         let gatewayChannel: any Channel
         if let group { gatewayChannel = try await gateway.bind(group: group) } else { gatewayChannel = try await gateway.bind() }
         let gport = gatewayChannel.localAddress?.port ?? 0
@@ -248,6 +276,32 @@ struct CallTests {
             let result = try await FakeCarrier.run(signed)
             #expect(!result.closedEarly && result.sentFrames == 20)
             #expect(loop.model.allRecords.count == 1)
+        }
+    }
+
+    @Test("a flood of unsigned upgrades: every one refused and counted, logged at most once a second with the count")
+    func refusalFlood() async throws {
+        let lines = LogLines()
+        try await Loopback.run(turnTaking: .server, reply: [], logger: lines.logger()) { loop in
+            let unsigned = FakeCarrier.Configuration(url: loop.mediaURL, caller: CallSignals.silence(seconds: 0.2))
+            let start = Date()
+            for _ in 0..<5 { await #expect(throws: (any Error).self) { try await FakeCarrier.run(unsigned) } }
+            let floodSeconds = Date().timeIntervalSince(start)
+            // A second after the last line: the next refusal is logged with every one not logged before it.
+            try await Task.sleep(nanoseconds: 1_100_000_000)
+            await #expect(throws: (any Error).self) { try await FakeCarrier.run(unsigned) }
+            #expect(metric(loop.metrics, "gateway_upgrades_refused_total", "unauthorized") == 6)
+            #expect(loop.model.allRecords.isEmpty)
+            let refusals = lines.all.filter { $0.hasPrefix("upgrade refused: no valid signature") }
+            let counts = refusals.compactMap { line -> Int? in
+                guard let open = line.range(of: "(") else { return nil }
+                return Int(line[open.upperBound...].prefix { $0.isNumber })
+            }
+            #expect(counts.count == refusals.count)
+            #expect(counts.reduce(0, +) == 6)
+            // One line for the flood (more only if it outlasted a second), one after the pause.
+            #expect(refusals.count <= 2 + Int(floodSeconds))
+            if floodSeconds < 1 { #expect(counts == [1, 5]) }
         }
     }
 
