@@ -60,6 +60,7 @@ let package = Package(
         ]),
         .executableTarget(name: "gateway-harness", dependencies: [
             "GatewayHarness", "GatewayCore", "GatewayServer", "GatewayNet",
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "RealtimeSession", package: "swift-realtime-audio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -84,6 +84,10 @@ public enum FakeCarrier {
         /// Frame release lateness seen by the carrier: for each frame, how much later than 20 ms after the previous
         /// one it arrived, in ms (jitter of the gateway's pacing plus the loopback).
         public var arrivalGapsMs: [Double] = []
+        /// How late the carrier's own ticks ran, in ms, one per tick after the first: how far behind its 20 ms
+        /// schedule the fake itself was when it sent and played (a loaded machine delays the load generator too, and
+        /// a late carrier sends the gateway less than it claims at that moment).
+        public var tickLatenessMs: [Double] = []
         /// The socket closed before the call ended.
         public var closedEarly = false
         /// When the call started (its first tick, uptime ns): tick k plays at this plus k x 20 ms.
@@ -262,7 +266,11 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
         ticker.wake(self, at: (startedAt + .nanoseconds(tickNs * Int64(k))).uptimeNanoseconds)
     }
 
-    func tick(now: UInt64) { tick() }
+    func tick(now: UInt64) {
+        let due = (startedAt + .nanoseconds(tickNs * Int64(k))).uptimeNanoseconds
+        result.tickLatenessMs.append(now > due ? Double(now - due) / 1e6 : 0)
+        tick()
+    }
 
     /// A media frame of `samples` came at `now`: its gap to the previous one, less that frame's length beyond
     /// 20 ms (a gateway may send longer frames: 20 is on time whatever their length).

@@ -70,6 +70,32 @@ public final class FakeModel: Sendable {
         replyDeltas = stride(from: 0, to: audio.count, by: step).map { Array(Base64.encode(Array(audio[$0..<min(audio.count, $0 + step)])).utf8) }
     }
 
+    /// How late the reply's deltas went out against their schedule (the configured pause after the one before),
+    /// counted in buckets of ``latenessBoundsMs``: a loaded machine delays the fake model too, and a delta sent late
+    /// can run the gateway's queue dry, an underflow that is then the fake's, not the gateway's. The last count is
+    /// for later than every bound.
+    private let deltaLateness = Mutex((counts: [Int](repeating: 0, count: FakeModel.latenessBoundsMs.count + 1), sumMs: 0.0))
+    public static let latenessBoundsMs: [Double] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+
+    func deltaSent(lateNs: UInt64) {
+        let ms = Double(lateNs) / 1e6
+        let bucket = Self.latenessBoundsMs.firstIndex { ms <= $0 } ?? Self.latenessBoundsMs.count
+        deltaLateness.withLock { $0.counts[bucket] += 1; $0.sumMs += ms }
+    }
+
+    /// The deltas' lateness so far as a Prometheus histogram (`fake_model_delta_lateness_seconds`), the answer to
+    /// `GET /stats`: a load run reads it before and after, as it reads the gateway's own.
+    public var statistics: String {
+        let (counts, sumMs) = deltaLateness.withLock { $0 }
+        var text = "# TYPE fake_model_delta_lateness_seconds histogram\n"
+        var cumulative = 0
+        for (bound, count) in zip(Self.latenessBoundsMs.map { "\($0 / 1000)" } + ["+Inf"], counts) {
+            cumulative += count
+            text += "fake_model_delta_lateness_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        return text + "fake_model_delta_lateness_seconds_sum \(sumMs / 1000)\nfake_model_delta_lateness_seconds_count \(cumulative)\n"
+    }
+
     /// Every connection's record, by connection number (from 1).
     public var allRecords: [Int: Record] { records.withLock { $0 } }
 
@@ -94,7 +120,11 @@ public final class FakeModel: Sendable {
                                            let peer = ModelPeer(model: self, id: id, socket: socket)
                                            socket.delegate = peer
                                        },
-                                       answer: { _ in HTTPAnswer(status: .notFound) }).get()
+                                       answer: { [self] head in
+                                           head.method == .GET && head.uri == "/stats"
+                                               ? HTTPAnswer(status: .ok, contentType: "text/plain; version=0.0.4", body: Array(statistics.utf8))
+                                               : HTTPAnswer(status: .notFound)
+                                       }).get()
     }
 }
 
@@ -267,7 +297,10 @@ final class ModelPeer: WebSocketDelegate, @unchecked Sendable {
             socket.send(utf8: message)
             r.delta += 1
             let interval = max(0, model.configuration.deltaIntervalMs)
-            r.timer = socket.channel.eventLoop.scheduleTask(in: .milliseconds(Int64(interval))) { [self] in
+            let due = NIODeadline.now() + .milliseconds(Int64(interval))
+            r.timer = socket.channel.eventLoop.scheduleTask(deadline: due) { [self] in
+                let now = NIODeadline.now()
+                model.deltaSent(lateNs: now > due ? (now - due).nanoseconds.magnitude : 0)
                 sendDelta()
                 socket.flush()
             }

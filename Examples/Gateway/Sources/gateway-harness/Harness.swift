@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import GatewayHarness
 import GatewayNet
+import NIOPosix
 import RealtimeAudio
 import SoundFile
 
@@ -24,12 +25,14 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @Option(help: "The reply's encoding, as the session's output format: pcm16 (at --rate), g711_ulaw or g711_alaw (8 kHz).") var format = "pcm16"
         @Option(name: .customLong("delta-ms"), help: "Audio per response.output_audio.delta, in ms.") var deltaMs = 100
         @Option(name: .customLong("delta-interval-ms"), help: "Pause between deltas, in ms: 5 runs ahead of real time as the API does (a reply in bursts); the delta's own length paces them in real time.") var deltaIntervalMs = 5
+        @Option(help: niceHelp) var nice: Int32 = 0
 
         func validate() throws {
             guard rate == 24000 || rate == 16000 else { throw ValidationError("--rate must be 24000 or 16000") }
             guard (1...10_000).contains(deltaMs) else { throw ValidationError("--delta-ms must be 1...10000") }
             guard (0...10_000).contains(deltaIntervalMs) else { throw ValidationError("--delta-interval-ms must be 0...10000") }
             guard ["pcm16", "g711_ulaw", "g711_alaw"].contains(format) else { throw ValidationError("--format must be pcm16, g711_ulaw or g711_alaw") }
+            try validateNice(nice)
         }
 
         func run() async throws {
@@ -39,6 +42,7 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             configuration.deltaBytes = (law == nil ? 2 * rate : 8000) * deltaMs / 1000
             configuration.deltaIntervalMs = deltaIntervalMs
             let model = FakeModel(configuration: configuration)
+            try await lowerPriority(to: nice)
             let channel = try await model.bind(host: host, port: port)
             print("fake model listening on ws://\(host):\(channel.localAddress?.port ?? port)/v1/realtime")
             try await channel.closeFuture.get()
@@ -97,8 +101,12 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
         @OptionGroup var carrier: CarrierOptions
         @Option(help: "Concurrent calls.") var calls = 10
         @Option(help: "Seconds between call starts.") var ramp = 0.01
+        @Option(help: niceHelp) var nice: Int32 = 0
+
+        func validate() throws { try validateNice(nice) }
 
         func run() async throws {
+            try await lowerPriority(to: nice)
             var base = try carrier.configuration()
             // Every call sends the same caller: its frames are encoded once, not once per call.
             if base.echo == nil { base.encodedCaller = FakeCarrier.EncodedCaller(base.caller) }
@@ -119,10 +127,31 @@ struct GatewayHarnessCommand: AsyncParsableCommand {
             }
             let results = outcomes.compactMap { $0 }
             let gaps = results.flatMap(\.arrivalGapsMs).sorted()
-            func q(_ p: Double) -> Double { gaps.isEmpty ? 0 : gaps[min(gaps.count - 1, Int(p * Double(gaps.count)))] }
-            print(#"{"calls":\#(calls),"refused":\#(outcomes.count - results.count),"frames_played":\#(results.map { $0.played.count / 160 }.reduce(0, +)),"starved_ticks":\#(results.map(\.starvedTicks).reduce(0, +)),"closed_early":\#(results.filter(\.closedEarly).count),"arrival_gap_ms_p50":\#(q(0.5)),"arrival_gap_ms_p99":\#(q(0.99)),"arrival_gap_ms_max":\#(gaps.last ?? 0)}"#)
+            let lateness = results.flatMap(\.tickLatenessMs).sorted()
+            func q(_ x: [Double], _ p: Double) -> Double { x.isEmpty ? 0 : x[min(x.count - 1, Int(p * Double(x.count)))] }
+            print(#"{"calls":\#(calls),"refused":\#(outcomes.count - results.count),"frames_played":\#(results.map { $0.played.count / 160 }.reduce(0, +)),"starved_ticks":\#(results.map(\.starvedTicks).reduce(0, +)),"closed_early":\#(results.filter(\.closedEarly).count),"arrival_gap_ms_p50":\#(q(gaps, 0.5)),"arrival_gap_ms_p99":\#(q(gaps, 0.99)),"arrival_gap_ms_max":\#(gaps.last ?? 0),"carrier_lateness_ms_p99":\#(q(lateness, 0.99))}"#)
         }
     }
+}
+
+let niceHelp: ArgumentHelp = "Run every thread of this fake at this nice value (0 to 19; higher yields the CPU): on a machine shared with the gateway under test, the gateway gets the CPU first."
+
+func validateNice(_ nice: Int32) throws {
+    guard (0...19).contains(nice) else { throw ValidationError("--nice must be 0...19") }
+}
+
+/// Sets the nice value of every thread of the shared event-loop group (where the fakes run) and of the calling
+/// thread (on Linux `setpriority` with who 0 sets the calling thread's own). Linux keeps a nice value per thread, and NIO's threads do not keep the one the process was started with
+/// (measured: under `nice -n 19` they ran at 0), so each thread sets its own.
+func lowerPriority(to nice: Int32) async throws {
+    guard nice != 0 else { return }
+    func setOwn() throws {
+        guard setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) == 0 else {
+            throw ValidationError("--nice \(nice): setpriority failed (errno \(errno))")
+        }
+    }
+    try setOwn()
+    for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() { try await loop.submit { try setOwn() }.get() }
 }
 
 func summary(_ r: FakeCarrier.Result) -> String {

@@ -186,6 +186,13 @@ struct CallTests {
             // Every caller frame's latency (in -> append out) is in the histogram; its figures are measured by
             // `make bench-gateway` on a release build, not asserted here.
             #expect(metric(m, "gateway_inbound_latency_seconds_count") >= Double(result.sentFrames))
+            // The fakes' own timeliness, which `make bench-gateway` prints beside the gateway's: a lateness for each
+            // of the carrier's timed ticks, and for each of the model's timed sends (every delta after the first,
+            // then the reply's end).
+            #expect(result.tickLatenessMs.count == result.playedPerTick.count && result.tickLatenessMs.allSatisfy { $0 >= 0 })
+            let deltas = (reply.count + 4799) / 4800
+            #expect(metric(loop.model.statistics, "fake_model_delta_lateness_seconds_count") == Double(deltas))
+            #expect(metric(loop.model.statistics, "fake_model_delta_lateness_seconds_bucket", #"le="+Inf""#) == Double(deltas))
         }
     }
 
