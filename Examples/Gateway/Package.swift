@@ -57,6 +57,7 @@ let package = Package(
         .target(name: "GatewayHarness", dependencies: [
             "GatewayCore", "GatewayNet",
             .product(name: "SoundFile", package: "swift-realtime-audio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "gateway-harness", dependencies: [
             "GatewayHarness", "GatewayCore", "GatewayServer", "GatewayNet",

@@ -3,6 +3,7 @@ import GatewayCore
 import GatewayNet
 import NIOCore
 import NIOPosix
+import Prometheus
 import RealtimeAudio
 import RealtimeSession
 import Synchronization
@@ -68,33 +69,21 @@ public final class FakeModel: Sendable {
         self.configuration = configuration
         let audio = configuration.reply, step = max(1, configuration.deltaBytes)
         replyDeltas = stride(from: 0, to: audio.count, by: step).map { Array(Base64.encode(Array(audio[$0..<min(audio.count, $0 + step)])).utf8) }
+        deltaLateness = registry.makeDurationHistogram(name: "fake_model_delta_lateness_seconds",
+                                                       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].map { .milliseconds($0) })
     }
 
     /// How late the reply's deltas went out against their schedule (the configured pause after the one before),
-    /// counted in buckets of ``latenessBoundsMs``: a loaded machine delays the fake model too, and a delta sent late
-    /// can run the gateway's queue dry, an underflow that is then the fake's, not the gateway's. The last count is
-    /// for later than every bound.
-    private let deltaLateness = Mutex((counts: [Int](repeating: 0, count: FakeModel.latenessBoundsMs.count + 1), sumMs: 0.0))
-    public static let latenessBoundsMs: [Double] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    /// as `fake_model_delta_lateness_seconds`: a loaded machine delays the fake model too, and a delta sent late can
+    /// run the gateway's queue dry, an underflow that is then the fake's, not the gateway's.
+    private let registry = PrometheusCollectorRegistry()
+    private let deltaLateness: DurationHistogram
 
-    func deltaSent(lateNs: UInt64) {
-        let ms = Double(lateNs) / 1e6
-        let bucket = Self.latenessBoundsMs.firstIndex { ms <= $0 } ?? Self.latenessBoundsMs.count
-        deltaLateness.withLock { $0.counts[bucket] += 1; $0.sumMs += ms }
-    }
+    func deltaSent(lateNs: UInt64) { deltaLateness.recordNanoseconds(Int64(clamping: lateNs)) }
 
-    /// The deltas' lateness so far as a Prometheus histogram (`fake_model_delta_lateness_seconds`), the answer to
-    /// `GET /stats`: a load run reads it before and after, as it reads the gateway's own.
-    public var statistics: String {
-        let (counts, sumMs) = deltaLateness.withLock { $0 }
-        var text = "# TYPE fake_model_delta_lateness_seconds histogram\n"
-        var cumulative = 0
-        for (bound, count) in zip(Self.latenessBoundsMs.map { "\($0 / 1000)" } + ["+Inf"], counts) {
-            cumulative += count
-            text += "fake_model_delta_lateness_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
-        }
-        return text + "fake_model_delta_lateness_seconds_sum \(sumMs / 1000)\nfake_model_delta_lateness_seconds_count \(cumulative)\n"
-    }
+    /// The fake's own figures in Prometheus' text format, the answer to `GET /stats`: a load run reads them before
+    /// and after, as it reads the gateway's `/metrics`.
+    public var statistics: String { String(decoding: registry.emitToBuffer(), as: UTF8.self) }
 
     /// Every connection's record, by connection number (from 1).
     public var allRecords: [Int: Record] { records.withLock { $0 } }

@@ -141,8 +141,9 @@ func validateNice(_ nice: Int32) throws {
 }
 
 /// Sets the nice value of every thread of the shared event-loop group (where the fakes run) and of the calling
-/// thread (on Linux `setpriority` with who 0 sets the calling thread's own). Linux keeps a nice value per thread, and NIO's threads do not keep the one the process was started with
-/// (measured: under `nice -n 19` they ran at 0), so each thread sets its own.
+/// thread. Linux keeps a nice value per thread (`setpriority` with who 0 sets the calling thread's), and NIO's
+/// threads do not keep the one the process was started with (measured: under `nice -n 19` they ran at 0), so each
+/// thread sets its own.
 func lowerPriority(to nice: Int32) async throws {
     guard nice != 0 else { return }
     func setOwn() throws {
