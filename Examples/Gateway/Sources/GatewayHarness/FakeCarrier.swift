@@ -238,7 +238,7 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             }
             // Written straight into the frame's buffer: at hundreds of calls, string interpolation per frame was
             // a visible share of the fake carrier's time.
-            var message = socket.channel.allocator.buffer(capacity: payload.count + 160 + sid.utf8.count)
+            var message = socket.messageBuffer(capacity: payload.count + 160 + sid.utf8.count)
             message.writeStaticString(#"{"event":"media","sequenceNumber":""#)
             message.writeDecimal(k + 2)
             message.writeStaticString(#"","media":{"track":"inbound","chunk":""#)
@@ -252,13 +252,10 @@ final class CarrierPeer: WebSocketDelegate, Ticking, @unchecked Sendable {
             message.writeStaticString(#""}"#)
             result.sentFrames += 1
             if let n = configuration.reorderEvery, n > 0, (k + 1) % n == 0, k + 1 < frames {
-                held = message
+                held = consume message
             } else {
-                socket.send(text: message)
-                if let late = held {
-                    socket.send(text: late)
-                    held = nil
-                }
+                socket.send(text: consume message)
+                if let late = held.take() { socket.send(text: late) }
             }
         }
         socket.flush()

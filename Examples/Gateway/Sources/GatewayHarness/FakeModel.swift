@@ -69,8 +69,9 @@ public final class FakeModel: Sendable {
         self.configuration = configuration
         let audio = configuration.reply, step = max(1, configuration.deltaBytes)
         replyDeltas = stride(from: 0, to: audio.count, by: step).map { Array(Base64.encode(Array(audio[$0..<min(audio.count, $0 + step)])).utf8) }
-        deltaLateness = registry.makeDurationHistogram(name: "fake_model_delta_lateness_seconds",
-                                                       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].map { .milliseconds($0) })
+        let name = MetricNameDescriptor(namespace: "fake_model", metricName: "delta_lateness", unitName: "seconds",
+                                        helpText: "How late each reply delta went out against its schedule")
+        deltaLateness = registry.makeDurationHistogram(descriptor: name, buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].map { .milliseconds($0) })
     }
 
     /// How late the reply's deltas went out against their schedule (the configured pause after the one before),

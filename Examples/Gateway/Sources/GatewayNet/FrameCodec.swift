@@ -18,13 +18,16 @@ final class RawFrameWriter: ChannelOutboundHandler, @unchecked Sendable {
     static let maximumHeaderBytes = 14
 
     /// Writes one whole frame (not flushed).
-    /// - Parameter key: the masking key as four bytes in memory order (a client's frames), nil for none.
-    func write(opcode: WebSocketOpcode, payload: ByteBuffer, key: UInt32?, promise: EventLoopPromise<Void>? = nil) {
+    /// - Parameters:
+    ///   - payload: taken: the mask and the header (into the room before its reader index, when there is some) are
+    ///     written into it in place. A payload the caller still holds is copied on the first write instead (the
+    ///     whole message, a second allocation), so the callers hand theirs over.
+    ///   - key: the masking key as four bytes in memory order (a client's frames), nil for none.
+    func write(opcode: WebSocketOpcode, payload: consuming ByteBuffer, key: UInt32?, promise: EventLoopPromise<Void>? = nil) {
         guard let context else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        var payload = payload
         if let key { mask(&payload, key: key) }
         let count = payload.readableBytes
         var header = (UInt64(0), UInt64(0))  // 16 bytes of room for the 14 at most

@@ -10,7 +10,7 @@ public protocol Ticking: AnyObject {
 }
 
 /// One timer per event loop for the many calls on it: a hashed timing wheel of 1 ms slots, turned by one
-/// scheduled task at the earliest deadline waiting.
+/// scheduled callback at the earliest deadline waiting.
 ///
 /// Why not one NIO scheduled task per call: every 20 ms frame of every call then costs a scheduled task (a
 /// heap of closures, retained and released as it is reordered), usually a cancellation (the pacer's next
@@ -23,7 +23,7 @@ public protocol Ticking: AnyObject {
 /// A client is woken no earlier than its deadline and, while the loop keeps up, within one slot (1 ms) of it.
 /// Each client has at most one pending wake-up: a new ``wake(_:at:)`` replaces the previous one, and
 /// ``cancel(_:)`` drops it. Use from the ticker's event loop only.
-public final class LoopTicker: @unchecked Sendable {
+public final class LoopTicker: NIOScheduledCallbackHandler, @unchecked Sendable {
     public let eventLoop: any EventLoop
     /// Slot width in nanoseconds.
     public static let slotNs: UInt64 = 1_000_000
@@ -44,9 +44,12 @@ public final class LoopTicker: @unchecked Sendable {
     /// The last slot number (deadline / slotNs) whose entries have been run.
     private var done: UInt64
     private var pending = 0
-    private var task: Scheduled<Void>?
-    /// When `task` runs (uptime ns; `.max` without one).
+    /// The loop's callback to the next turn: the ticker itself is its handler, so scheduling one allocates nothing
+    /// (a scheduled task cost a promise, its future and a closure, a loop's most frequent allocations at one call).
+    private var task: NIOScheduledCallback?
+    /// When `task` runs (uptime ns; `.max` without one), and the lateness it counts from.
     private var taskTime: UInt64 = .max
+    private var taskDue: UInt64 = 0
     /// Set while `turn` runs its clients: their wake-ups are scheduled once, when it ends.
     private var turning = false
     /// Turns of the wheel so far (each one wake-up of the loop), for tests and diagnostics.
@@ -160,12 +163,16 @@ public final class LoopTicker: @unchecked Sendable {
         task?.cancel()
         taskTime = time
         // A deadline already past is due now: its lateness is the client's, not the loop's.
-        let due = max(time, NIODeadline.now().uptimeNanoseconds)
-        task = eventLoop.scheduleTask(deadline: .uptimeNanoseconds(time)) { [self] in
-            task = nil
-            taskTime = .max
-            turn(due: due)
-        }
+        taskDue = max(time, NIODeadline.now().uptimeNanoseconds)
+        // Fails only on a loop shutting down, which runs nothing more anyway.
+        task = try? eventLoop.scheduleCallback(at: .uptimeNanoseconds(time), handler: self)
+    }
+
+    /// The loop's callback at the time of the next turn (the ticker is its own handler): runs the turn.
+    public func handleScheduledCallback(eventLoop: some EventLoop) {
+        task = nil
+        taskTime = .max
+        turn(due: taskDue)
     }
 
     /// The earliest deadline of this revolution in the first slot after `done` that holds one (a stale or a later

@@ -75,40 +75,44 @@ public final class WebSocket: @unchecked Sendable {
     /// Whether a close was sent or the connection is gone.
     public var isClosing: Bool { closing }
 
+    /// An empty buffer for a message of up to `capacity` bytes, with room in front for the frame's header: written
+    /// and handed to ``send(text:)``, it goes out as one buffer, the header (and a client's mask) written in place.
+    public func messageBuffer(capacity: Int) -> ByteBuffer {
+        let room = RawFrameWriter.maximumHeaderBytes
+        var buffer = channel.allocator.buffer(capacity: room + capacity)
+        buffer.moveWriterIndex(forwardBy: room)
+        buffer.moveReaderIndex(forwardBy: room)
+        return buffer
+    }
+
     /// Queues a text message (sent at the next ``flush()``).
     public func send(_ text: String) {
-        // Room in front for the frame's header, so the frame goes out as one buffer.
-        let reserve = RawFrameWriter.maximumHeaderBytes
-        var buffer = channel.allocator.buffer(capacity: reserve + text.utf8.count)
-        buffer.moveWriterIndex(forwardBy: reserve)
-        buffer.moveReaderIndex(forwardBy: reserve)
+        var buffer = messageBuffer(capacity: text.utf8.count)
         buffer.writeString(text)
-        send(text: buffer)
+        send(text: consume buffer)
     }
 
     /// Queues a text message given as its UTF-8 bytes (sent at the next ``flush()``).
     public func send(utf8 bytes: [UInt8]) {
-        let reserve = RawFrameWriter.maximumHeaderBytes
-        var buffer = channel.allocator.buffer(capacity: reserve + bytes.count)
-        buffer.moveWriterIndex(forwardBy: reserve)
-        buffer.moveReaderIndex(forwardBy: reserve)
+        var buffer = messageBuffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        send(text: buffer)
+        send(text: consume buffer)
     }
 
-    /// Queues a text message already in a buffer.
-    public func send(text buffer: ByteBuffer) {
+    /// Queues a text message already in a buffer (taken: pass it with `consume`, and the frame's header and mask go
+    /// into it in place; a buffer still referenced elsewhere is copied first).
+    public func send(text buffer: consuming ByteBuffer) {
         guard !closing else { return }
         write(.text, buffer)
     }
 
-    /// Queues a binary message.
-    public func send(binary buffer: ByteBuffer) {
+    /// Queues a binary message (taken, as ``send(text:)`` takes its buffer).
+    public func send(binary buffer: consuming ByteBuffer) {
         guard !closing else { return }
         write(.binary, buffer)
     }
 
-    private func write(_ opcode: WebSocketOpcode, _ payload: ByteBuffer) {
+    private func write(_ opcode: WebSocketOpcode, _ payload: consuming ByteBuffer) {
         writer.write(opcode: opcode, payload: payload, key: isClient ? keys.next() : nil)
         needsFlush = true
     }

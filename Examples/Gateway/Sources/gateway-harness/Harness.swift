@@ -146,7 +146,7 @@ func validateNice(_ nice: Int32) throws {
 /// thread sets its own.
 func lowerPriority(to nice: Int32) async throws {
     guard nice != 0 else { return }
-    func setOwn() throws {
+    @Sendable func setOwn() throws {
         guard setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) == 0 else {
             throw ValidationError("--nice \(nice): setpriority failed (errno \(errno))")
         }
