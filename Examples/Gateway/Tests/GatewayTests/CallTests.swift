@@ -32,9 +32,7 @@ final class LogLines: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            lines.add(message.description)
-        }
+        func log(event: LogEvent) { lines.add(event.message.description) }
     }
 }
 
