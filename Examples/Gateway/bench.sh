@@ -33,7 +33,7 @@ else
     echo '{"type":"realtime","audio":{"input":{"format":{"type":"audio/pcm","rate":24000}},"output":{"format":{"type":"audio/pcm","rate":24000}}}}' > "$work/session.json"
 fi
 "$bin/gateway-harness" model --port "$model_port" --reply "$root/samples/speech-24k.wav" --format "${FORMAT:-pcm16}" ${PACED:+--delta-interval-ms 100} \
-    --nice "${FAKES_NICE:-0}" >/dev/null &
+    ${FAKES_NICE:+--nice "$FAKES_NICE"} >/dev/null &
 model=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$model_port") 2>/dev/null && break; sleep 0.1; done
 hz=$(getconf CLK_TCK)
@@ -49,7 +49,8 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     cpu0=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
     rss0=$(awk '/VmRSS/ {print $2}' "/proc/$gateway/status")
     curl -sf "http://127.0.0.1:$gateway_port/metrics" > "$work/before"
-    curl -sf "http://127.0.0.1:$model_port/stats" >> "$work/before"
+    # (A fake model older than its `GET /stats` answers 404: its lateness then reads "-".)
+    curl -sf "http://127.0.0.1:$model_port/stats" >> "$work/before" || true
     echo "$rss0" > "$work/peak"
     ( while kill -0 "$gateway" 2>/dev/null; do
           r=$(awk '/VmRSS/ {print $2}' "/proc/$gateway/status"); [ "$r" -gt "$(cat "$work/peak")" ] && echo "$r" > "$work/peak"; sleep 0.25
@@ -59,7 +60,7 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     t0=$(date +%s.%N)
     # `times` after the load: its second line is the CPU the fake carriers used (user and system).
     out=$( ("$bin/gateway-harness" load --gateway "ws://127.0.0.1:$gateway_port/media" --wav "$root/samples/call-8k-ulaw.wav" \
-        --secret bench --calls "$n" --tail 9 --nice "${FAKES_NICE:-0}" ${STEADY:+--turns 3 --turn-gap 9} --ramp "$(if [ -n "${STEADY:-}" ]; then echo 0.032; else echo 0.01; fi)"
+        --secret bench --calls "$n" --tail 9 ${FAKES_NICE:+--nice "$FAKES_NICE"} ${STEADY:+--turns 3 --turn-gap 9} --ramp "$(if [ -n "${STEADY:-}" ]; then echo 0.032; else echo 0.01; fi)"
         times > "$work/times") )
     t1=$(date +%s.%N)
     m1=$(awk '{print $14 + $15}' "/proc/$model/stat")
@@ -67,10 +68,11 @@ for n in ${CALLS:-1 50 100 200 300 500}; do
     kill "$sampler" 2>/dev/null || true
     cpu1=$(awk '{print $14 + $15}' "/proc/$gateway/stat")
     curl -sf "http://127.0.0.1:$gateway_port/metrics" > "$work/after"
-    curl -sf "http://127.0.0.1:$model_port/stats" >> "$work/after"
-    # A histogram's p99 over this run: the smallest bucket holding 99 % of the run's observations.
+    curl -sf "http://127.0.0.1:$model_port/stats" >> "$work/after" || true
+    # A histogram's p99 over this run: the smallest bucket holding 99 % of the run's observations ("-" for none:
+    # no observation, or a process that does not publish it).
     p99() { awk -v name="$1" '$0 ~ "^" name "_bucket" { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); v[FILENAME, le] = $2; les[le] = 1 }
-        END { n = v[ARGV[2], "+Inf"] - v[ARGV[1], "+Inf"]; best = "inf"
+        END { n = v[ARGV[2], "+Inf"] - v[ARGV[1], "+Inf"]; best = "inf"; if (n <= 0) { printf "-"; exit }
               for (le in les) if (le != "+Inf" && v[ARGV[2], le] - v[ARGV[1], le] >= 0.99 * n && (best == "inf" || le + 0 < best + 0)) best = le
               printf "%s", (best == "inf" ? ">max" : "<=" best * 1000) }' "$work/before" "$work/after"; }
     p99=$(p99 gateway_inbound_latency_seconds)
@@ -92,7 +94,8 @@ cpu = (float(cpu1) - float(cpu0)) / float(hz) / seconds / admitted * 100
 rss = (int(peak) - int(rss0)) / admitted
 fakes = (float(carrier) / seconds / admitted * 100, (float(m1) - float(m0)) / float(hz) / seconds / admitted * 100)
 gaps = [r[k] for k in ("arrival_gap_ms_p50", "arrival_gap_ms_p99", "arrival_gap_ms_max")]
-print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f | %d | %.2f / %.2f | %.1f / %s |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss, r["refused"], *fakes, r["carrier_lateness_ms_p99"], model_late))
+print("| %d | %s | %s | %.1f / %.1f / %.1f | %d | %d | %s | %s | %.2f | %.0f | %d | %.2f / %.2f | %s / %s |" % (n, late, underflows, *gaps, r["starved_ticks"], r["closed_early"], p99, gather, cpu, rss, r["refused"], *fakes,
+    "%.1f" % r["carrier_lateness_ms_p99"] if "carrier_lateness_ms_p99" in r else "-", model_late))
 ' "$n" "$cpu0" "$cpu1" "$t0" "$t1" "$hz" "$rss0" "$(cat "$work/peak")" "$p99" "$late" "$underflows" "$gather" "$carrier_cpu" "$m0" "$m1" "$model_late"
     kill "$gateway"
     wait "$gateway" 2>/dev/null || true
